@@ -1,0 +1,90 @@
+//! Builds the actix application and runs it on a listener that the caller bound (tests bind
+//! port 0).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, ErrorHandlers, Logger};
+use actix_web::{web as aweb, App, HttpServer};
+
+use crate::db::{self, Pool};
+use crate::settings::Settings;
+use crate::web;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub settings: Arc<Settings>,
+    pub login_limiter: Arc<web::auth::LoginLimiter>,
+}
+
+impl AppState {
+    /// Opens the database named by the settings and brings its schema up to date.
+    pub fn open(settings: Settings) -> anyhow::Result<Self> {
+        let pool = db::open_pool(&settings.database_url, settings.pool_size)?;
+        let mut conn = pool.get()?;
+        db::migrate(&mut conn)?;
+        drop(conn);
+        let login_limiter = Arc::new(web::auth::LoginLimiter::new(&settings));
+        Ok(AppState {
+            pool,
+            settings: Arc::new(settings),
+            login_limiter,
+        })
+    }
+}
+
+/// Every route of the application, on one screen.
+pub fn router(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::{auth, lang, message, overview, pages};
+    cfg.route("/healthz", aweb::get().to(pages::healthz))
+        .route("/static/{file}", aweb::get().to(pages::static_file))
+        .route("/lang/{code}", aweb::get().to(lang::switch))
+        .route("/login", aweb::get().to(auth::login_page))
+        .route("/login", aweb::post().to(auth::login_submit))
+        .route("/logout", aweb::post().to(auth::logout))
+        .route("/", aweb::get().to(overview::page))
+        .route("/status/{id}", aweb::get().to(message::page));
+}
+
+/// Starts serving on `listener`; the returned server runs until stopped.
+pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let secret = state.settings.load_or_create_secret()?;
+    let key = Key::derive_from(&secret);
+    let secure = state.settings.secure_cookies();
+    let idle = actix_web::cookie::time::Duration::minutes(state.settings.session_idle_minutes);
+    let store = web::session_store::DbSessionStore::new(state.pool.clone());
+    let data = aweb::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(aweb::FormConfig::default().limit(64 * 1024))
+            .configure(router)
+            .default_service(aweb::to(web::pages::not_found))
+            .wrap(from_fn(web::csrf::guard))
+            .wrap(
+                SessionMiddleware::builder(store.clone(), key.clone())
+                    .cookie_name("mailtrail_session".into())
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Lax)
+                    .cookie_secure(secure)
+                    .session_lifecycle(
+                        PersistentSession::default()
+                            .session_ttl(idle)
+                            .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                    )
+                    .build(),
+            )
+            .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
+            .wrap(from_fn(web::headers::security_headers))
+            .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,204 @@
+//! The database: one connection type over SQLite and PostgreSQL, chosen by the URL scheme,
+//! pooled with r2d2, migrated from the embedded migrations of its backend.
+
+pub mod schema;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// SQLite settings applied to every pooled connection (DESIGN §6). `busy_timeout` comes first
+/// so that two pools opening the same file at once wait instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
+     PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA temp_store = MEMORY; \
+     PRAGMA cache_size = -65536;";
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Where the data lives, parsed from a `sqlite://PATH` or `postgres://…` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH (for example sqlite://data/mailtrail.db) or postgres://USER@HOST/DB")]
+    BadUrl(String),
+    #[error("cannot create the folder {0} for the SQLite database: {1}")]
+    Folder(String, std::io::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("migrations failed: {0}")]
+    Migrate(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() {
+                return Err(DbError::BadUrl(url.to_string()));
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_string()))
+        } else {
+            Err(DbError::BadUrl(url.to_string()))
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DatabaseUrl::Sqlite(_))
+    }
+}
+
+/// An r2d2 manager that opens the backend the URL names, never guessing.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    fn connect_now(&self) -> Result<DbConn, diesel::ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConn::Postgres),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        self.connect_now()
+            .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// Opens a pool on `url`: the SQLite file's folder is created, the file itself is created by
+/// SQLite. A PostgreSQL server that does not answer is an error, never a fallback.
+pub fn open_pool(url: &str, max_size: u32) -> Result<Pool, DbError> {
+    let parsed = DatabaseUrl::parse(url)?;
+    if let DatabaseUrl::Sqlite(path) = &parsed {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Folder(dir.display().to_string(), e))?;
+        }
+    }
+    let manager = Manager { url: parsed };
+    // Check once by hand so that the error names the real cause rather than r2d2's timeout.
+    manager
+        .connect_now()
+        .map_err(|e| DbError::Connect(e.to_string()))?;
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(15))
+        .build(manager)
+        .map_err(|e| DbError::Connect(e.to_string()))
+}
+
+/// Runs the pending migrations of the connection's backend; returns how many ran.
+pub fn migrate(conn: &mut DbConn) -> Result<usize, DbError> {
+    let ran = match conn {
+        DbConn::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    ran.map_err(|e| DbError::Migrate(e.to_string()))
+}
+
+impl DbConn {
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbConn::Sqlite(_))
+    }
+}
+
+/// Rewrites `?` placeholders as `$1, $2, …` for PostgreSQL, so that hand-written SQL for the
+/// few statements the DSL cannot express through [`DbConn`] is written once.
+pub fn placeholders(sql: &str, postgres: bool) -> String {
+    if !postgres {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    let mut in_string = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '?' if !in_string => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("data/x.db"))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("data/x.db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            placeholders("a = ? AND b = '?' AND c = ?", true),
+            "a = $1 AND b = '?' AND c = $2"
+        );
+        assert_eq!(placeholders("a = ?", false), "a = ?");
+    }
+}

@@ -1,0 +1,264 @@
+// The tables of migrations/{sqlite,postgres}; the same on both backends.
+
+diesel::table! {
+    accounts (id) {
+        id -> BigInt,
+        name -> Text,
+        time_zone -> Text,
+        mask_addresses -> Bool,
+        export_allowed -> Bool,
+        splus_content -> Bool,
+        splus_log -> Bool,
+        webhook_app_key -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> BigInt,
+        password_changed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Nullable<BigInt>,
+        state -> Text,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_users (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        name -> Text,
+        key_hash -> Text,
+        key_hint -> Text,
+        mail_type -> SmallInt,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        email_id -> Text,
+        recipient -> Text,
+        api_user -> Text,
+        mail_type -> SmallInt,
+        tags -> Text,
+        sender -> Text,
+        subject -> Text,
+        status -> SmallInt,
+        reason -> Nullable<SmallInt>,
+        smtp_reply -> Nullable<Text>,
+        rule -> Nullable<Text>,
+        requested_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    message_tags (message_id, tag) {
+        message_id -> BigInt,
+        account_id -> BigInt,
+        tag -> Text,
+        requested_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    message_events (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        message_id -> Nullable<BigInt>,
+        email_id -> Text,
+        event_id -> Nullable<Text>,
+        kind -> Text,
+        occurred_at -> BigInt,
+        smtp_reply -> Nullable<Text>,
+        mx -> Nullable<Text>,
+        attempt -> Nullable<Integer>,
+        reason -> Nullable<SmallInt>,
+        detail -> Nullable<Text>,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    message_contents (message_id) {
+        message_id -> BigInt,
+        account_id -> BigInt,
+        raw -> Binary,
+        size -> BigInt,
+    }
+}
+
+diesel::table! {
+    send_logs (message_id) {
+        message_id -> BigInt,
+        account_id -> BigInt,
+        lines -> Text,
+    }
+}
+
+diesel::table! {
+    tracking_events (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        message_id -> Nullable<BigInt>,
+        email_id -> Text,
+        recipient -> Text,
+        api_user -> Text,
+        tag -> Nullable<Text>,
+        kind -> SmallInt,
+        url -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        occurred_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    bounces (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        address -> Text,
+        reason_text -> Text,
+        source -> Text,
+        email_id -> Nullable<Text>,
+        bounced_at -> BigInt,
+        bounce_count -> Integer,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    spam_reports (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        address -> Text,
+        email_id -> Nullable<Text>,
+        api_user -> Nullable<Text>,
+        reported_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    unsubscribes (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        address -> Text,
+        reason -> Text,
+        source -> Text,
+        email_id -> Nullable<Text>,
+        api_user -> Nullable<Text>,
+        tag -> Nullable<Text>,
+        unsubscribed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    blacklist (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        address -> Text,
+        source -> Text,
+        api_user -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    export_jobs (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        requested_by -> Nullable<BigInt>,
+        kind -> Text,
+        filter -> Text,
+        format -> Text,
+        gzip -> Bool,
+        state -> Text,
+        rows_done -> BigInt,
+        rows_total -> Nullable<BigInt>,
+        file_name -> Nullable<Text>,
+        file_size -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        attempts -> Integer,
+        run_after -> BigInt,
+        created_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        account_id -> Nullable<BigInt>,
+        actor_user_id -> Nullable<BigInt>,
+        actor_email -> Text,
+        action -> Text,
+        target -> Text,
+        ip -> Text,
+        occurred_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    status_rollup (account_id, hour, status, reason, api_user, mail_type) {
+        account_id -> BigInt,
+        hour -> BigInt,
+        status -> SmallInt,
+        reason -> SmallInt,
+        api_user -> Text,
+        mail_type -> SmallInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_tokens (account_id, token) {
+        account_id -> BigInt,
+        token -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(message_events -> messages (message_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    users,
+    sessions,
+    api_users,
+    messages,
+    message_tags,
+    message_events,
+    message_contents,
+    send_logs,
+    tracking_events,
+    bounces,
+    spam_reports,
+    unsubscribes,
+    blacklist,
+    export_jobs,
+    audit_log,
+    status_rollup,
+    webhook_tokens,
+);

@@ -1,0 +1,16 @@
+//! Plain types of the product, with no I/O: the codes that are contract live here once.
+
+mod address;
+mod lists;
+mod secret;
+mod status;
+mod time;
+
+pub use address::{mask_address, normalize_address, EmailAddress};
+pub use lists::{bounce_backoff_ms, SPAM_REPORT_TTL_MS};
+pub use secret::{
+    constant_time_eq, dummy_password_hash, hash_api_key, hash_password, new_api_key, random_token,
+    verify_password,
+};
+pub use status::{MailType, Reason, Role, Status, UnsubscribeReason};
+pub use time::{format_in_zone, now_ms, parse_zone, Millis, DEFAULT_TIME_ZONE};

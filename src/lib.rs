@@ -1,0 +1,13 @@
+//! mailtrail: a self-hosted delivery-response dashboard for email senders.
+
+rust_i18n::i18n!("locales", fallback = "en");
+
+pub mod app;
+pub mod db;
+pub mod domain;
+pub mod settings;
+pub mod store;
+pub mod web;
+
+pub use app::{launch, AppState};
+pub use settings::Settings;

@@ -1,0 +1,302 @@
+//! The command line (DESIGN §8): parses, builds Settings, calls into the library.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use mailtrail::domain::{hash_password, MailType, Role};
+use mailtrail::settings::DEFAULT_DATABASE_URL;
+use mailtrail::store::{accounts, generate, messages, AccountScope};
+use mailtrail::{AppState, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "mailtrail",
+    version,
+    about = "Self-hosted delivery-response dashboard for email senders"
+)]
+struct Cli {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "MAILTRAIL_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database: String,
+    /// Folder for the session key and export files.
+    #[arg(
+        long,
+        global = true,
+        env = "MAILTRAIL_DATA_DIR",
+        default_value = "data"
+    )]
+    data_dir: std::path::PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the dashboard.
+    Serve {
+        #[arg(long, env = "MAILTRAIL_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Create the demo account, user and ~50,000 messages when the database is empty.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Manage API users (the keys mail servers post events with).
+    ApiUser {
+        #[command(subcommand)]
+        action: ApiUserAction,
+    },
+    /// Generate realistic synthetic traffic into an account.
+    Generate {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        messages: u64,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountAction {
+    /// Create an account.
+    Add { name: String },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["owner", "member", "staff"])]
+        role: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiUserAction {
+    /// Create an API user; prints its key once, alone on the last line.
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["trigger", "batch"], default_value = "trigger")]
+        mail_type: String,
+    },
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("mailtrail: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let mut settings = Settings::new(cli.database.clone());
+    settings.data_dir = cli.data_dir.clone();
+    if let Ok(key) = std::env::var("MAILTRAIL_SECRET_KEY") {
+        if key.len() < 64 {
+            bail!("MAILTRAIL_SECRET_KEY must be at least 64 characters long");
+        }
+        settings.secret_key = Some(key.into_bytes());
+    }
+    settings.public_url = std::env::var("MAILTRAIL_PUBLIC_URL").ok();
+    if let Ok(proxies) = std::env::var("MAILTRAIL_TRUSTED_PROXIES") {
+        settings.trusted_proxies = proxies
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                p.trim().parse().with_context(|| {
+                    format!("bad proxy address {p:?} in MAILTRAIL_TRUSTED_PROXIES")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Ok(minutes) = std::env::var("MAILTRAIL_SESSION_IDLE_MINUTES") {
+        settings.session_idle_minutes = minutes
+            .parse()
+            .context("MAILTRAIL_SESSION_IDLE_MINUTES must be a number")?;
+    }
+    Ok(settings)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = settings(&cli)?;
+    match cli.command {
+        Command::Migrate => {
+            let state = AppState::open(settings)?;
+            let mut conn = state.pool.get()?;
+            let ran = mailtrail::db::migrate(&mut conn)?;
+            println!("database is up to date ({ran} migrations ran now)");
+        }
+        Command::Serve { bind, demo } => {
+            let state = AppState::open(settings)?;
+            if demo {
+                seed_demo(&state)?;
+            }
+            let listener =
+                TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+            println!("mailtrail listening on http://{}", listener.local_addr()?);
+            actix_web::rt::System::new().block_on(async move {
+                let server = mailtrail::launch(listener, state)?;
+                server.await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+        }
+        Command::Account {
+            action: AccountAction::Add { name },
+        } => {
+            let state = AppState::open(settings)?;
+            let mut conn = state.pool.get()?;
+            if accounts::find_account_by_name(&mut conn, &name)?.is_some() {
+                bail!("account {name:?} already exists");
+            }
+            let account = accounts::create_account(&mut conn, &name)?;
+            println!("created account {} (id {})", account.name, account.id);
+        }
+        Command::User {
+            action:
+                UserAction::Add {
+                    account,
+                    email,
+                    role,
+                    password_stdin: _,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                bail!("no password on standard input");
+            }
+            let role = Role::from_code(&role).context("role must be owner, member or staff")?;
+            if mailtrail::domain::EmailAddress::parse(&email).is_none() {
+                bail!("{email:?} is not an email address");
+            }
+            let state = AppState::open(settings)?;
+            let mut conn = state.pool.get()?;
+            let account = accounts::find_account_by_name(&mut conn, &account)?
+                .with_context(|| format!("no account named {account:?}"))?;
+            if accounts::find_user_by_email(&mut conn, &email)?.is_some() {
+                bail!("a user with email {email:?} already exists");
+            }
+            let user = accounts::create_user(
+                &mut conn,
+                account.id,
+                &email,
+                role,
+                &hash_password(password),
+            )?;
+            println!(
+                "created user {} ({}) in account {}",
+                user.email, user.role, account.name
+            );
+        }
+        Command::ApiUser {
+            action:
+                ApiUserAction::Add {
+                    account,
+                    name,
+                    mail_type,
+                },
+        } => {
+            let state = AppState::open(settings)?;
+            let mut conn = state.pool.get()?;
+            let account = accounts::find_account_by_name(&mut conn, &account)?
+                .with_context(|| format!("no account named {account:?}"))?;
+            let mail_type =
+                MailType::from_code(&mail_type).context("mail type must be trigger or batch")?;
+            let (api_user, key) = accounts::create_api_user(
+                &mut conn,
+                &AccountScope::new(account.id),
+                &name,
+                mail_type,
+            )
+            .with_context(|| format!("cannot create API user {name:?} (does it exist already?)"))?;
+            println!(
+                "created API user {} ({}) in account {}; its key, shown only now:",
+                api_user.name, mail_type, account.name
+            );
+            println!("{key}");
+        }
+        Command::Generate {
+            account,
+            messages: count,
+            days,
+            seed,
+        } => {
+            let state = AppState::open(settings)?;
+            let mut conn = state.pool.get()?;
+            let account = accounts::find_account_by_name(&mut conn, &account)?
+                .with_context(|| format!("no account named {account:?}"))?;
+            let started = Instant::now();
+            let stats =
+                generate::generate(&mut conn, &AccountScope::new(account.id), count, days, seed)?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "generated {} messages, {} events, {} opens/clicks, {} list entries in {:.1} s ({:.0} messages/s)",
+                stats.messages, stats.events, stats.tracking, stats.list_entries, secs, stats.messages as f64 / secs.max(0.001)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `serve --demo`: on an empty database, the demo account, its user and a month of traffic.
+fn seed_demo(state: &AppState) -> anyhow::Result<()> {
+    let mut conn = state.pool.get()?;
+    if accounts::find_account_by_name(&mut conn, "demo")?.is_some() {
+        println!("demo: account demo exists; log in as demo@example.com / demo");
+        return Ok(());
+    }
+    let started = Instant::now();
+    let account = accounts::create_account(&mut conn, "demo")?;
+    accounts::create_user(
+        &mut conn,
+        account.id,
+        "demo@example.com",
+        Role::Owner,
+        &hash_password("demo"),
+    )?;
+    let scope = AccountScope::new(account.id);
+    for (name, mail_type) in [
+        ("notify_trigger", MailType::Trigger),
+        ("marketing_batch", MailType::Batch),
+    ] {
+        accounts::create_api_user(&mut conn, &scope, name, mail_type)?;
+    }
+    if messages::is_empty(&mut conn, &scope)? {
+        generate::generate(&mut conn, &scope, 50_000, 30, 7)?;
+    }
+    println!(
+        "demo: created account demo with 50,000 messages over 30 days in {:.1} s; log in as demo@example.com / demo",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! Messages (the status rows) and their event logs.
+
+use diesel::prelude::*;
+
+use super::models::{Message, MessageEvent};
+use super::{AccountScope, StoreResult};
+use crate::db::schema::{message_events, messages};
+use crate::db::DbConn;
+
+/// One message of the scope's account; another account's id finds nothing.
+pub fn get(conn: &mut DbConn, scope: &AccountScope, id: i64) -> StoreResult<Option<Message>> {
+    messages::table
+        .filter(messages::account_id.eq(scope.account_id()))
+        .filter(messages::id.eq(id))
+        .select(Message::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The log details of a message, oldest first.
+pub fn events(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_id: i64,
+) -> StoreResult<Vec<MessageEvent>> {
+    message_events::table
+        .filter(message_events::account_id.eq(scope.account_id()))
+        .filter(message_events::message_id.eq(message_id))
+        .order((message_events::occurred_at.asc(), message_events::id.asc()))
+        .select(MessageEvent::as_select())
+        .load(conn)
+}
+
+/// Which account a message belongs to. Only for staff, who then open that account's scope
+/// (audited); customers never reach this.
+pub fn account_of(conn: &mut DbConn, id: i64) -> StoreResult<Option<i64>> {
+    messages::table
+        .filter(messages::id.eq(id))
+        .select(messages::account_id)
+        .first(conn)
+        .optional()
+}
+
+/// The newest messages of the account, for the overview's "latest" list.
+pub fn latest(conn: &mut DbConn, scope: &AccountScope, limit: i64) -> StoreResult<Vec<Message>> {
+    messages::table
+        .filter(messages::account_id.eq(scope.account_id()))
+        .order((messages::requested_at.desc(), messages::id.desc()))
+        .limit(limit)
+        .select(Message::as_select())
+        .load(conn)
+}
+
+/// True when the account holds no messages at all.
+pub fn is_empty(conn: &mut DbConn, scope: &AccountScope) -> StoreResult<bool> {
+    messages::table
+        .filter(messages::account_id.eq(scope.account_id()))
+        .select(messages::id)
+        .first::<i64>(conn)
+        .optional()
+        .map(|m| m.is_none())
+}

@@ -1,0 +1,30 @@
+//! The queries, one module per area. Every query of customer data takes an [`AccountScope`].
+
+pub mod accounts;
+pub mod audit;
+pub mod generate;
+pub mod messages;
+pub mod models;
+pub mod rollup;
+pub mod sessions;
+
+pub use diesel::result::Error as StoreError;
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The one account whose data a query may read or change. The web layer builds it from the
+/// signed-in user (staff: from the account they chose, audited); the CLI from an account name.
+/// Store functions filter by it; none takes a bare account id from a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountScope {
+    account_id: i64,
+}
+
+impl AccountScope {
+    pub fn new(account_id: i64) -> Self {
+        AccountScope { account_id }
+    }
+
+    pub fn account_id(&self) -> i64 {
+        self.account_id
+    }
+}

@@ -1,0 +1,322 @@
+//! Sign-in, sign-out, login rate limiting, and the [`Viewer`] extractor that every page of
+//! customer data takes: it proves a live session and fixes the account scope.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use actix_session::{Session, SessionExt};
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use askama::Template;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+
+use super::lang::{safe_next, Lang};
+use super::layout::PageCtx;
+use super::session_store::USER_KEY;
+use super::{csrf, with_db, AppError, AppResult};
+use crate::app::AppState;
+use crate::domain::{dummy_password_hash, now_ms, verify_password, Role};
+use crate::store::models::{Account, NewAuditEntry, User};
+use crate::store::{accounts, audit, AccountScope};
+
+/// Login attempts, limited per client IP and per account (the email tried).
+pub struct LoginLimiter {
+    per_ip: DefaultKeyedRateLimiter<String>,
+    per_account: DefaultKeyedRateLimiter<String>,
+}
+
+impl LoginLimiter {
+    pub fn new(settings: &crate::Settings) -> Self {
+        let quota = |burst: u32| {
+            Quota::with_period(Duration::from_secs(settings.login_refill_seconds.max(1)))
+                .expect("a non-zero period")
+                .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least one"))
+        };
+        LoginLimiter {
+            per_ip: RateLimiter::keyed(quota(settings.login_burst_per_ip)),
+            per_account: RateLimiter::keyed(quota(settings.login_burst_per_account)),
+        }
+    }
+
+    /// Counts one attempt; false when either limit is exhausted.
+    pub fn allow(&self, ip: &str, email: &str) -> bool {
+        let ip_ok = self.per_ip.check_key(&ip.to_string()).is_ok();
+        let account_ok = self.per_account.check_key(&email.to_string()).is_ok();
+        ip_ok && account_ok
+    }
+}
+
+/// The client's address: the peer, or what a trusted proxy says the client was.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if let Some(peer) = peer {
+        if state.settings.trusted_proxies.contains(&peer) {
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok());
+            if let Some(ip) = forwarded {
+                return ip.to_string();
+            }
+        }
+        return peer.to_string();
+    }
+    "unknown".into()
+}
+
+/// A signed-in person and the account whose data this request may see.
+pub struct Viewer {
+    pub user: User,
+    /// The account the user belongs to.
+    pub home: Account,
+    /// The account being looked at: the home account, or for staff the one they chose.
+    pub account: Account,
+    pub session: Session,
+    pub lang: Lang,
+    pub path: String,
+    pub ip: String,
+    state: web::Data<AppState>,
+}
+
+impl Viewer {
+    pub fn scope(&self) -> AccountScope {
+        AccountScope::new(self.account.id)
+    }
+
+    pub fn role(&self) -> Role {
+        self.user.role()
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.role() == Role::Staff
+    }
+
+    /// True when staff are looking at another account's data.
+    pub fn is_staff_view(&self) -> bool {
+        self.account.id != self.home.id
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn page(&self, active: &'static str) -> PageCtx {
+        PageCtx::signed_in(self, active, csrf::token(&self.session))
+    }
+
+    /// Switches a staff viewer to `account_id`, writing the view to the audit log.
+    pub async fn staff_open(&mut self, account_id: i64, what: String) -> AppResult<()> {
+        if !self.is_staff() {
+            return Err(AppError::NotFound);
+        }
+        let entry = NewAuditEntry {
+            account_id: Some(account_id),
+            actor_user_id: Some(self.user.id),
+            actor_email: self.user.email.clone(),
+            action: "staff.view".into(),
+            target: what,
+            ip: self.ip.clone(),
+            occurred_at: now_ms(),
+        };
+        let account = with_db(&self.state, move |conn| {
+            let account = accounts::get_account(conn, account_id)?.ok_or(AppError::NotFound)?;
+            audit::record(conn, entry)?;
+            Ok(account)
+        })
+        .await?;
+        self.account = account;
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct AccountParam {
+    account: Option<i64>,
+}
+
+impl FromRequest for Viewer {
+    type Error = AppError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Viewer, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let path = match req.uri().query() {
+                Some(q) => format!("{}?{q}", req.path()),
+                None => req.path().to_string(),
+            };
+            let session = req.get_session();
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| AppError::internal("application state missing"))?;
+            let user_id = session.get::<i64>(USER_KEY).ok().flatten();
+            let Some(user_id) = user_id else {
+                return Err(AppError::LoginRequired { next: path });
+            };
+            let found = with_db(&state, move |conn| {
+                Ok(accounts::user_with_account(conn, user_id)?)
+            })
+            .await?;
+            let Some((user, home)) = found else {
+                session.purge();
+                return Err(AppError::LoginRequired { next: path });
+            };
+            let ip = client_ip(&req, &state);
+            let mut viewer = Viewer {
+                account: home.clone(),
+                user,
+                home,
+                session,
+                lang: Lang::from_request(&req),
+                path: path.clone(),
+                ip,
+                state,
+            };
+            // `?account=ID` lets staff look at another account (audited); anyone else asking
+            // for an account not their own is refused.
+            let wanted = web::Query::<AccountParam>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.account);
+            if let Some(id) = wanted.filter(|id| *id != viewer.home.id) {
+                if !viewer.is_staff() {
+                    return Err(AppError::forbidden("This account is not yours."));
+                }
+                viewer.staff_open(id, path).await?;
+            }
+            Ok(viewer)
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    ctx: PageCtx,
+    email: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(
+    req: HttpRequest,
+    session: Session,
+    query: web::Query<LoginQuery>,
+) -> AppResult<HttpResponse> {
+    if session.get::<i64>(USER_KEY).ok().flatten().is_some() {
+        return Ok(redirect(&safe_next(query.next.as_deref())));
+    }
+    let lang = Lang::from_request(&req);
+    render_login(
+        lang,
+        &session,
+        String::new(),
+        safe_next(query.next.as_deref()),
+        None,
+        200,
+    )
+}
+
+fn render_login(
+    lang: Lang,
+    session: &Session,
+    email: String,
+    next: String,
+    error: Option<String>,
+    status: u16,
+) -> AppResult<HttpResponse> {
+    let page = LoginPage {
+        ctx: PageCtx::anonymous(lang, csrf::token(session)),
+        email,
+        next,
+        error,
+    };
+    let html = page.render().map_err(AppError::internal)?;
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+    )
+}
+
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_string()))
+        .finish()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login_submit(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> AppResult<HttpResponse> {
+    let lang = Lang::from_request(&req);
+    let form = form.into_inner();
+    let email = crate::domain::normalize_address(&form.email);
+    let next = safe_next(form.next.as_deref());
+    let ip = client_ip(&req, &state);
+    if !state.login_limiter.allow(&ip, &email) {
+        log::warn!("login rate limit hit for {email} from {ip}");
+        return render_login(
+            lang,
+            &session,
+            form.email,
+            next,
+            Some(lang.t("login.too_many")),
+            429,
+        );
+    }
+    let password = form.password;
+    let email_for_db = email.clone();
+    let user = with_db(&state, move |conn| {
+        let user = accounts::find_user_by_email(conn, &email_for_db)?;
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| dummy_password_hash().to_string());
+        let ok = verify_password(&password, &hash);
+        Ok(user.filter(|_| ok))
+    })
+    .await?;
+    let Some(user) = user else {
+        log::info!("failed login for {email} from {ip}");
+        return render_login(
+            lang,
+            &session,
+            form.email,
+            next,
+            Some(lang.t("login.wrong")),
+            401,
+        );
+    };
+    // A fresh session id at login defeats fixation; the CSRF token is renewed with it.
+    session.renew();
+    session.remove("csrf");
+    session
+        .insert(USER_KEY, user.id)
+        .map_err(AppError::internal)?;
+    log::info!("login {} from {ip}", user.email);
+    Ok(redirect(&next))
+}
+
+pub async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    redirect("/login")
+}

@@ -1,0 +1,204 @@
+//! One error type for the web layer. Handlers return it; pages render it inside the layout
+//! (see [`render_error_page`]), the JSON API as `{"error": {"code", "message"}}`.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use super::lang::Lang;
+
+#[derive(Debug)]
+pub enum AppError {
+    BadRequest(String),
+    /// Not signed in: pages redirect to the login form, coming back to `next` afterwards.
+    LoginRequired {
+        next: String,
+    },
+    Forbidden(String),
+    NotFound,
+    TooManyRequests,
+    /// The database could not be reached: a brief outage, not a bug.
+    Unavailable(String),
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The message an error response carries to the page renderer.
+#[derive(Debug, Clone)]
+struct ErrorDetail(String);
+
+impl AppError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        AppError::BadRequest(msg.into())
+    }
+
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        AppError::Forbidden(msg.into())
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        AppError::Internal(e.to_string())
+    }
+
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        AppError::Unavailable(e.to_string())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::LoginRequired { .. } => "login_required",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound => "not_found",
+            AppError::TooManyRequests => "too_many_requests",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::BadRequest(m) | AppError::Forbidden(m) => f.write_str(m),
+            AppError::LoginRequired { .. } => f.write_str("please sign in"),
+            AppError::NotFound => f.write_str("not found"),
+            AppError::TooManyRequests => f.write_str("too many attempts, try again later"),
+            AppError::Unavailable(m) => write!(f, "database unavailable: {m}"),
+            AppError::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => AppError::NotFound,
+            diesel::result::Error::DatabaseError(_, ref info)
+                if info.message().contains("closed") || info.message().contains("connection") =>
+            {
+                AppError::Unavailable(e.to_string())
+            }
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let AppError::LoginRequired { next } = self {
+            let location = format!(
+                "/login?next={}",
+                percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+            );
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .finish();
+        }
+        match self {
+            AppError::Internal(m) | AppError::Unavailable(m) => log::error!("{}: {m}", self.code()),
+            _ => {}
+        }
+        // Internal details stay in the log; people see a plain sentence.
+        let public = match self {
+            AppError::BadRequest(m) | AppError::Forbidden(m) => m.clone(),
+            _ => String::new(),
+        };
+        let body = serde_json::json!({"error": {"code": self.code(), "message": if public.is_empty() { self.to_string_public() } else { public.clone() }}});
+        let mut res = HttpResponse::build(self.status_code())
+            .content_type("application/json")
+            .body(body.to_string());
+        res.extensions_mut().insert(ErrorDetail(public));
+        res
+    }
+}
+
+impl AppError {
+    fn to_string_public(&self) -> String {
+        match self {
+            AppError::Internal(_) => "internal error".into(),
+            AppError::Unavailable(_) => "the database is unavailable; try again shortly".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    ctx: super::layout::PageCtx,
+    status: u16,
+    title: String,
+    message: String,
+    detail: String,
+}
+
+/// Renders every 4xx/5xx response of a page as a friendly page in the layout. Answers of the
+/// machine API (and redirects) are left as they are.
+pub fn render_error_page<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let path = res.request().path();
+    let is_api =
+        path.starts_with("/api") || path.starts_with("/webhooks") || path.starts_with("/t/");
+    let status = res.status();
+    // A handler that rendered its own page (a form with its message) keeps it.
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_api || is_page || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let lang = Lang::from_request(res.request());
+    let detail = res
+        .response()
+        .extensions()
+        .get::<ErrorDetail>()
+        .map(|d| d.0.clone())
+        .unwrap_or_default();
+    let key = match status.as_u16() {
+        400 => "error.400",
+        403 => "error.403",
+        404 => "error.404",
+        405 => "error.405",
+        429 => "error.429",
+        503 => "error.503",
+        s if s < 500 => "error.400",
+        _ => "error.500",
+    };
+    let mut ctx = super::layout::PageCtx::anonymous(lang, String::new());
+    ctx.here = res.request().path().to_string();
+    let page = ErrorPage {
+        ctx,
+        status: status.as_u16(),
+        title: lang.t(&format!("{key}.title")),
+        message: lang.t(&format!("{key}.message")),
+        detail,
+    };
+    let html = page.render().unwrap_or_else(|_| "error".into());
+    let (req, _) = res.into_parts();
+    let response: HttpResponse<BoxBody> = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}

@@ -1,0 +1,80 @@
+//! What every page's layout needs: language, the signed-in person, navigation, CSRF token.
+
+use super::auth::Viewer;
+use super::lang::Lang;
+
+pub struct NavItem {
+    pub href: &'static str,
+    pub key: &'static str,
+    pub active: bool,
+}
+
+/// Pages that exist, in navigation order: (path, text key, who sees it).
+const NAV: &[(&str, &str)] = &[("/", "nav.overview")];
+
+pub struct PageCtx {
+    pub lang: Lang,
+    pub csrf_token: String,
+    pub user_email: Option<String>,
+    pub role_label: String,
+    pub account_name: String,
+    pub time_zone: String,
+    /// Set when staff look at another account: whose data this is.
+    pub staff_banner: Option<String>,
+    pub nav: Vec<NavItem>,
+    /// The path to come back to after switching language.
+    pub here: String,
+}
+
+impl PageCtx {
+    pub fn anonymous(lang: Lang, csrf_token: String) -> Self {
+        PageCtx {
+            lang,
+            csrf_token,
+            user_email: None,
+            role_label: String::new(),
+            account_name: String::new(),
+            time_zone: String::new(),
+            staff_banner: None,
+            nav: Vec::new(),
+            here: "/login".into(),
+        }
+    }
+
+    pub fn signed_in(viewer: &Viewer, active: &'static str, csrf_token: String) -> Self {
+        let lang = viewer.lang;
+        PageCtx {
+            lang,
+            csrf_token,
+            user_email: Some(viewer.user.email.clone()),
+            role_label: viewer.role().label(lang.code()).to_string(),
+            account_name: viewer.account.name.clone(),
+            time_zone: viewer.account.time_zone.clone(),
+            staff_banner: viewer
+                .is_staff_view()
+                .then(|| format!("{} {}", lang.t("staff.viewing"), viewer.account.name)),
+            nav: NAV
+                .iter()
+                .map(|(href, key)| NavItem {
+                    href,
+                    key,
+                    active: *href == active,
+                })
+                .collect(),
+            here: viewer.path.clone(),
+        }
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+
+    /// The link that switches to the other language and comes back here.
+    pub fn switch_href(&self) -> String {
+        format!(
+            "/lang/{}?next={}",
+            self.lang.other().code(),
+            percent_encoding::utf8_percent_encode(&self.here, percent_encoding::NON_ALPHANUMERIC)
+        )
+    }
+}

@@ -1,0 +1,33 @@
+//! HTTP only: sessions, CSRF, the pages and (later) the JSON API. Handlers extract, authorise,
+//! call one store function and render.
+
+pub mod auth;
+pub mod csrf;
+pub mod error;
+pub mod headers;
+pub mod lang;
+pub mod layout;
+pub mod message;
+pub mod overview;
+pub mod pages;
+pub mod session_store;
+
+pub use error::{AppError, AppResult};
+
+use crate::app::AppState;
+use crate::db::DbConn;
+
+/// Runs blocking database work off the async executor with a pooled connection.
+pub async fn with_db<T, F>(state: &AppState, f: F) -> AppResult<T>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = state.pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(AppError::unavailable)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(AppError::internal)?
+}
