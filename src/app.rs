@@ -59,8 +59,9 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
     let secure = state.settings.secure_cookies();
     let idle = actix_web::cookie::time::Duration::minutes(state.settings.session_idle_minutes);
     let store = web::session_store::DbSessionStore::new(state.pool.clone());
+    let workers = state.settings.workers;
     let data = aweb::Data::new(state);
-    let server = HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(aweb::FormConfig::default().limit(64 * 1024))
@@ -83,8 +84,9 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
             .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
             .wrap(from_fn(web::headers::security_headers))
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
-    })
-    .listen(listener)?
-    .run();
-    Ok(server)
+    });
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.listen(listener)?.run())
 }

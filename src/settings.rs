@@ -25,6 +25,8 @@ pub struct Settings {
     /// Cookies get `Secure` when the public URL is https.
     pub public_url: Option<String>,
     pub pool_size: u32,
+    /// HTTP worker threads; `None`: one per core.
+    pub workers: Option<usize>,
 }
 
 impl Settings {
@@ -40,6 +42,7 @@ impl Settings {
             trusted_proxies: Vec::new(),
             public_url: None,
             pool_size: 8,
+            workers: None,
         }
     }
 
