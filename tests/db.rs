@@ -30,7 +30,7 @@ both_backends!(migrations_run_twice_without_harm, |db| {
     app.generate(&account, 10, 1);
     let again = mailtrail::db::migrate(&mut app.conn()).unwrap();
     assert_eq!(again, 0, "nothing left to run");
-    let (ok, out, err) = run(&mut mailtrail(&app.db).arg("migrate"));
+    let (ok, out, err) = run(mailtrail(&app.db).arg("migrate"));
     assert!(ok, "{err}");
     assert!(out.contains("0 migrations ran now"), "{out}");
     assert_eq!(

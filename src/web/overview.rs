@@ -132,7 +132,7 @@ fn period(title: String, counts: &BTreeMap<(i16, i16), i64>, lang: super::lang::
             })
         })
         .collect();
-    reasons.sort_by(|a, b| b.count.cmp(&a.count));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
     reasons.truncate(6);
     Period {
         title,

@@ -139,7 +139,7 @@ impl TestApp {
     /// Stops the server and hands back its database, e.g. to start it again.
     pub fn stop(mut self) -> TestDb {
         self.shutdown();
-        let db = std::mem::replace(
+        std::mem::replace(
             &mut self.db,
             TestDb {
                 url: String::new(),
@@ -147,8 +147,7 @@ impl TestApp {
                 dir: tempfile::tempdir().unwrap(),
                 pg_admin: None,
             },
-        );
-        db
+        )
     }
 
     fn shutdown(&mut self) {
