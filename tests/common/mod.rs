@@ -347,6 +347,14 @@ impl Client {
     }
 }
 
+/// Says a test is skipped; under `MAILTRAIL_TEST_REQUIRE_ALL` (CI) a skip is a failure.
+pub fn skip(what: &str) {
+    if std::env::var_os("MAILTRAIL_TEST_REQUIRE_ALL").is_some() {
+        panic!("MAILTRAIL_TEST_REQUIRE_ALL is set but this test cannot run: {what}");
+    }
+    eprintln!("SKIPPED {what}");
+}
+
 /// Runs a test body on SQLite and on PostgreSQL: `both_backends!(name, |app| { ... });`
 /// makes `name::sqlite` and `name::postgres`. Without `MAILTRAIL_TEST_POSTGRES_URL` the
 /// PostgreSQL run says it is skipped.
@@ -371,11 +379,11 @@ macro_rules! both_backends {
                         let f: fn($crate::common::TestDb) = $body;
                         f(db);
                     }
-                    None => eprintln!(
-                        "SKIPPED {}::postgres: set {} to run it on PostgreSQL",
+                    None => $crate::common::skip(&format!(
+                        "{}::postgres: set {} to run it on PostgreSQL",
                         module_path!(),
                         $crate::common::PG_ENV
-                    ),
+                    )),
                 }
             }
         }
