@@ -3,6 +3,7 @@
 rust_i18n::i18n!("locales", fallback = "en");
 
 pub mod app;
+pub mod classify;
 pub mod db;
 pub mod domain;
 pub mod settings;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+use mailtrail::classify::Classifier;
 use mailtrail::domain::{hash_password, MailType, Role};
 use mailtrail::settings::DEFAULT_DATABASE_URL;
 use mailtrail::store::{accounts, generate, messages, AccountScope};
@@ -60,6 +61,15 @@ enum Command {
     ApiUser {
         #[command(subcommand)]
         action: ApiUserAction,
+    },
+    /// Classify one raw bounce message, or an SMTP reply when the input is a single line;
+    /// prints one JSON object on one line.
+    Classify {
+        /// The message; standard input when absent.
+        file: Option<std::path::PathBuf>,
+        /// An operator's rules file (format of src/classify/rules.tsv), consulted first.
+        #[arg(long, env = "MAILTRAIL_CLASSIFY_RULES")]
+        rules: Option<std::path::PathBuf>,
     },
     /// Generate realistic synthetic traffic into an account.
     Generate {
@@ -147,8 +157,12 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Classify { file, rules } = &cli.command {
+        return classify(file.as_deref(), rules.as_deref());
+    }
     let settings = settings(&cli)?;
     match cli.command {
+        Command::Classify { .. } => unreachable!("handled above: it needs no database"),
         Command::Migrate => {
             let state = AppState::open(settings)?;
             let mut conn = state.pool.get()?;
@@ -265,6 +279,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `mailtrail classify`: needs no database; exit 0 whenever the input could be read.
+fn classify(file: Option<&std::path::Path>, rules: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let classifier = match rules {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read rules file {}", path.display()))?;
+            Classifier::with_extra_rules(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Classifier::new(),
+    };
+    let input = match file {
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
+        None => {
+            let mut buffer = Vec::new();
+            std::io::stdin().read_to_end(&mut buffer)?;
+            buffer
+        }
+    };
+    println!("{}", classifier.classify_input(&input).to_json_line());
     Ok(())
 }
 

@@ -29,10 +29,16 @@ impl Drop for Driver {
 
 fn start_driver() -> Option<Driver> {
     if !std::path::Path::new(CHROMEDRIVER).exists() {
-        common::skip(&format!("browser journey: {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"));
+        common::skip(&format!(
+            "browser journey: {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
+        ));
         return None;
     }
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -66,7 +72,12 @@ async fn connect(driver: &Driver) -> Client {
     // chromedriver takes a moment to listen.
     let mut last = None;
     for _ in 0..50 {
-        match ClientBuilder::rustls().expect("tls").capabilities(caps.clone()).connect(&driver.url).await {
+        match ClientBuilder::rustls()
+            .expect("tls")
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
             Ok(client) => return client,
             Err(e) => last = Some(e),
         }
@@ -76,7 +87,14 @@ async fn connect(driver: &Driver) -> Client {
 }
 
 async fn text_of(client: &Client, css: &str) -> String {
-    client.wait().for_element(Locator::Css(css)).await.expect(css).text().await.unwrap()
+    client
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .expect(css)
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn login_and_overview_in_both_languages(app: &TestApp, driver: &Driver) {
@@ -85,20 +103,57 @@ async fn login_and_overview_in_both_languages(app: &TestApp, driver: &Driver) {
 
     // Signed out, the overview sends the browser to the login form.
     client.goto(&format!("{base}/")).await.unwrap();
-    assert!(client.current_url().await.unwrap().path().starts_with("/login"));
-    assert_eq!(text_of(&client, "h1").await, "登录", "Chinese from the browser's language");
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .starts_with("/login"));
+    assert_eq!(
+        text_of(&client, "h1").await,
+        "登录",
+        "Chinese from the browser's language"
+    );
 
     // A wrong password shows a message on the form.
-    client.find(Locator::Id("email")).await.unwrap().send_keys("owner@acme.test").await.unwrap();
-    client.find(Locator::Id("password")).await.unwrap().send_keys("nope").await.unwrap();
-    client.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("owner@acme.test")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("nope")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert_eq!(text_of(&client, "#login-error").await, "邮箱或密码错误。");
 
     // The right one lands on the overview with the account's real numbers.
     let password = client.find(Locator::Id("password")).await.unwrap();
     password.send_keys("browser pw").await.unwrap();
-    client.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Css("#period-2")).await.unwrap();
+    client
+        .find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#period-2"))
+        .await
+        .unwrap();
     assert_eq!(client.current_url().await.unwrap().path(), "/");
     assert_eq!(text_of(&client, "h1").await, "概览");
     let delivered = client
@@ -116,35 +171,102 @@ async fn login_and_overview_in_both_languages(app: &TestApp, driver: &Driver) {
         .from_local_datetime(&(today - Days::days(6)).and_hms_opt(0, 0, 0).unwrap())
         .unwrap()
         .timestamp_millis();
-    let expected = app.count(&format!("SELECT COUNT(*) AS n FROM messages WHERE status = 1 AND requested_at >= {start}"));
+    let expected = app.count(&format!(
+        "SELECT COUNT(*) AS n FROM messages WHERE status = 1 AND requested_at >= {start}"
+    ));
     assert_eq!(delivered, expected.to_string());
     assert!(expected > 0);
-    assert!(!client.find_all(Locator::Css("svg.bars rect.seg")).await.unwrap().is_empty(), "the chart has bars");
+    assert!(
+        !client
+            .find_all(Locator::Css("svg.bars rect.seg"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the chart has bars"
+    );
 
     // Switch to English: every visible string follows, and the choice is remembered.
-    client.find(Locator::Css("a.lang-switch")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Css("html[lang=en]")).await.unwrap();
+    client
+        .find(Locator::Css("a.lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("html[lang=en]"))
+        .await
+        .unwrap();
     assert_eq!(text_of(&client, "h1").await, "Overview");
-    assert!(text_of(&client, "#period-2 h2").await.starts_with("Last 7 days"));
+    assert!(text_of(&client, "#period-2 h2")
+        .await
+        .starts_with("Last 7 days"));
     client.goto(&format!("{base}/")).await.unwrap();
-    assert_eq!(text_of(&client, "h1").await, "Overview", "remembered across pages");
+    assert_eq!(
+        text_of(&client, "h1").await,
+        "Overview",
+        "remembered across pages"
+    );
     let shot = client.screenshot().await.unwrap();
-    let _ = std::fs::write(std::env::temp_dir().join(format!("mailtrail-overview-{}.png", app.db.backend as u8)), shot);
+    let _ = std::fs::write(
+        std::env::temp_dir().join(format!("mailtrail-overview-{}.png", app.db.backend as u8)),
+        shot,
+    );
 
     // Open the newest message from the overview.
-    client.find(Locator::Css("table.list tbody tr a")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Css("section.message")).await.unwrap();
+    client
+        .find(Locator::Css("table.list tbody tr a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("section.message"))
+        .await
+        .unwrap();
     assert_eq!(text_of(&client, "h1").await, "Message");
-    assert!(!client.find_all(Locator::Css("ol.timeline li")).await.unwrap().is_empty());
+    assert!(!client
+        .find_all(Locator::Css("ol.timeline li"))
+        .await
+        .unwrap()
+        .is_empty());
 
     // Back to Chinese, then sign out: the overview is closed again.
-    client.find(Locator::Css("a.lang-switch")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Css("html[lang=zh-CN]")).await.unwrap();
+    client
+        .find(Locator::Css("a.lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("html[lang=zh-CN]"))
+        .await
+        .unwrap();
     assert_eq!(text_of(&client, "h1").await, "邮件详情");
-    client.find(Locator::Css("form[action='/logout'] button")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Id("login-submit")).await.unwrap();
+    client
+        .find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("login-submit"))
+        .await
+        .unwrap();
     client.goto(&format!("{base}/")).await.unwrap();
-    assert!(client.current_url().await.unwrap().path().starts_with("/login"));
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .starts_with("/login"));
     client.close().await.unwrap();
 }
 
@@ -154,6 +276,9 @@ both_backends!(login_journey_and_overview_in_both_languages, |db| {
     let account = app.account("acme");
     app.user(&account, "owner@acme.test", Role::Owner, "browser pw");
     app.generate(&account, 400, 7);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(login_and_overview_in_both_languages(&app, &driver));
 });

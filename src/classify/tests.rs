@@ -1,0 +1,518 @@
+//! Classifier tests on fixtures written for this project.
+
+use super::*;
+
+fn classify(raw: &str) -> Classification {
+    Classifier::new().classify_message(raw.as_bytes())
+}
+
+fn reply(line: &str) -> Classification {
+    Classifier::new().classify_reply(line)
+}
+
+const POSTFIX_DSN_USER_UNKNOWN: &str = "\
+Return-Path: <>
+From: MAILER-DAEMON@relay.example.org (Mail Delivery System)
+To: sender@example.org
+Subject: Undelivered Mail Returned to Sender
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary=\"B0UND.1/relay.example.org\"
+
+This is a MIME-encapsulated message.
+
+--B0UND.1/relay.example.org
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host relay.example.org.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+<nobody@example.net>: host mx.example.net[198.51.100.7] said: 550 5.1.1
+    <nobody@example.net>: Recipient address rejected: User unknown in local
+    recipient table (in reply to RCPT TO command)
+
+--B0UND.1/relay.example.org
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example.org
+Arrival-Date: Mon,  2 Mar 2026 10:00:00 +0000 (UTC)
+
+Final-Recipient: rfc822; nobody@example.net
+Original-Recipient: rfc822;nobody@example.net
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; mx.example.net
+Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.net>: Recipient address
+    rejected: User unknown in local recipient table
+
+--B0UND.1/relay.example.org
+Content-Description: Undelivered Message Headers
+Content-Type: text/rfc822-headers
+
+From: sender@example.org
+To: nobody@example.net
+Subject: Spring offers
+Message-ID: <offer-42@example.org>
+X-Mailtrail-Email-Id: 1700000000000_42_abc
+
+--B0UND.1/relay.example.org--
+";
+
+#[test]
+fn postfix_dsn_user_unknown() {
+    let c = classify(POSTFIX_DSN_USER_UNKNOWN);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.reason, Some("address_not_found"));
+    assert_eq!(c.status_code.as_deref(), Some("5.1.1"));
+    assert_eq!(c.reply_code, Some(550));
+    assert_eq!(c.recipient.as_deref(), Some("nobody@example.net"));
+    assert_eq!(
+        c.original_message_id.as_deref(),
+        Some("offer-42@example.org")
+    );
+    assert_eq!(c.email_id.as_deref(), Some("1700000000000_42_abc"));
+    assert!(c.rule.contains("5.1.1"), "{}", c.rule);
+}
+
+const QMAIL_BOUNCE: &str = "\
+From: MAILER-DAEMON@mail.example.org
+To: sender@example.org
+Subject: failure notice
+
+Hi. This is the qmail-send program at mail.example.org.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<carol@example.com>:
+198.51.100.20 does not like recipient.
+Remote host said: 554 5.7.1 Service unavailable; Client host [203.0.113.9] blocked using zen.spamhaus.org
+Giving up on 198.51.100.20.
+
+--- Below this line is a copy of the message.
+
+Return-Path: <sender@example.org>
+Message-ID: <q-1@example.org>
+Subject: the user unknown newsletter
+
+Nothing to see.
+";
+
+#[test]
+fn qmail_text_bounce_blocklisted() {
+    let c = classify(QMAIL_BOUNCE);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.reason, Some("ip_domain_rejected"));
+    assert_eq!(c.detail, Some("blocklisted"));
+    assert_eq!(c.status_code.as_deref(), Some("5.7.1"));
+    assert_eq!(c.reply_code, Some(554));
+    assert_eq!(c.recipient.as_deref(), Some("carol@example.com"));
+}
+
+#[test]
+fn qmail_status_in_parentheses() {
+    let raw = "From: MAILER-DAEMON@mx.example.org\nSubject: failure notice\n\n\
+Hi. This is the qmail-send program at mx.example.org.\n\n<dan@example.com>:\n\
+Sorry, no mailbox here by that name. (#5.1.1)\n\n--- Below this line is a copy of the message.\n\nSubject: x\n";
+    let c = classify(raw);
+    assert_eq!(c.reason, Some("address_not_found"));
+    assert_eq!(c.status_code.as_deref(), Some("5.1.1"));
+}
+
+const EXCHANGE_BOUNCE: &str = "\
+From: Microsoft Outlook <postmaster@corp.example.com>
+To: sender@example.org
+Subject: Undeliverable: Quarterly report
+Content-Type: multipart/alternative; boundary=\"xyz\"
+MIME-Version: 1.0
+
+--xyz
+Content-Type: text/plain; charset=\"us-ascii\"
+Content-Transfer-Encoding: quoted-printable
+
+Delivery has failed to these recipients or groups:
+
+erin@corp.example.com
+The recipient's mailbox is full and can't accept messages now.
+
+Diagnostic information for administrators:
+
+Generating server: EX01.corp.example.com
+
+erin@corp.example.com
+Remote Server returned '554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:=
+QuotaExceededException'
+
+--xyz
+Content-Type: text/html; charset=\"us-ascii\"
+
+<html><body><p>Delivery has failed</p></body></html>
+--xyz--
+";
+
+#[test]
+fn exchange_bounce_mailbox_full() {
+    let c = classify(EXCHANGE_BOUNCE);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.reason, Some("other"));
+    assert_eq!(c.detail, Some("mailbox_full"));
+    assert_eq!(c.status_code.as_deref(), Some("5.2.2"));
+}
+
+const ARF_REPORT: &str = "\
+From: Feedback Loop <fbl@isp.example.net>
+To: abuse@example.org
+Subject: FW: offers
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary=\"arf\"
+
+--arf
+Content-Type: text/plain
+
+This is an email abuse report for a message received from IP 192.0.2.1.
+
+--arf
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: SomeGenerator/1.0
+Version: 1
+
+--arf
+Content-Type: message/rfc822
+
+From: sender@example.org
+Message-ID: <complained-1@example.org>
+Subject: offers
+
+Buy now
+--arf--
+";
+
+#[test]
+fn arf_report_is_a_complaint() {
+    let c = classify(ARF_REPORT);
+    assert_eq!(c.kind, Kind::Complaint);
+    assert_eq!(c.reason, None);
+    assert_eq!(
+        c.original_message_id.as_deref(),
+        Some("complained-1@example.org")
+    );
+}
+
+const AUTO_REPLY: &str = "\
+From: Frank <frank@example.com>
+To: sender@example.org
+Subject: Out of Office: Spring offers
+Auto-Submitted: auto-replied
+Content-Type: text/plain
+
+I am out of the office until Monday and will reply when I am back.
+";
+
+#[test]
+fn auto_reply_is_recognised() {
+    let c = classify(AUTO_REPLY);
+    assert_eq!(c.kind, Kind::AutoReply);
+    assert_eq!(c.reason, None);
+}
+
+#[test]
+fn exim_bounce_marked_auto_replied_is_still_a_bounce() {
+    let raw = "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n\
+Subject: Mail delivery failed: returning message to sender\nAuto-Submitted: auto-replied\n\n\
+This message was created automatically by mail delivery software.\n\n\
+A message that you sent could not be delivered to one or more of its\n\
+recipients. This is a permanent error. The following address(es) failed:\n\n  gina@example.com\n\
+    host mx.example.com [192.0.2.3]\n    SMTP error from remote mail server after RCPT TO:<gina@example.com>:\n\
+    550 5.2.2 <gina@example.com>: mailbox is full\n\n------ This is a copy of the message, including all the headers. ------\n\nSubject: hi\n";
+    let c = classify(raw);
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.reason, Some("other"));
+    assert_eq!(c.detail, Some("mailbox_full"));
+    assert_eq!(c.recipient.as_deref(), Some("gina@example.com"));
+}
+
+const DELIVERED_DSN: &str = "\
+From: MAILER-DAEMON@relay.example.org
+Subject: Successful Mail Delivery Report
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"ok\"
+
+--ok
+Content-Type: text/plain
+
+Your message was successfully delivered to the destination(s) listed below.
+
+--ok
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example.org
+
+Final-Recipient: rfc822; hank@example.net
+Action: delivered
+Status: 2.0.0
+Diagnostic-Code: smtp; 250 2.0.0 Ok: queued as 1234
+
+--ok--
+";
+
+#[test]
+fn delivered_dsn() {
+    let c = classify(DELIVERED_DSN);
+    assert_eq!(c.kind, Kind::Delivered);
+    assert_eq!(c.reason, None);
+    assert_eq!(c.status_code.as_deref(), Some("2.0.0"));
+    assert_eq!(c.reply_code, Some(250));
+    assert_eq!(c.recipient.as_deref(), Some("hank@example.net"));
+}
+
+#[test]
+fn reply_blocked_by_spamhaus() {
+    let c = reply("550 5.7.1 Service unavailable; client host blocked using Spamhaus");
+    assert_eq!(c.kind, Kind::Bounce);
+    assert_eq!(c.reason, Some("ip_domain_rejected"));
+    assert_eq!(c.status_code.as_deref(), Some("5.7.1"));
+    assert_eq!(c.reply_code, Some(550));
+}
+
+#[test]
+fn reply_mailbox_full() {
+    let c = reply("452 4.2.2 mailbox full");
+    assert_eq!(c.reason, Some("other"));
+    assert_eq!(c.detail, Some("mailbox_full"));
+    assert_eq!(c.reply_code, Some(452));
+}
+
+#[test]
+fn reply_rejected_as_spam() {
+    let c = reply("554 5.7.1 message rejected as spam");
+    assert_eq!(c.reason, Some("spam"));
+}
+
+#[test]
+fn reply_codes_without_text() {
+    assert_eq!(
+        reply("550 5.1.1 <a@b.example> user unknown").reason,
+        Some("address_not_found")
+    );
+    assert_eq!(
+        reply("550 5.1.1 <a@b.example> user unknown")
+            .recipient
+            .as_deref(),
+        Some("a@b.example")
+    );
+    assert_eq!(reply("554 5.3.4 x").detail, Some("message_too_big"));
+    assert_eq!(reply("421 4.4.7 x").reason, Some("server_unreachable"));
+    assert_eq!(reply("550 5.7.26 x").reason, Some("ip_domain_rejected"));
+    assert_eq!(reply("553 5.1.3 x").reason, Some("bad_address"));
+    let nothing = reply("something odd");
+    assert_eq!(
+        (nothing.reason, nothing.rule.as_str()),
+        (Some("other"), "no evidence")
+    );
+}
+
+#[test]
+fn reply_stage_decides_a_vague_refusal() {
+    let c = reply("550 No such domain (in reply to MAIL FROM command)");
+    assert_eq!(c.reason, Some("sender_recipient_rejected"));
+}
+
+#[test]
+fn reply_success_is_delivered() {
+    let c = reply("250 2.0.0 Ok: queued as ABC");
+    assert_eq!(c.kind, Kind::Delivered);
+    assert_eq!(c.reply_code, Some(250));
+}
+
+#[test]
+fn classify_input_splits_replies_from_messages() {
+    let classifier = Classifier::new();
+    assert_eq!(
+        classifier.classify_input(b"552 5.2.2 over quota\n").detail,
+        Some("mailbox_full")
+    );
+    assert_eq!(
+        classifier.classify_input(ARF_REPORT.as_bytes()).kind,
+        Kind::Complaint
+    );
+}
+
+#[test]
+fn json_line_has_the_design_keys_in_order() {
+    let line = reply("550 5.1.1 user unknown").to_json_line();
+    assert!(!line.contains('\n'));
+    let keys = [
+        "\"kind\"",
+        "\"reason\"",
+        "\"detail\"",
+        "\"status_code\"",
+        "\"reply_code\"",
+        "\"recipient\"",
+        "\"rule\"",
+    ];
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            line.find(k)
+                .unwrap_or_else(|| panic!("{k} missing in {line}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
+    assert!(
+        line.starts_with("{\"kind\":\"bounce\",\"reason\":\"address_not_found\""),
+        "{line}"
+    );
+    let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(value["reply_code"], 550);
+    assert!(Classification::new(Kind::AutoReply, "x")
+        .to_json_line()
+        .contains("\"kind\":\"auto_reply\""));
+}
+
+#[test]
+fn operator_rules_take_precedence() {
+    let classifier =
+        Classifier::with_extra_rules("# ours\nspam\t-\t!acme filter said no\n").unwrap();
+    let c = classifier.classify_reply("550 5.1.1 user unknown, acme filter said no");
+    assert_eq!(c.reason, Some("spam"));
+    assert!(c.rule.contains("extra rules:2"), "{}", c.rule);
+    // Without the operator rule the built-in rules decide.
+    assert_eq!(
+        Classifier::new()
+            .classify_reply("550 5.1.1 user unknown, acme filter said no")
+            .reason,
+        Some("address_not_found")
+    );
+    let err = Classifier::with_extra_rules("spam\tno pattern\n").unwrap_err();
+    assert!(err.contains("extra rules:1"), "{err}");
+}
+
+#[test]
+fn builtin_rules_parse_and_use_known_reasons() {
+    let rules = rules::parse_rules(BUILTIN_RULES, "rules.tsv").unwrap();
+    assert!(rules.len() > 100);
+    assert!(rules.iter().all(|r| REASONS.contains(&r.reason)));
+}
+
+#[test]
+fn broken_boundary_is_read_as_text() {
+    let raw = "From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail Returned to Sender\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"declared\"\n\n\
+--actual\nContent-Type: text/plain\n\n<ivy@example.net>: host mx said: 550 5.1.1 no such user\n\n\
+--actual\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; ivy@example.net\nAction: failed\nStatus: 5.1.1\n\n--actual--\n";
+    let c = classify(raw);
+    assert_eq!(c.reason, Some("address_not_found"));
+    assert_eq!(c.recipient.as_deref(), Some("ivy@example.net"));
+}
+
+#[test]
+fn ses_json_notifications() {
+    let bounce = "From: no-reply@sns.example.com\nSubject: AWS Notification Message\n\n\
+{\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":\"Permanent\",\"bounceSubType\":\"General\",\
+\"bouncedRecipients\":[{\"emailAddress\":\"jo@example.net\",\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 unknown\"}]}}\n";
+    let c = classify(bounce);
+    assert_eq!(
+        (c.kind, c.reason),
+        (Kind::Bounce, Some("address_not_found"))
+    );
+    assert_eq!(c.recipient.as_deref(), Some("jo@example.net"));
+    let complaint = "From: no-reply@sns.example.com\nSubject: AWS Notification Message\n\n{\"notificationType\":\"Complaint\",\"complaint\":{}}\n";
+    assert_eq!(classify(complaint).kind, Kind::Complaint);
+}
+
+#[test]
+fn a_message_with_no_evidence_is_other() {
+    let c = classify("From: someone@example.com\nSubject: hello\n\nJust a note.\n");
+    assert_eq!(
+        (c.kind, c.reason, c.rule.as_str()),
+        (Kind::Bounce, Some("other"), "no evidence")
+    );
+}
+
+/// xorshift64: deterministic pseudo-random bytes without a dependency.
+struct Prng(u64);
+
+impl Prng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn never_panics_on_garbage() {
+    let classifier = Classifier::new();
+    let mut rng = Prng(0x9e37_79b9_7f4a_7c15);
+    // Mostly-random bytes, with mail-ish fragments mixed in so the parsers get past their first checks.
+    let fragments: [&[u8]; 14] = [
+        "Éé® 日本語 ".as_bytes(),
+        b"Subject: Out of office\r\n",
+        b"Content-Type: multipart/report; boundary=\"b\"\r\n",
+        b"--b\r\n",
+        b"Content-Type: message/delivery-status\r\n\r\n",
+        b"Status: 5.1.1\r\nAction: failed\r\n",
+        b"Diagnostic-Code: smtp; 550 ",
+        b"\r\n\r\n",
+        b"<a@b>",
+        b"{\"notificationType\":\"Bounce\",\"bounce\":{",
+        b"=?utf-8?B?AAAA?=",
+        b"\xff\xfe\xc3",
+        b"said: 5",
+        b"<html><style",
+    ];
+    for _ in 0..5000 {
+        let len = (rng.next() % 600) as usize;
+        let mut input = Vec::with_capacity(len);
+        while input.len() < len {
+            let r = rng.next();
+            if r.is_multiple_of(4) {
+                input.extend_from_slice(fragments[(r >> 8) as usize % fragments.len()]);
+            } else {
+                input.push((r >> 16) as u8);
+            }
+        }
+        let c = classifier.classify_input(&input);
+        assert!(c.kind != Kind::Bounce || c.reason.is_some());
+        let _ = c.to_json_line();
+    }
+}
+
+#[test]
+fn never_panics_on_truncated_messages() {
+    let classifier = Classifier::new();
+    for fixture in [
+        POSTFIX_DSN_USER_UNKNOWN,
+        QMAIL_BOUNCE,
+        EXCHANGE_BOUNCE,
+        ARF_REPORT,
+        AUTO_REPLY,
+        DELIVERED_DSN,
+    ] {
+        let bytes = fixture.as_bytes();
+        for end in 0..=bytes.len() {
+            let _ = classifier.classify_message(&bytes[..end]);
+            let _ = classifier.classify_input(&bytes[..end]);
+        }
+    }
+}
+
+#[test]
+fn never_panics_on_deep_nesting() {
+    let mut raw = String::new();
+    for depth in 0..300 {
+        raw.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{depth}\"\n\n--b{depth}\n"
+        ));
+    }
+    raw.push_str("Content-Type: text/plain\n\n550 5.1.1 user unknown\n");
+    let _ = classify(&raw);
+    let _ = classify(&"a".repeat(200_000));
+    let _ = classify(&"550 ".repeat(50_000));
+}
