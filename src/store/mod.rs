@@ -7,6 +7,7 @@ pub mod messages;
 pub mod models;
 pub mod rollup;
 pub mod sessions;
+pub mod status;
 
 pub use diesel::result::Error as StoreError;
 pub type StoreResult<T> = Result<T, StoreError>;

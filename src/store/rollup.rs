@@ -81,3 +81,51 @@ pub fn hourly(
         .bind::<BigInt, _>(to_hour)
         .load(conn)
 }
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct StatusReasonCount {
+    #[diesel(sql_type = SmallInt)]
+    pub status: i16,
+    #[diesel(sql_type = SmallInt)]
+    pub reason: i16,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+/// Counts per status and reason over `[from_hour, to_hour)`, optionally for one API_USER
+/// and one mail type.
+pub fn grouped(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    from_hour: i64,
+    to_hour: i64,
+    api_user: Option<&str>,
+    mail_type: Option<i16>,
+) -> StoreResult<Vec<StatusReasonCount>> {
+    let mut sql = String::from(
+        "SELECT status, reason, CAST(SUM(count) AS BIGINT) AS count FROM status_rollup \
+         WHERE account_id = ? AND hour >= ? AND hour < ?",
+    );
+    if api_user.is_some() {
+        sql.push_str(" AND api_user = ?");
+    }
+    if mail_type.is_some() {
+        sql.push_str(" AND mail_type = ?");
+    }
+    sql.push_str(" GROUP BY status, reason HAVING SUM(count) <> 0");
+    let sql = placeholders(&sql, !conn.is_sqlite());
+    let query = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<BigInt, _>(scope.account_id())
+        .bind::<BigInt, _>(from_hour)
+        .bind::<BigInt, _>(to_hour);
+    let query = match api_user {
+        Some(a) => query.bind::<Text, _>(a.to_string()),
+        None => query,
+    };
+    let query = match mail_type {
+        Some(m) => query.bind::<SmallInt, _>(m),
+        None => query,
+    };
+    query.load(conn)
+}

@@ -21,6 +21,32 @@ use crate::domain::{dummy_password_hash, now_ms, verify_password, Role};
 use crate::store::models::{Account, NewAuditEntry, User};
 use crate::store::{accounts, audit, AccountScope};
 
+/// The session key remembering that staff revealed masked addresses of an account.
+const REVEAL_KEY: &str = "reveal_account";
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    next: Option<String>,
+}
+
+/// `POST /reveal`: staff show the unmasked addresses of the account they look at, for the
+/// rest of the session; written to the audit log. Customers see what their account allows.
+pub async fn reveal(viewer: Viewer, form: web::Form<RevealForm>) -> AppResult<HttpResponse> {
+    if !viewer.is_staff() {
+        return Err(AppError::forbidden(
+            "Only support staff can reveal masked addresses.",
+        ));
+    }
+    viewer
+        .audit("staff.reveal", viewer.account.name.clone())
+        .await?;
+    viewer
+        .session
+        .insert(REVEAL_KEY, viewer.account.id)
+        .map_err(AppError::internal)?;
+    Ok(redirect(&safe_next(form.next.as_deref())))
+}
+
 /// Login attempts, limited per client IP and per account (the email tried).
 pub struct LoginLimiter {
     per_ip: DefaultKeyedRateLimiter<String>,
@@ -102,6 +128,39 @@ impl Viewer {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// True when addresses are shown masked to this viewer: the account turned masking on,
+    /// and (for staff) nobody pressed reveal in this session.
+    pub fn masks(&self) -> bool {
+        self.account.mask_addresses && !(self.is_staff() && self.revealed())
+    }
+
+    fn revealed(&self) -> bool {
+        self.session.get::<i64>(REVEAL_KEY).ok().flatten() == Some(self.account.id)
+    }
+
+    /// An address as this viewer may see it.
+    pub fn show_address(&self, address: &str) -> String {
+        if self.masks() {
+            crate::domain::mask_address(address)
+        } else {
+            address.to_string()
+        }
+    }
+
+    /// Writes one line to the audit log, in the viewed account.
+    pub async fn audit(&self, action: &str, target: String) -> AppResult<()> {
+        let entry = NewAuditEntry {
+            account_id: Some(self.account.id),
+            actor_user_id: Some(self.user.id),
+            actor_email: self.user.email.clone(),
+            action: action.to_string(),
+            target,
+            ip: self.ip.clone(),
+            occurred_at: now_ms(),
+        };
+        with_db(&self.state, move |conn| Ok(audit::record(conn, entry)?)).await
     }
 
     pub fn page(&self, active: &'static str) -> PageCtx {

@@ -10,7 +10,7 @@ pub struct NavItem {
 }
 
 /// Pages that exist, in navigation order: (path, text key, who sees it).
-const NAV: &[(&str, &str)] = &[("/", "nav.overview")];
+const NAV: &[(&str, &str)] = &[("/", "nav.overview"), ("/status", "nav.status")];
 
 pub struct PageCtx {
     pub lang: Lang,

@@ -11,6 +11,7 @@ pub mod message;
 pub mod overview;
 pub mod pages;
 pub mod session_store;
+pub mod status;
 
 pub use error::{AppError, AppResult};
 

@@ -5,13 +5,12 @@ use std::collections::BTreeMap;
 
 use actix_web::HttpResponse;
 use askama::Template;
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{Duration, Utc};
 
 use super::auth::Viewer;
 use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
-use crate::domain::{format_in_zone, Reason, Status};
+use crate::domain::{day_start, format_in_zone, Reason, Status};
 use crate::store::messages;
 use crate::store::models::Message;
 use crate::store::rollup::{self, HOUR_MS};
@@ -80,18 +79,6 @@ struct OverviewPage {
 pub const CHART_HEIGHT: i64 = 160;
 const BAR_WIDTH: i64 = 48;
 const BAR_GAP: i64 = 24;
-
-fn day_start(zone: &Tz, day: NaiveDate) -> i64 {
-    zone.from_local_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists"))
-        .earliest()
-        .map(|t| t.timestamp_millis())
-        .unwrap_or_else(|| {
-            day.and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc()
-                .timestamp_millis()
-        })
-}
 
 fn period(title: String, counts: &BTreeMap<(i16, i16), i64>, lang: super::lang::Lang) -> Period {
     let mut per_status: BTreeMap<i16, i64> = BTreeMap::new();

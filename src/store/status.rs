@@ -1,0 +1,290 @@
+//! The mail-status table (邮件状态): messages matching a filter, newest first, by keyset
+//! pagination, and the counts per status for the same filter.
+
+use diesel::prelude::*;
+
+use super::models::Message;
+use super::rollup::{self, HOUR_MS};
+use super::{AccountScope, StoreResult};
+use crate::db::schema::{message_tags, messages};
+use crate::db::DbConn;
+use crate::domain::{MailType, Reason, Status};
+
+/// A filter of the status table; `from_ms..to_ms` is half-open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusFilter {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub recipient: Option<String>,
+    pub email_id: Option<String>,
+    pub mail_type: Option<MailType>,
+    pub tag: Option<String>,
+    pub api_user: Option<String>,
+    pub status: Option<Status>,
+    pub reason: Option<Reason>,
+}
+
+impl StatusFilter {
+    /// Filters the rollup cannot answer select few rows; they are counted directly.
+    fn needs_direct_count(&self) -> bool {
+        self.recipient.is_some() || self.email_id.is_some() || self.tag.is_some()
+    }
+}
+
+/// A position in the newest-first order: the (request time, id) of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub at: i64,
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Rows after the position in newest-first order (the next page).
+    Older,
+    /// Rows before it (the previous page).
+    Newer,
+}
+
+pub struct Page {
+    pub rows: Vec<Message>,
+    /// Where the next (older) page starts, when there is one.
+    pub older: Option<Position>,
+    /// Where the previous (newer) page ends, when there is one.
+    pub newer: Option<Position>,
+}
+
+macro_rules! filtered {
+    ($query:expr, $scope:expr, $f:expr) => {{
+        let f = $f;
+        let mut q = $query.filter(messages::account_id.eq($scope.account_id()));
+        if let Some(r) = &f.recipient {
+            q = q.filter(messages::recipient.eq(r.clone()));
+        }
+        if let Some(e) = &f.email_id {
+            q = q.filter(messages::email_id.eq(e.clone()));
+        }
+        if let Some(m) = f.mail_type {
+            q = q.filter(messages::mail_type.eq(m.as_i16()));
+        }
+        if let Some(a) = &f.api_user {
+            q = q.filter(messages::api_user.eq(a.clone()));
+        }
+        if let Some(s) = f.status {
+            q = q.filter(messages::status.eq(s.as_i16()));
+        }
+        if let Some(r) = f.reason {
+            q = q.filter(messages::reason.eq(r.as_i16()));
+        }
+        q
+    }};
+}
+
+/// One page of the filter's rows from `from` onwards in `direction`, newest first.
+pub fn page(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    f: &StatusFilter,
+    from: Option<(Position, Direction)>,
+    limit: i64,
+) -> StoreResult<Page> {
+    let direction = from.map(|(_, d)| d).unwrap_or(Direction::Older);
+    let mut rows = match &f.tag {
+        None => {
+            // The time and keyset bounds are on the indexed columns themselves, so that each
+            // filter's index is read in order and stops after `limit + 1` rows.
+            let mut q = filtered!(
+                messages::table.select(Message::as_select()).into_boxed(),
+                scope,
+                f
+            )
+            .filter(messages::requested_at.ge(f.from_ms))
+            .filter(messages::requested_at.lt(f.to_ms));
+            match from {
+                Some((p, Direction::Older)) => {
+                    q = q.filter(
+                        messages::requested_at
+                            .le(p.at)
+                            .and(messages::requested_at.lt(p.at).or(messages::id.lt(p.id))),
+                    )
+                }
+                Some((p, Direction::Newer)) => {
+                    q = q.filter(
+                        messages::requested_at
+                            .ge(p.at)
+                            .and(messages::requested_at.gt(p.at).or(messages::id.gt(p.id))),
+                    )
+                }
+                None => {}
+            }
+            q = match direction {
+                Direction::Older => q.order((messages::requested_at.desc(), messages::id.desc())),
+                Direction::Newer => q.order((messages::requested_at.asc(), messages::id.asc())),
+            };
+            q.limit(limit + 1).load(conn)?
+        }
+        Some(tag) => {
+            // The tag's own index leads; the message row supplies the other filters.
+            let base = messages::table
+                .inner_join(message_tags::table.on(message_tags::message_id.eq(messages::id)))
+                .select(Message::as_select())
+                .into_boxed();
+            let mut q = filtered!(base, scope, f)
+                .filter(message_tags::account_id.eq(scope.account_id()))
+                .filter(message_tags::tag.eq(tag.clone()))
+                .filter(message_tags::requested_at.ge(f.from_ms))
+                .filter(message_tags::requested_at.lt(f.to_ms));
+            match from {
+                Some((p, Direction::Older)) => {
+                    q = q.filter(
+                        message_tags::requested_at.le(p.at).and(
+                            message_tags::requested_at
+                                .lt(p.at)
+                                .or(message_tags::message_id.lt(p.id)),
+                        ),
+                    )
+                }
+                Some((p, Direction::Newer)) => {
+                    q = q.filter(
+                        message_tags::requested_at.ge(p.at).and(
+                            message_tags::requested_at
+                                .gt(p.at)
+                                .or(message_tags::message_id.gt(p.id)),
+                        ),
+                    )
+                }
+                None => {}
+            }
+            q = match direction {
+                Direction::Older => q.order((
+                    message_tags::requested_at.desc(),
+                    message_tags::message_id.desc(),
+                )),
+                Direction::Newer => q.order((
+                    message_tags::requested_at.asc(),
+                    message_tags::message_id.asc(),
+                )),
+            };
+            q.limit(limit + 1).load(conn)?
+        }
+    };
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if direction == Direction::Newer {
+        rows.reverse();
+    }
+    let first = rows.first().map(|m| Position {
+        at: m.requested_at,
+        id: m.id,
+    });
+    let last = rows.last().map(|m| Position {
+        at: m.requested_at,
+        id: m.id,
+    });
+    let (older, newer) = match (direction, from.is_some()) {
+        (Direction::Older, came_from_cursor) => {
+            (last.filter(|_| more), first.filter(|_| came_from_cursor))
+        }
+        (Direction::Newer, _) => (last, first.filter(|_| more)),
+    };
+    Ok(Page { rows, older, newer })
+}
+
+/// A count that may stop at a cap ("10,000+").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Count {
+    pub n: i64,
+    pub capped: bool,
+}
+
+pub const COUNT_CAP: i64 = 10_000;
+
+/// Counts per status (and per reason within it) for the filter without its status and
+/// reason: from the rollup when it can answer, else counted directly up to a cap.
+pub fn counts(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    f: &StatusFilter,
+) -> StoreResult<Vec<(Status, Option<Reason>, Count)>> {
+    let mut out = Vec::new();
+    if f.needs_direct_count() {
+        for &status in Status::ALL {
+            let probe = StatusFilter {
+                status: Some(status),
+                reason: None,
+                ..f.clone()
+            };
+            let ids: Vec<i64> = match &probe.tag {
+                None => filtered!(
+                    messages::table.select(messages::id).into_boxed(),
+                    scope,
+                    &probe
+                )
+                .filter(messages::requested_at.ge(f.from_ms))
+                .filter(messages::requested_at.lt(f.to_ms))
+                .limit(COUNT_CAP + 1)
+                .load(conn)?,
+                Some(tag) => filtered!(
+                    messages::table
+                        .inner_join(
+                            message_tags::table.on(message_tags::message_id.eq(messages::id))
+                        )
+                        .select(messages::id)
+                        .into_boxed(),
+                    scope,
+                    &probe
+                )
+                .filter(message_tags::account_id.eq(scope.account_id()))
+                .filter(message_tags::tag.eq(tag.clone()))
+                .filter(message_tags::requested_at.ge(f.from_ms))
+                .filter(message_tags::requested_at.lt(f.to_ms))
+                .limit(COUNT_CAP + 1)
+                .load(conn)?,
+            };
+            let n = ids.len() as i64;
+            out.push((
+                status,
+                None,
+                Count {
+                    n: n.min(COUNT_CAP),
+                    capped: n > COUNT_CAP,
+                },
+            ));
+        }
+        return Ok(out);
+    }
+    let from_hour = f.from_ms.div_euclid(HOUR_MS);
+    let to_hour = (f.to_ms + HOUR_MS - 1).div_euclid(HOUR_MS);
+    let rows = rollup::grouped(
+        conn,
+        scope,
+        from_hour,
+        to_hour,
+        f.api_user.as_deref(),
+        f.mail_type.map(MailType::as_i16),
+    )?;
+    for &status in Status::ALL {
+        let n: i64 = rows
+            .iter()
+            .filter(|r| r.status == status.as_i16())
+            .map(|r| r.count)
+            .sum();
+        out.push((status, None, Count { n, capped: false }));
+        for r in rows
+            .iter()
+            .filter(|r| r.status == status.as_i16() && r.reason != 0)
+        {
+            if let Some(reason) = Reason::from_i16(r.reason) {
+                out.push((
+                    status,
+                    Some(reason),
+                    Count {
+                        n: r.count,
+                        capped: false,
+                    },
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,610 @@
+//! `/status` (邮件状态): the filter form, the table of messages with keyset paging, counts per
+//! status as tabs, and the online CSV export of the same filter.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::auth::Viewer;
+use super::layout::PageCtx;
+use super::{with_db, AppError, AppResult};
+use crate::domain::{format_in_zone, MailType, Period, PeriodError, Reason, Status};
+use crate::store::models::Message;
+use crate::store::status::{self, Count, Direction, Position, StatusFilter, COUNT_CAP};
+
+pub const PER_PAGE_CHOICES: &[i64] = &[20, 50, 100];
+/// The most rows a download of the current filter carries; beyond it, offline export.
+pub const ONLINE_EXPORT_LIMIT: i64 = 10_000;
+
+/// The query string of `/status`, as typed: every field a string, so that nothing the user
+/// typed is lost to a parse error.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StatusForm {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub recipient: Option<String>,
+    pub email_id: Option<String>,
+    pub mail_type: Option<String>,
+    pub tag: Option<String>,
+    pub api_user: Option<String>,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub cursor: Option<String>,
+    pub per_page: Option<String>,
+    pub account: Option<String>,
+}
+
+fn text(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// A message for one field of the form.
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+pub struct Parsed {
+    pub filter: StatusFilter,
+    pub period: Period,
+    pub from: Option<(Position, Direction)>,
+    pub per_page: i64,
+    pub errors: Vec<FieldError>,
+    /// A notice that is not any one field's fault (a stale page link).
+    pub notice: Option<String>,
+}
+
+/// `n1764201600000_42` (older than) or `p…` (newer than): a position and a direction.
+pub fn encode_cursor(p: Position, d: Direction) -> String {
+    let tag = match d {
+        Direction::Older => 'n',
+        Direction::Newer => 'p',
+    };
+    format!("{tag}{}_{}", p.at, p.id)
+}
+
+pub fn decode_cursor(s: &str) -> Option<(Position, Direction)> {
+    let direction = match s.chars().next()? {
+        'n' => Direction::Older,
+        'p' => Direction::Newer,
+        _ => return None,
+    };
+    let (at, id) = s[1..].split_once('_')?;
+    Some((
+        Position {
+            at: at.parse().ok()?,
+            id: id.parse().ok()?,
+        },
+        direction,
+    ))
+}
+
+impl StatusForm {
+    pub fn parse(&self, viewer: &Viewer) -> Parsed {
+        let lang = viewer.lang;
+        let zone = viewer.account.zone();
+        let today = Utc::now().with_timezone(&zone).date_naive();
+        let mut errors = Vec::new();
+        let period = match Period::parse(self.from.as_deref(), self.to.as_deref(), today) {
+            Ok(p) => p,
+            Err(e) => {
+                let (field, key) = match e {
+                    PeriodError::BadFrom => ("from", "filter.bad_date"),
+                    PeriodError::BadTo => ("to", "filter.bad_date"),
+                    PeriodError::Reversed => ("to", "filter.reversed"),
+                    PeriodError::TooLong => ("to", "filter.too_long"),
+                };
+                errors.push(FieldError {
+                    field,
+                    message: lang.t(key),
+                });
+                Period::today(today)
+            }
+        };
+        let (from_ms, to_ms) = period.bounds(&zone);
+        let status = text(&self.status).and_then(|s| match Status::from_code(&s) {
+            Some(st) => Some(st),
+            None => {
+                errors.push(FieldError {
+                    field: "status",
+                    message: lang.t("filter.bad_status"),
+                });
+                None
+            }
+        });
+        let reason = text(&self.reason).and_then(|r| match (Reason::from_code(&r), status) {
+            (None, _) => {
+                errors.push(FieldError {
+                    field: "reason",
+                    message: lang.t("filter.bad_reason"),
+                });
+                None
+            }
+            (Some(_), None) => {
+                errors.push(FieldError {
+                    field: "reason",
+                    message: lang.t("filter.reason_needs_status"),
+                });
+                None
+            }
+            (Some(reason), Some(st)) if !st.allowed_reasons().contains(&reason) => {
+                errors.push(FieldError {
+                    field: "reason",
+                    message: lang.t("filter.reason_not_in_status"),
+                });
+                None
+            }
+            (Some(reason), Some(_)) => Some(reason),
+        });
+        let mail_type = text(&self.mail_type).and_then(|m| match MailType::from_code(&m) {
+            Some(mt) => Some(mt),
+            None => {
+                errors.push(FieldError {
+                    field: "mail_type",
+                    message: lang.t("filter.bad_mail_type"),
+                });
+                None
+            }
+        });
+        let per_page = match text(&self.per_page) {
+            None => PER_PAGE_CHOICES[0],
+            Some(p) => match p
+                .parse::<i64>()
+                .ok()
+                .filter(|n| PER_PAGE_CHOICES.contains(n))
+            {
+                Some(n) => n,
+                None => {
+                    errors.push(FieldError {
+                        field: "per_page",
+                        message: lang.t("filter.bad_per_page"),
+                    });
+                    PER_PAGE_CHOICES[0]
+                }
+            },
+        };
+        let mut notice = None;
+        let from = text(&self.cursor).and_then(|c| {
+            let decoded = decode_cursor(&c);
+            if decoded.is_none() {
+                notice = Some(lang.t("filter.bad_cursor"));
+            }
+            decoded
+        });
+        let filter = StatusFilter {
+            from_ms,
+            to_ms,
+            recipient: text(&self.recipient).map(|r| crate::domain::normalize_address(&r)),
+            email_id: text(&self.email_id),
+            mail_type,
+            tag: text(&self.tag),
+            api_user: text(&self.api_user),
+            status,
+            reason,
+        };
+        Parsed {
+            filter,
+            period,
+            from,
+            per_page,
+            errors,
+            notice,
+        }
+    }
+
+    /// This form's query string with some fields replaced (empty value: left out).
+    pub fn query_with(&self, changes: &[(&str, &str)]) -> String {
+        let fields: [(&str, &Option<String>); 11] = [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("recipient", &self.recipient),
+            ("email_id", &self.email_id),
+            ("mail_type", &self.mail_type),
+            ("tag", &self.tag),
+            ("api_user", &self.api_user),
+            ("status", &self.status),
+            ("reason", &self.reason),
+            ("per_page", &self.per_page),
+            ("account", &self.account),
+        ];
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in fields {
+            let value = match changes.iter().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.to_string(),
+                None => value.clone().unwrap_or_default(),
+            };
+            if !value.trim().is_empty() {
+                out.append_pair(name, value.trim());
+            }
+        }
+        for (name, value) in changes.iter().filter(|(n, _)| *n == "cursor") {
+            if !value.is_empty() {
+                out.append_pair(name, value);
+            }
+        }
+        out.finish()
+    }
+
+    fn value(&self, field: &str) -> String {
+        let v = match field {
+            "from" => &self.from,
+            "to" => &self.to,
+            "recipient" => &self.recipient,
+            "email_id" => &self.email_id,
+            "tag" => &self.tag,
+            "api_user" => &self.api_user,
+            _ => &None,
+        };
+        v.clone().unwrap_or_default()
+    }
+}
+
+pub struct Row {
+    pub id: i64,
+    pub status: Status,
+    pub status_label: String,
+    pub reason_code: String,
+    pub reason_label: String,
+    pub api_user: String,
+    pub recipient_shown: String,
+    pub recipient_query: String,
+    pub requested: String,
+    pub updated: String,
+}
+
+pub struct Tab {
+    pub code: String,
+    pub label: String,
+    pub count: String,
+    pub href: String,
+    pub active: bool,
+    pub tone: &'static str,
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "status/list.html")]
+struct StatusPage {
+    ctx: PageCtx,
+    form: StatusForm,
+    errors: Vec<FieldError>,
+    notice: Option<String>,
+    period_from: String,
+    period_to: String,
+    statuses: Vec<Choice>,
+    reasons: Vec<Choice>,
+    reason_hint: String,
+    mail_types: Vec<Choice>,
+    per_pages: Vec<Choice>,
+    tabs: Vec<Tab>,
+    rows: Vec<Row>,
+    older_href: Option<String>,
+    newer_href: Option<String>,
+    csv_href: String,
+    splus_log: bool,
+    splus_content: bool,
+    account_param: String,
+}
+
+impl StatusPage {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    fn value(&self, field: &str) -> String {
+        self.form.value(field)
+    }
+}
+
+fn format_count(c: &Count) -> String {
+    if c.capped {
+        format!("{COUNT_CAP}+")
+    } else {
+        c.n.to_string()
+    }
+}
+
+pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let parsed = form.parse(&viewer);
+    let lang = viewer.lang;
+    let zone = viewer.account.zone();
+    let scope = viewer.scope();
+    let failed = !parsed.errors.is_empty();
+
+    let (page, counts) = if failed {
+        (None, Vec::new())
+    } else {
+        let filter = parsed.filter.clone();
+        let from = parsed.from;
+        let per_page = parsed.per_page;
+        let counts_filter = StatusFilter {
+            status: None,
+            reason: None,
+            ..filter.clone()
+        };
+        with_db(viewer.state(), move |conn| {
+            let page = status::page(conn, &scope, &filter, from, per_page)?;
+            let counts = status::counts(conn, &scope, &counts_filter)?;
+            Ok((Some(page), counts))
+        })
+        .await?
+    };
+
+    let account_param = if viewer.is_staff_view() {
+        format!("?account={}", viewer.account.id)
+    } else {
+        String::new()
+    };
+    let rows = page
+        .as_ref()
+        .map(|p| p.rows.iter().map(|m| row(&viewer, m, &zone)).collect())
+        .unwrap_or_default();
+    let older_href = page.as_ref().and_then(|p| p.older).map(|pos| {
+        format!(
+            "/status?{}",
+            form.query_with(&[("cursor", &encode_cursor(pos, Direction::Older))])
+        )
+    });
+    let newer_href = page.as_ref().and_then(|p| p.newer).map(|pos| {
+        format!(
+            "/status?{}",
+            form.query_with(&[("cursor", &encode_cursor(pos, Direction::Newer))])
+        )
+    });
+
+    let chosen_status = parsed.filter.status;
+    let mut tabs = vec![Tab {
+        code: String::new(),
+        label: lang.t("status.all"),
+        count: {
+            let n: i64 = counts
+                .iter()
+                .filter(|(_, r, _)| r.is_none())
+                .map(|(_, _, c)| c.n)
+                .sum();
+            let capped = counts.iter().any(|(_, r, c)| r.is_none() && c.capped);
+            format_count(&Count { n, capped })
+        },
+        href: format!(
+            "/status?{}",
+            form.query_with(&[("status", ""), ("reason", "")])
+        ),
+        active: chosen_status.is_none(),
+        tone: "all",
+    }];
+    for &s in Status::ALL {
+        let count = counts
+            .iter()
+            .find(|(st, r, _)| *st == s && r.is_none())
+            .map(|(_, _, c)| *c)
+            .unwrap_or_default();
+        tabs.push(Tab {
+            code: s.code().to_string(),
+            label: s.label(lang.code()).to_string(),
+            count: format_count(&count),
+            href: format!(
+                "/status?{}",
+                form.query_with(&[("status", s.code()), ("reason", "")])
+            ),
+            active: chosen_status == Some(s),
+            tone: s.tone(),
+        });
+    }
+
+    let status_value = text(&form.status).unwrap_or_default();
+    let reason_value = text(&form.reason).unwrap_or_default();
+    let statuses = std::iter::once(Choice {
+        value: String::new(),
+        label: lang.t("filter.any"),
+        selected: status_value.is_empty(),
+    })
+    .chain(Status::ALL.iter().map(|s| Choice {
+        value: s.code().into(),
+        label: s.label(lang.code()).into(),
+        selected: status_value == s.code(),
+    }))
+    .collect();
+    // The reason choices follow the chosen status; with none chosen, every reason is listed.
+    let reason_pool: Vec<Reason> = match chosen_status {
+        Some(s) => s.allowed_reasons().to_vec(),
+        None => Reason::ALL.to_vec(),
+    };
+    let reasons = std::iter::once(Choice {
+        value: String::new(),
+        label: lang.t("filter.any"),
+        selected: reason_value.is_empty(),
+    })
+    .chain(reason_pool.iter().map(|r| {
+        let count = counts
+            .iter()
+            .find(|(st, rr, _)| Some(*st) == chosen_status && *rr == Some(*r))
+            .map(|(_, _, c)| format!(" ({})", format_count(c)))
+            .unwrap_or_default();
+        Choice {
+            value: r.code().into(),
+            label: format!("{}{count}", r.label(lang.code())),
+            selected: reason_value == r.code(),
+        }
+    }))
+    .collect();
+    let reason_hint = match chosen_status {
+        Some(Status::SoftBounce | Status::Invalid) => String::new(),
+        _ => lang.t("filter.reason_hint"),
+    };
+    let mail_type_value = text(&form.mail_type).unwrap_or_default();
+    let mail_types = std::iter::once(Choice {
+        value: String::new(),
+        label: lang.t("filter.any"),
+        selected: mail_type_value.is_empty(),
+    })
+    .chain(MailType::ALL.iter().map(|m| Choice {
+        value: m.code().into(),
+        label: m.label(lang.code()).into(),
+        selected: mail_type_value == m.code(),
+    }))
+    .collect();
+    let per_pages = PER_PAGE_CHOICES
+        .iter()
+        .map(|n| Choice {
+            value: n.to_string(),
+            label: n.to_string(),
+            selected: *n == parsed.per_page,
+        })
+        .collect();
+
+    let page = StatusPage {
+        ctx: viewer.page("/status"),
+        csv_href: format!("/status.csv?{}", form.query_with(&[])),
+        period_from: parsed.period.from.to_string(),
+        period_to: parsed.period.to.to_string(),
+        errors: parsed.errors,
+        notice: parsed.notice,
+        statuses,
+        reasons,
+        reason_hint,
+        mail_types,
+        per_pages,
+        tabs,
+        rows,
+        older_href,
+        newer_href,
+        splus_log: viewer.account.splus_log,
+        splus_content: viewer.account.splus_content,
+        account_param,
+        form,
+    };
+    let html = page.render().map_err(AppError::internal)?;
+    let status = if failed { 400 } else { 200 };
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+    )
+}
+
+fn row(viewer: &Viewer, m: &Message, zone: &chrono_tz::Tz) -> Row {
+    let lang = viewer.lang;
+    let status = m.status();
+    Row {
+        id: m.id,
+        status,
+        status_label: status.label(lang.code()).to_string(),
+        reason_code: m.reason().map(|r| r.code().to_string()).unwrap_or_default(),
+        reason_label: m
+            .reason()
+            .map(|r| r.label(lang.code()).to_string())
+            .unwrap_or_default(),
+        api_user: m.api_user.clone(),
+        recipient_shown: viewer.show_address(&m.recipient),
+        recipient_query: url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("address", &m.recipient)
+            .finish(),
+        requested: format_in_zone(m.requested_at, zone),
+        updated: format_in_zone(m.updated_at, zone),
+    }
+}
+
+/// `GET /status.csv`: the current filter as CSV (UTF-8 with BOM, so Excel shows Chinese), at
+/// most 10,000 rows; a larger result is refused with a message instead of a cut file.
+pub async fn csv(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<HttpResponse> {
+    if !viewer.account.export_allowed {
+        return Err(AppError::forbidden(viewer.lang.t("export.forbidden")));
+    }
+    let form = form.into_inner();
+    let parsed = form.parse(&viewer);
+    if let Some(e) = parsed.errors.first() {
+        return Err(AppError::bad_request(e.message.clone()));
+    }
+    let scope = viewer.scope();
+    let filter = parsed.filter;
+    let rows = with_db(viewer.state(), move |conn| {
+        let mut rows = Vec::new();
+        let mut from = None;
+        loop {
+            let page = status::page(conn, &scope, &filter, from, 1_000)?;
+            rows.extend(page.rows);
+            if rows.len() as i64 > ONLINE_EXPORT_LIMIT {
+                return Ok(None);
+            }
+            match page.older {
+                Some(p) => from = Some((p, Direction::Older)),
+                None => return Ok(Some(rows)),
+            }
+        }
+    })
+    .await?;
+    let Some(rows) = rows else {
+        return Err(AppError::bad_request(viewer.lang.t("export.too_many")));
+    };
+    let lang = viewer.lang;
+    let zone = viewer.account.zone();
+    let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
+    let headers: Vec<String> = [
+        "csv.email_id",
+        "csv.status",
+        "csv.reason",
+        "csv.status_code",
+        "csv.reason_code",
+        "csv.sub_stat",
+        "csv.api_user",
+        "csv.recipient",
+        "csv.mail_type",
+        "csv.tags",
+        "csv.requested",
+        "csv.updated",
+        "csv.smtp_reply",
+    ]
+    .iter()
+    .map(|k| lang.t(k))
+    .collect();
+    out.write_record(&headers).map_err(AppError::internal)?;
+    for m in &rows {
+        let status = m.status();
+        let reason = m.reason();
+        out.write_record([
+            m.email_id.as_str(),
+            status.label(lang.code()),
+            reason.map(|r| r.label(lang.code())).unwrap_or(""),
+            status.code(),
+            reason.map(|r| r.code()).unwrap_or(""),
+            &reason
+                .and_then(|r| r.sub_stat(status))
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            &m.api_user,
+            &viewer.show_address(&m.recipient),
+            m.mail_type().code(),
+            &m.tags,
+            &format_in_zone(m.requested_at, &zone),
+            &format_in_zone(m.updated_at, &zone),
+            m.smtp_reply.as_deref().unwrap_or(""),
+        ])
+        .map_err(AppError::internal)?;
+    }
+    let body = out.into_inner().map_err(AppError::internal)?;
+    let name = format!(
+        "mail-status-{}-{}.csv",
+        parsed.period.from, parsed.period.to
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(body))
+}
