@@ -52,7 +52,16 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
         .route("/reveal", aweb::post().to(auth::reveal))
         .route("/status", aweb::get().to(status::page))
         .route("/status.csv", aweb::get().to(status::csv))
-        .route("/status/{id}", aweb::get().to(message::page));
+        .route("/status/{id}", aweb::get().to(message::page))
+        .route(
+            "/status/{id}/content.html",
+            aweb::get().to(message::content_html),
+        )
+        .route("/status/{id}/message.eml", aweb::get().to(message::eml))
+        .route(
+            "/status/{id}/send-log.txt",
+            aweb::get().to(message::send_log),
+        );
 }
 
 /// Starts serving on `listener`; the returned server runs until stopped.

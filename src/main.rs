@@ -333,6 +333,9 @@ fn seed_demo(state: &AppState) -> anyhow::Result<()> {
     if messages::is_empty(&mut conn, &scope)? {
         generate::generate(&mut conn, &scope, 50_000, 30, 7)?;
     }
+    // The demo shows the S+ features too: content and send logs of the newest messages.
+    accounts::set_splus(&mut conn, account.id, true, true)?;
+    generate::sample_content(&mut conn, &scope, 300)?;
     println!(
         "demo: created account demo with 50,000 messages over 30 days in {:.1} s; log in as demo@example.com / demo",
         started.elapsed().as_secs_f64()

@@ -127,3 +127,14 @@ pub fn list_api_users(conn: &mut DbConn, scope: &AccountScope) -> StoreResult<Ve
         .select(ApiUser::as_select())
         .load(conn)
 }
+
+/// Switches the S+ features of an account (staff only, in the web layer).
+pub fn set_splus(conn: &mut DbConn, account_id: i64, content: bool, log: bool) -> StoreResult<()> {
+    diesel::update(accounts::table.find(account_id))
+        .set((
+            accounts::splus_content.eq(content),
+            accounts::splus_log.eq(log),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

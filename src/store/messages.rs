@@ -60,3 +60,33 @@ pub fn is_empty(conn: &mut DbConn, scope: &AccountScope) -> StoreResult<bool> {
         .optional()
         .map(|m| m.is_none())
 }
+
+/// The raw message as sent (S+ content), when it was kept.
+pub fn content(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_id: i64,
+) -> StoreResult<Option<Vec<u8>>> {
+    use crate::db::schema::message_contents;
+    message_contents::table
+        .filter(message_contents::account_id.eq(scope.account_id()))
+        .filter(message_contents::message_id.eq(message_id))
+        .select(message_contents::raw)
+        .first(conn)
+        .optional()
+}
+
+/// The MTA's send log lines of a message (S+ log), when they were kept.
+pub fn send_log(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_id: i64,
+) -> StoreResult<Option<String>> {
+    use crate::db::schema::send_logs;
+    send_logs::table
+        .filter(send_logs::account_id.eq(scope.account_id()))
+        .filter(send_logs::message_id.eq(message_id))
+        .select(send_logs::lines)
+        .first(conn)
+        .optional()
+}

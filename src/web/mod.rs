@@ -2,6 +2,7 @@
 //! call one store function and render.
 
 pub mod auth;
+pub mod content;
 pub mod csrf;
 pub mod error;
 pub mod headers;
