@@ -86,7 +86,7 @@ pub struct NewApiUser<'a> {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = messages)]
 pub struct Message {
     pub id: i64,

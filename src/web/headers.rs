@@ -26,8 +26,16 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
+    // How long the server worked on the answer, for people and benchmarks (Server-Timing).
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "app;dur={:.2}",
+        started.elapsed().as_secs_f64() * 1000.0
+    )) {
+        headers.insert(HeaderName::from_static("server-timing"), value);
+    }
     // A handler may set a policy of its own (the sandboxed message content frame);
     // everything else gets the defaults.
     for (name, value) in HEADERS {

@@ -239,7 +239,7 @@ CREATE TABLE status_rollup (
     mail_type SMALLINT NOT NULL,
     count BIGINT NOT NULL,
     PRIMARY KEY (account_id, hour, status, reason, api_user, mail_type)
-);
+) WITHOUT ROWID;
 
 -- Webhook tokens seen in the last 24 h, so a replayed SendCloud post is not applied twice.
 CREATE TABLE webhook_tokens (
