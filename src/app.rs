@@ -41,7 +41,7 @@ impl AppState {
 
 /// Every route of the application, on one screen.
 pub fn router(cfg: &mut aweb::ServiceConfig) {
-    use crate::web::{auth, lang, message, overview, pages, status};
+    use crate::web::{auth, lang, lookup, message, overview, pages, status};
     cfg.route("/healthz", aweb::get().to(pages::healthz))
         .route("/static/{file}", aweb::get().to(pages::static_file))
         .route("/lang/{code}", aweb::get().to(lang::switch))
@@ -50,6 +50,9 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
         .route("/logout", aweb::post().to(auth::logout))
         .route("/", aweb::get().to(overview::page))
         .route("/reveal", aweb::post().to(auth::reveal))
+        .route("/lookup", aweb::get().to(lookup::page))
+        .route("/lookup/remove", aweb::get().to(lookup::confirm))
+        .route("/lookup/remove", aweb::post().to(lookup::remove))
         .route("/status", aweb::get().to(status::page))
         .route("/status.csv", aweb::get().to(status::csv))
         .route("/status/{id}", aweb::get().to(message::page))

@@ -90,3 +90,19 @@ pub fn send_log(
         .first(conn)
         .optional()
 }
+
+/// The newest messages to one recipient, any time.
+pub fn for_recipient(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    recipient: &str,
+    limit: i64,
+) -> StoreResult<Vec<Message>> {
+    messages::table
+        .filter(messages::account_id.eq(scope.account_id()))
+        .filter(messages::recipient.eq(recipient))
+        .order((messages::requested_at.desc(), messages::id.desc()))
+        .limit(limit)
+        .select(Message::as_select())
+        .load(conn)
+}

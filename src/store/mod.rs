@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod generate;
+pub mod lists;
 pub mod messages;
 pub mod models;
 pub mod rollup;

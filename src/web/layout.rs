@@ -10,7 +10,11 @@ pub struct NavItem {
 }
 
 /// Pages that exist, in navigation order: (path, text key, who sees it).
-const NAV: &[(&str, &str)] = &[("/", "nav.overview"), ("/status", "nav.status")];
+const NAV: &[(&str, &str)] = &[
+    ("/", "nav.overview"),
+    ("/status", "nav.status"),
+    ("/lookup", "nav.lookup"),
+];
 
 pub struct PageCtx {
     pub lang: Lang,

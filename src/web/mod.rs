@@ -8,6 +8,7 @@ pub mod error;
 pub mod headers;
 pub mod lang;
 pub mod layout;
+pub mod lookup;
 pub mod message;
 pub mod overview;
 pub mod pages;

@@ -1,0 +1,312 @@
+//! `/lookup?address=` — "why didn't this address get my mail?": its recent messages, every
+//! list entry that affects it, a verdict in plain words, and removal from each list.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::auth::{redirect, Viewer};
+use super::layout::PageCtx;
+use super::{with_db, AppError, AppResult};
+use crate::domain::{format_in_zone, normalize_address, now_ms, EmailAddress, Status};
+use crate::store::lists::{self, ListEntry, ListKind};
+use crate::store::messages;
+
+const RECENT: i64 = 20;
+
+#[derive(Deserialize)]
+pub struct LookupQuery {
+    address: Option<String>,
+    removed: Option<String>,
+}
+
+pub struct EntryRow {
+    pub list: String,
+    pub list_code: &'static str,
+    pub id: i64,
+    pub address: String,
+    pub reason: String,
+    pub source: String,
+    pub since: String,
+    pub until: String,
+    pub active: bool,
+    pub blocking: bool,
+    pub confirm_href: String,
+}
+
+pub struct MessageRow {
+    pub id: i64,
+    pub status: Status,
+    pub status_label: String,
+    pub reason_label: String,
+    pub api_user: String,
+    pub subject: String,
+    pub requested: String,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "lookup/page.html")]
+struct LookupPage {
+    ctx: PageCtx,
+    typed: String,
+    shown: String,
+    error: Option<String>,
+    searched: bool,
+    verdict: String,
+    blocked: bool,
+    entries: Vec<EntryRow>,
+    messages: Vec<MessageRow>,
+    removed: Option<String>,
+    account_param: String,
+    read_only: bool,
+}
+
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<HttpResponse> {
+    let lang = viewer.lang;
+    let typed = query.address.clone().unwrap_or_default();
+    let account_param = if viewer.is_staff_view() {
+        format!("&account={}", viewer.account.id)
+    } else {
+        String::new()
+    };
+    let mut page = LookupPage {
+        ctx: viewer.page("/lookup"),
+        typed: typed.clone(),
+        shown: String::new(),
+        error: None,
+        searched: false,
+        verdict: String::new(),
+        blocked: false,
+        entries: Vec::new(),
+        messages: Vec::new(),
+        removed: query.removed.as_ref().map(|_| lang.t("lookup.removed")),
+        account_param: account_param.clone(),
+        read_only: viewer.is_staff_view(),
+    };
+    if typed.trim().is_empty() {
+        return render(page, 200);
+    }
+    let Some(address) = EmailAddress::parse(&typed) else {
+        page.error = Some(lang.t("lookup.bad_address"));
+        return render(page, 400);
+    };
+    let scope = viewer.scope();
+    let wanted = address.as_str().to_string();
+    let (entries, recent) = with_db(viewer.state(), move |conn| {
+        let entries = lists::entries_for_address(conn, &scope, &wanted)?;
+        let recent = messages::for_recipient(conn, &scope, &wanted, RECENT)?;
+        Ok((entries, recent))
+    })
+    .await?;
+    let zone = viewer.account.zone();
+    let now = now_ms();
+    let blocking = lists::suppression_among(&entries, address.as_str(), now);
+    let shown = viewer.show_address(address.as_str());
+    let when = |ms: Option<i64>| ms.map(|t| format_in_zone(t, &zone));
+    page.verdict = match (&blocking, recent.first()) {
+        (Some(s), _) => {
+            let until = when(s.until()).unwrap_or_else(|| lang.t("lookup.forever"));
+            lang.t("lookup.verdict_blocked")
+                .replace("{list}", s.entry.list.label(lang.code()))
+                .replace("{entry}", &entry_address(&viewer, &s.entry))
+                .replace("{since}", &format_in_zone(s.since(), &zone))
+                .replace("{until}", &until)
+        }
+        (None, Some(last)) => lang
+            .t(if last.status() == Status::Delivered {
+                "lookup.verdict_ok_delivered"
+            } else {
+                "lookup.verdict_ok_last"
+            })
+            .replace("{status}", last.status().label(lang.code()))
+            .replace(
+                "{reason}",
+                &last
+                    .reason()
+                    .map(|r| format!(" · {}", r.label(lang.code())))
+                    .unwrap_or_default(),
+            )
+            .replace("{time}", &format_in_zone(last.updated_at, &zone)),
+        (None, None) => lang.t("lookup.verdict_ok_never"),
+    };
+    page.blocked = blocking.is_some();
+    page.entries = entries
+        .iter()
+        .map(|e| EntryRow {
+            list: e.list.label(lang.code()).to_string(),
+            list_code: e.list.code(),
+            id: e.id,
+            address: entry_address(&viewer, e),
+            reason: e.reason.clone().unwrap_or_default(),
+            source: e.source.clone().unwrap_or_default(),
+            since: format_in_zone(e.created_at, &zone),
+            until: when(e.expires_at).unwrap_or_else(|| lang.t("lookup.forever")),
+            active: e.is_active(now),
+            blocking: blocking
+                .as_ref()
+                .is_some_and(|b| b.entry.list == e.list && b.entry.id == e.id),
+            confirm_href: format!(
+                "/lookup/remove?{}{}",
+                query_string(&[
+                    ("list", e.list.code()),
+                    ("id", &e.id.to_string()),
+                    ("address", address.as_str())
+                ]),
+                account_param
+            ),
+        })
+        .collect();
+    page.messages = recent
+        .iter()
+        .map(|m| MessageRow {
+            id: m.id,
+            status: m.status(),
+            status_label: m.status().label(lang.code()).to_string(),
+            reason_label: m
+                .reason()
+                .map(|r| r.label(lang.code()).to_string())
+                .unwrap_or_default(),
+            api_user: m.api_user.clone(),
+            subject: m.subject.clone(),
+            requested: format_in_zone(m.requested_at, &zone),
+            updated: format_in_zone(m.updated_at, &zone),
+        })
+        .collect();
+    page.shown = shown;
+    page.searched = true;
+    render(page, 200)
+}
+
+/// A domain entry shows as it is; an address entry as the viewer may see addresses.
+fn entry_address(viewer: &Viewer, entry: &ListEntry) -> String {
+    if entry.address.starts_with('@') {
+        entry.address.clone()
+    } else {
+        viewer.show_address(&entry.address)
+    }
+}
+
+fn render<T: Template>(page: T, status: u16) -> AppResult<HttpResponse> {
+    let html = page.render().map_err(AppError::internal)?;
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    list: String,
+    id: String,
+    address: String,
+}
+
+#[derive(Template)]
+#[template(path = "lookup/confirm.html")]
+struct ConfirmPage {
+    ctx: PageCtx,
+    entry: EntryRow,
+    list: String,
+    id: i64,
+    address: String,
+    spam_warning: bool,
+    back: String,
+}
+
+fn parse_remove(q: &RemoveQuery) -> AppResult<(ListKind, i64, String)> {
+    let list = ListKind::from_code(&q.list).ok_or(AppError::NotFound)?;
+    let id = q.id.parse::<i64>().map_err(|_| AppError::NotFound)?;
+    Ok((list, id, normalize_address(&q.address)))
+}
+
+/// `GET /lookup/remove`: says what will be removed and asks to confirm.
+pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResult<HttpResponse> {
+    if viewer.is_staff_view() {
+        return Err(AppError::forbidden(viewer.lang.t("staff.read_only")));
+    }
+    let (list, id, address) = parse_remove(&query)?;
+    let scope = viewer.scope();
+    let lookup_address = address.clone();
+    let entries = with_db(viewer.state(), move |conn| {
+        Ok(lists::entries_for_address(conn, &scope, &lookup_address)?)
+    })
+    .await?;
+    let entry = entries
+        .into_iter()
+        .find(|e| e.list == list && e.id == id)
+        .ok_or(AppError::NotFound)?;
+    let lang = viewer.lang;
+    let zone = viewer.account.zone();
+    let back = format!("/lookup?{}", query_string(&[("address", &address)]));
+    let row = EntryRow {
+        list: list.label(lang.code()).to_string(),
+        list_code: list.code(),
+        id,
+        address: entry_address(&viewer, &entry),
+        reason: entry.reason.clone().unwrap_or_default(),
+        source: entry.source.clone().unwrap_or_default(),
+        since: format_in_zone(entry.created_at, &zone),
+        until: entry
+            .expires_at
+            .map(|t| format_in_zone(t, &zone))
+            .unwrap_or_else(|| lang.t("lookup.forever")),
+        active: entry.is_active(now_ms()),
+        blocking: false,
+        confirm_href: String::new(),
+    };
+    let page = ConfirmPage {
+        ctx: viewer.page("/lookup"),
+        spam_warning: list == ListKind::SpamReports,
+        entry: row,
+        list: list.code().to_string(),
+        id,
+        address,
+        back,
+    };
+    render(page, 200)
+}
+
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    list: String,
+    id: String,
+    address: String,
+}
+
+/// `POST /lookup/remove`: removes the entry (CSRF-checked), audited, and goes back.
+pub async fn remove(viewer: Viewer, form: web::Form<RemoveForm>) -> AppResult<HttpResponse> {
+    if viewer.is_staff_view() {
+        return Err(AppError::forbidden(viewer.lang.t("staff.read_only")));
+    }
+    let form = form.into_inner();
+    let (list, id, address) = parse_remove(&RemoveQuery {
+        list: form.list,
+        id: form.id,
+        address: form.address,
+    })?;
+    let scope = viewer.scope();
+    let removed = with_db(viewer.state(), move |conn| {
+        Ok(lists::remove_entry(conn, &scope, list, id)?)
+    })
+    .await?;
+    if !removed {
+        return Err(AppError::NotFound);
+    }
+    viewer
+        .audit("list.remove", format!("{} #{id} {address}", list.code()))
+        .await?;
+    Ok(redirect(&format!(
+        "/lookup?{}",
+        query_string(&[("address", &address), ("removed", "1")])
+    )))
+}
