@@ -93,11 +93,8 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    if conn.is_sqlite() {
-        diesel::sql_query("ANALYZE").execute(conn)?;
-    } else {
-        diesel::sql_query("ANALYZE").execute(conn)?;
-    }
+    // Fresh statistics, as a production database would have.
+    diesel::sql_query("ANALYZE").execute(conn)?;
     let pick: Pick = diesel::sql_query(format!(
         "SELECT recipient, email_id FROM messages WHERE account_id = {} ORDER BY requested_at DESC, id DESC LIMIT 1",
         account.id
