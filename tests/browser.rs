@@ -282,3 +282,201 @@ both_backends!(login_journey_and_overview_in_both_languages, |db| {
         .unwrap();
     runtime.block_on(login_and_overview_in_both_languages(&app, &driver));
 });
+
+async fn status_filter_to_diagnosis_and_removal(app: &TestApp, driver: &Driver) {
+    let client = connect(driver).await;
+    let base = &app.base;
+    client
+        .goto(&format!("{base}/lang/en?next=/login"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("owner@acme.test")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("browser pw")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#period-2"))
+        .await
+        .unwrap();
+
+    // A bookmarked period, then the status and the reason through the form.
+    let zone = chrono_tz::Asia::Shanghai;
+    let today = chrono::Utc::now().with_timezone(&zone).date_naive();
+    let from = today - chrono::Duration::days(1);
+    client
+        .goto(&format!("{base}/status?from={from}&to={today}"))
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("status-filter"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("select[name=status]"))
+        .await
+        .unwrap()
+        .select_by_value("invalid")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("filter-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("a.tab.active[data-tab=invalid]"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("select[name=reason]"))
+        .await
+        .unwrap()
+        .select_by_value("address_not_found")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("filter-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("table.status-table"))
+        .await
+        .unwrap();
+    let rows = client
+        .find_all(Locator::Css("table.status-table tbody tr"))
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        assert_eq!(
+            row.attr("data-status").await.unwrap().as_deref(),
+            Some("invalid")
+        );
+        assert_eq!(
+            row.attr("data-reason").await.unwrap().as_deref(),
+            Some("address_not_found")
+        );
+    }
+
+    // Open the newest one's log details, then follow its address to the diagnosis.
+    client
+        .find(Locator::Css("table.status-table tbody tr td:last-child a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("reason-explained"))
+        .await
+        .unwrap();
+    assert!(text_of(&client, "#reason-explained")
+        .await
+        .contains("does not exist"));
+    client
+        .find(Locator::Css("dd a.address"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("verdict"))
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .find(Locator::Id("verdict"))
+            .await
+            .unwrap()
+            .attr("data-blocked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert!(text_of(&client, "#verdict p").await.contains("Bounce list"));
+
+    // Remove it from the bounce list, confirming first.
+    client
+        .find(Locator::Css("a.remove[data-remove^=bounces]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("confirm-remove"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("removed-notice"))
+        .await
+        .unwrap();
+    assert!(client
+        .find_all(Locator::Css("tr[data-list=bounces]"))
+        .await
+        .unwrap()
+        .is_empty());
+    let shot = client.screenshot().await.unwrap();
+    let _ = std::fs::write(
+        std::env::temp_dir().join(format!("mailtrail-lookup-{}.png", app.db.backend as u8)),
+        shot,
+    );
+    client.close().await.unwrap();
+}
+
+both_backends!(status_filter_message_diagnosis_and_list_removal, |db| {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "browser pw");
+    app.generate(&account, 800, 1);
+    // Every address that bounced is on the bounce list for a while yet.
+    {
+        use diesel::prelude::*;
+        use mailtrail::db::schema::bounces;
+        diesel::update(bounces::table)
+            .set(bounces::expires_at.eq(mailtrail::domain::now_ms() + 36_000_000))
+            .execute(&mut *app.conn())
+            .unwrap();
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(status_filter_to_diagnosis_and_removal(&app, &driver));
+});
