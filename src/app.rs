@@ -41,7 +41,7 @@ impl AppState {
 
 /// Every route of the application, on one screen.
 pub fn router(cfg: &mut aweb::ServiceConfig) {
-    use crate::web::{auth, lang, lookup, message, overview, pages, status};
+    use crate::web::{auth, lang, lookup, message, overview, pages, settings, staff, status};
     cfg.route("/healthz", aweb::get().to(pages::healthz))
         .route("/static/{file}", aweb::get().to(pages::static_file))
         .route("/lang/{code}", aweb::get().to(lang::switch))
@@ -55,6 +55,36 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
         .route("/lookup/remove", aweb::post().to(lookup::remove))
         .route("/status", aweb::get().to(status::page))
         .route("/status.csv", aweb::get().to(status::csv))
+        .route("/settings", aweb::get().to(settings::page))
+        .route("/settings/account", aweb::post().to(settings::save_account))
+        .route("/settings/splus", aweb::post().to(settings::save_splus))
+        .route(
+            "/settings/webhook-key",
+            aweb::post().to(settings::rotate_webhook_key),
+        )
+        .route("/settings/users", aweb::post().to(settings::add_user))
+        .route(
+            "/settings/users/remove",
+            aweb::post().to(settings::remove_user),
+        )
+        .route(
+            "/settings/users/password",
+            aweb::post().to(settings::reset_password),
+        )
+        .route(
+            "/settings/api-users",
+            aweb::post().to(settings::add_api_user),
+        )
+        .route(
+            "/settings/api-users/rotate",
+            aweb::post().to(settings::rotate_api_key),
+        )
+        .route(
+            "/settings/api-users/revoke",
+            aweb::post().to(settings::revoke_api_user),
+        )
+        .route("/staff", aweb::get().to(staff::page))
+        .route("/staff/audit", aweb::get().to(staff::audit_page))
         .route("/status/{id}", aweb::get().to(message::page))
         .route(
             "/status/{id}/content.html",

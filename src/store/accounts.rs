@@ -138,3 +138,115 @@ pub fn set_splus(conn: &mut DbConn, account_id: i64, content: bool, log: bool) -
         .execute(conn)
         .map(|_| ())
 }
+
+/// The settings an account owner changes on `/settings`.
+pub struct AccountSettings<'a> {
+    pub time_zone: &'a str,
+    pub mask_addresses: bool,
+    pub export_allowed: bool,
+}
+
+pub fn update_settings(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    s: &AccountSettings,
+) -> StoreResult<()> {
+    diesel::update(accounts::table.find(scope.account_id()))
+        .set((
+            accounts::time_zone.eq(s.time_zone),
+            accounts::mask_addresses.eq(s.mask_addresses),
+            accounts::export_allowed.eq(s.export_allowed),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Sets a new SendCloud webhook app key and answers it (shown once to the owner).
+pub fn rotate_webhook_key(conn: &mut DbConn, scope: &AccountScope) -> StoreResult<String> {
+    let key = crate::domain::random_token(32);
+    diesel::update(accounts::table.find(scope.account_id()))
+        .set(accounts::webhook_app_key.eq(&key))
+        .execute(conn)?;
+    Ok(key)
+}
+
+pub fn list_users(conn: &mut DbConn, scope: &AccountScope) -> StoreResult<Vec<User>> {
+    users::table
+        .filter(users::account_id.eq(scope.account_id()))
+        .order(users::email.asc())
+        .select(User::as_select())
+        .load(conn)
+}
+
+/// Removes a user of the account, ending their sessions; false when there was none.
+pub fn remove_user(conn: &mut DbConn, scope: &AccountScope, user_id: i64) -> StoreResult<bool> {
+    super::sessions::delete_for_user(conn, user_id)?;
+    let n = diesel::delete(
+        users::table
+            .filter(users::account_id.eq(scope.account_id()))
+            .filter(users::id.eq(user_id)),
+    )
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Sets a user's password and ends every session they have; false when no such user.
+pub fn reset_password(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    user_id: i64,
+    password_hash: &str,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        users::table
+            .filter(users::account_id.eq(scope.account_id()))
+            .filter(users::id.eq(user_id)),
+    )
+    .set((
+        users::password_hash.eq(password_hash),
+        users::password_changed_at.eq(now_ms()),
+    ))
+    .execute(conn)?;
+    if n > 0 {
+        super::sessions::delete_for_user(conn, user_id)?;
+    }
+    Ok(n > 0)
+}
+
+/// Gives an API user a new key (answered once); the old key stops working at once.
+pub fn rotate_api_key(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    api_user_id: i64,
+) -> StoreResult<Option<String>> {
+    let key = new_api_key();
+    let n = diesel::update(
+        api_users::table
+            .filter(api_users::account_id.eq(scope.account_id()))
+            .filter(api_users::id.eq(api_user_id))
+            .filter(api_users::revoked_at.is_null()),
+    )
+    .set((
+        api_users::key_hash.eq(hash_api_key(&key)),
+        api_users::key_hint.eq(format!("{}…", &key[..7])),
+    ))
+    .execute(conn)?;
+    Ok((n > 0).then_some(key))
+}
+
+/// Revokes an API user's key for good; false when there was none to revoke.
+pub fn revoke_api_user(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    api_user_id: i64,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        api_users::table
+            .filter(api_users::account_id.eq(scope.account_id()))
+            .filter(api_users::id.eq(api_user_id))
+            .filter(api_users::revoked_at.is_null()),
+    )
+    .set(api_users::revoked_at.eq(now_ms()))
+    .execute(conn)?;
+    Ok(n > 0)
+}

@@ -25,12 +25,18 @@ pub struct AuditRow {
     pub occurred_at: i64,
 }
 
-/// The newest entries, optionally for one account.
-pub fn recent(
-    conn: &mut DbConn,
-    account_id: Option<i64>,
-    limit: i64,
-) -> StoreResult<Vec<AuditRow>> {
+/// What `/staff/audit` filters by; every part optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub account_id: Option<i64>,
+    pub actor_email: Option<String>,
+    pub action: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// The newest entries matching the filter.
+pub fn search(conn: &mut DbConn, f: &AuditFilter, limit: i64) -> StoreResult<Vec<AuditRow>> {
     let mut query = audit_log::table
         .select((
             audit_log::id,
@@ -44,8 +50,20 @@ pub fn recent(
         .order((audit_log::occurred_at.desc(), audit_log::id.desc()))
         .limit(limit)
         .into_boxed();
-    if let Some(id) = account_id {
+    if let Some(id) = f.account_id {
         query = query.filter(audit_log::account_id.eq(id));
+    }
+    if let Some(actor) = &f.actor_email {
+        query = query.filter(audit_log::actor_email.eq(actor.clone()));
+    }
+    if let Some(action) = &f.action {
+        query = query.filter(audit_log::action.eq(action.clone()));
+    }
+    if let Some(from) = f.from_ms {
+        query = query.filter(audit_log::occurred_at.ge(from));
+    }
+    if let Some(to) = f.to_ms {
+        query = query.filter(audit_log::occurred_at.lt(to));
     }
     query.load(conn)
 }

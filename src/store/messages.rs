@@ -106,3 +106,17 @@ pub fn for_recipient(
         .select(Message::as_select())
         .load(conn)
 }
+
+/// The message with this emailId in the scope's account.
+pub fn by_email_id(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    email_id: &str,
+) -> StoreResult<Option<Message>> {
+    messages::table
+        .filter(messages::account_id.eq(scope.account_id()))
+        .filter(messages::email_id.eq(email_id))
+        .select(Message::as_select())
+        .first(conn)
+        .optional()
+}

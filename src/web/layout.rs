@@ -7,13 +7,25 @@ pub struct NavItem {
     pub href: &'static str,
     pub key: &'static str,
     pub active: bool,
+    /// Keeps a staff view on the account being looked at.
+    pub query: String,
+}
+
+/// Who sees a navigation item.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Everyone,
+    OwnersAndStaff,
+    Staff,
 }
 
 /// Pages that exist, in navigation order: (path, text key, who sees it).
-const NAV: &[(&str, &str)] = &[
-    ("/", "nav.overview"),
-    ("/status", "nav.status"),
-    ("/lookup", "nav.lookup"),
+const NAV: &[(&str, &str, Audience)] = &[
+    ("/", "nav.overview", Audience::Everyone),
+    ("/status", "nav.status", Audience::Everyone),
+    ("/lookup", "nav.lookup", Audience::Everyone),
+    ("/settings", "nav.settings", Audience::OwnersAndStaff),
+    ("/staff", "nav.staff", Audience::Staff),
 ];
 
 pub struct PageCtx {
@@ -59,10 +71,20 @@ impl PageCtx {
                 .then(|| format!("{} {}", lang.t("staff.viewing"), viewer.account.name)),
             nav: NAV
                 .iter()
-                .map(|(href, key)| NavItem {
+                .filter(|(_, _, audience)| match audience {
+                    Audience::Everyone => true,
+                    Audience::OwnersAndStaff => viewer.role() != crate::domain::Role::Member,
+                    Audience::Staff => viewer.is_staff(),
+                })
+                .map(|(href, key, _)| NavItem {
                     href,
                     key,
                     active: *href == active,
+                    query: if viewer.is_staff_view() && *href != "/staff" {
+                        format!("?account={}", viewer.account.id)
+                    } else {
+                        String::new()
+                    },
                 })
                 .collect(),
             here: viewer.path.clone(),

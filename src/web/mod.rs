@@ -13,6 +13,8 @@ pub mod message;
 pub mod overview;
 pub mod pages;
 pub mod session_store;
+pub mod settings;
+pub mod staff;
 pub mod status;
 
 pub use error::{AppError, AppResult};

@@ -1,0 +1,286 @@
+//! `/staff` for support staff: find an account, look up an address or an emailId across
+//! every account, and read the audit log. Every look at customer data is audited.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::auth::Viewer;
+use super::layout::PageCtx;
+use super::{with_db, AppError, AppResult};
+use crate::domain::{format_in_zone, normalize_address, EmailAddress, Period};
+use crate::store::audit::{self, AuditFilter};
+use crate::store::models::{Account, Message};
+use crate::store::{accounts, messages, AccountScope};
+
+fn require_staff(viewer: &Viewer) -> AppResult<()> {
+    if viewer.is_staff() {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(viewer.lang.t("settings.staff_only")))
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct StaffQuery {
+    q: Option<String>,
+    address: Option<String>,
+    email_id: Option<String>,
+}
+
+pub struct AccountRow {
+    pub id: i64,
+    pub name: String,
+    pub time_zone: String,
+    pub created: String,
+}
+
+pub struct HitRow {
+    pub account_id: i64,
+    pub account: String,
+    pub id: i64,
+    pub email_id: String,
+    pub recipient: String,
+    pub status_code: &'static str,
+    pub tone: &'static str,
+    pub status: String,
+    pub reason: String,
+    pub requested: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/page.html")]
+struct StaffPage {
+    ctx: PageCtx,
+    q: String,
+    address: String,
+    email_id: String,
+    accounts: Vec<AccountRow>,
+    hits: Vec<HitRow>,
+    searched: bool,
+    error: Option<String>,
+}
+
+pub async fn page(viewer: Viewer, query: web::Query<StaffQuery>) -> AppResult<HttpResponse> {
+    require_staff(&viewer)?;
+    let lang = viewer.lang;
+    let q = query.q.clone().unwrap_or_default();
+    let address = query.address.clone().unwrap_or_default();
+    let email_id = query.email_id.clone().unwrap_or_default();
+    let mut error = None;
+    let wanted_address = if address.trim().is_empty() {
+        None
+    } else {
+        match EmailAddress::parse(&address) {
+            Some(a) => Some(a.as_str().to_string()),
+            None => {
+                error = Some(lang.t("lookup.bad_address"));
+                None
+            }
+        }
+    };
+    let wanted_email_id = Some(email_id.trim().to_string()).filter(|s| !s.is_empty());
+    let needle = q.trim().to_lowercase();
+    let (all, hits) = {
+        let (a, e) = (wanted_address.clone(), wanted_email_id.clone());
+        with_db(viewer.state(), move |conn| {
+            let all = accounts::list_accounts(conn)?;
+            // Accounts are few; each is searched through its own scoped, indexed query.
+            let mut hits: Vec<(Account, Message)> = Vec::new();
+            for account in &all {
+                let scope = AccountScope::new(account.id);
+                if let Some(address) = &a {
+                    for m in messages::for_recipient(conn, &scope, address, 20)? {
+                        hits.push((account.clone(), m));
+                    }
+                }
+                if let Some(email_id) = &e {
+                    if let Some(m) = messages::by_email_id(conn, &scope, email_id)? {
+                        hits.push((account.clone(), m));
+                    }
+                }
+            }
+            Ok((all, hits))
+        })
+        .await?
+    };
+    if let Some(a) = &wanted_address {
+        viewer
+            .audit("staff.search_address", normalize_address(a))
+            .await?;
+    }
+    if let Some(e) = &wanted_email_id {
+        viewer.audit("staff.search_email_id", e.clone()).await?;
+    }
+    let accounts = all
+        .iter()
+        .filter(|a| needle.is_empty() || a.name.to_lowercase().contains(&needle))
+        .map(|a| AccountRow {
+            id: a.id,
+            name: a.name.clone(),
+            time_zone: a.time_zone.clone(),
+            created: format_in_zone(a.created_at, &viewer.account.zone()),
+        })
+        .collect();
+    let hits = hits
+        .into_iter()
+        .map(|(account, m)| HitRow {
+            account_id: account.id,
+            recipient: if account.mask_addresses {
+                crate::domain::mask_address(&m.recipient)
+            } else {
+                m.recipient.clone()
+            },
+            account: account.name.clone(),
+            id: m.id,
+            email_id: m.email_id.clone(),
+            status_code: m.status().code(),
+            tone: m.status().tone(),
+            status: m.status().label(lang.code()).to_string(),
+            reason: m
+                .reason()
+                .map(|r| r.label(lang.code()).to_string())
+                .unwrap_or_default(),
+            requested: format_in_zone(m.requested_at, &account.zone()),
+        })
+        .collect();
+    let page = StaffPage {
+        ctx: viewer.page("/staff"),
+        searched: wanted_address.is_some() || wanted_email_id.is_some(),
+        q,
+        address,
+        email_id,
+        accounts,
+        hits,
+        error: error.clone(),
+    };
+    let html = page.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::build(if error.is_some() {
+        actix_web::http::StatusCode::BAD_REQUEST
+    } else {
+        actix_web::http::StatusCode::OK
+    })
+    .content_type("text/html; charset=utf-8")
+    .body(html))
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    account: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub struct AuditRowView {
+    pub id: i64,
+    pub when: String,
+    pub actor: String,
+    pub action: String,
+    pub account: String,
+    pub target: String,
+    pub ip: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/audit.html")]
+struct AuditPage {
+    ctx: PageCtx,
+    account: String,
+    actor: String,
+    action: String,
+    from: String,
+    to: String,
+    rows: Vec<AuditRowView>,
+    error: Option<String>,
+}
+
+/// `/staff/audit`: the newest 500 entries matching the filter.
+pub async fn audit_page(viewer: Viewer, query: web::Query<AuditQuery>) -> AppResult<HttpResponse> {
+    require_staff(&viewer)?;
+    let lang = viewer.lang;
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let zone = viewer.account.zone();
+    let today = Utc::now().with_timezone(&zone).date_naive();
+    let mut error = None;
+    let (from_ms, to_ms) = if text(&query.from).is_some() || text(&query.to).is_some() {
+        match Period::parse(query.from.as_deref(), query.to.as_deref(), today) {
+            Ok(p) => {
+                let (a, b) = p.bounds(&zone);
+                (Some(a), Some(b))
+            }
+            Err(_) => {
+                error = Some(lang.t("staff.bad_period"));
+                (None, None)
+            }
+        }
+    } else {
+        (None, None)
+    };
+    let all = with_db(viewer.state(), |conn| Ok(accounts::list_accounts(conn)?)).await?;
+    let account_id = match text(&query.account) {
+        None => None,
+        Some(name) => match all
+            .iter()
+            .find(|a| a.name == name || a.id.to_string() == name)
+        {
+            Some(a) => Some(a.id),
+            None => {
+                error = Some(lang.t("staff.no_account"));
+                Some(-1)
+            }
+        },
+    };
+    let filter = AuditFilter {
+        account_id,
+        actor_email: text(&query.actor).map(|a| normalize_address(&a)),
+        action: text(&query.action),
+        from_ms,
+        to_ms,
+    };
+    let rows = with_db(viewer.state(), move |conn| {
+        Ok(audit::search(conn, &filter, 500)?)
+    })
+    .await?;
+    let name_of = |id: Option<i64>| {
+        id.and_then(|id| all.iter().find(|a| a.id == id))
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    };
+    let page = AuditPage {
+        ctx: viewer.page("/staff"),
+        account: query.account.clone().unwrap_or_default(),
+        actor: query.actor.clone().unwrap_or_default(),
+        action: query.action.clone().unwrap_or_default(),
+        from: query.from.clone().unwrap_or_default(),
+        to: query.to.clone().unwrap_or_default(),
+        rows: rows
+            .into_iter()
+            .map(|r| AuditRowView {
+                id: r.id,
+                when: format_in_zone(r.occurred_at, &zone),
+                account: name_of(r.account_id),
+                actor: r.actor_email,
+                action: r.action,
+                target: r.target,
+                ip: r.ip,
+            })
+            .collect(),
+        error: error.clone(),
+    };
+    let html = page.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::build(if error.is_some() {
+        actix_web::http::StatusCode::BAD_REQUEST
+    } else {
+        actix_web::http::StatusCode::OK
+    })
+    .content_type("text/html; charset=utf-8")
+    .body(html))
+}

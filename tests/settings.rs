@@ -1,0 +1,347 @@
+//! `/settings`, `/staff` and the audit log: who may change what, secrets shown once, and
+//! every staff look at customer data audited.
+
+mod common;
+
+use common::TestApp;
+use mailtrail::domain::Role;
+use mailtrail::store::accounts;
+
+struct Team {
+    app: TestApp,
+    owner: common::Client,
+    account_id: i64,
+}
+
+fn team(db: common::TestDb) -> Team {
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "owner pass 1");
+    app.user(&account, "member@acme.test", Role::Member, "member pass 1");
+    let mut owner = app.client();
+    owner.accept_language = Some("en".into());
+    assert_eq!(owner.login("owner@acme.test", "owner pass 1").status, 303);
+    Team {
+        app,
+        owner,
+        account_id: account.id,
+    }
+}
+
+/// The value shown in the one-time secret box of a page.
+fn secret(body: &str) -> String {
+    let start = body
+        .find("<code id=\"secret-value\">")
+        .expect("a secret is shown")
+        + "<code id=\"secret-value\">".len();
+    body[start..start + body[start..].find('<').unwrap()].to_string()
+}
+
+both_backends!(members_cannot_change_settings_or_reach_staff_pages, |db| {
+    let t = team(db);
+    let mut member = t.app.client();
+    assert_eq!(
+        member.login("member@acme.test", "member pass 1").status,
+        303
+    );
+    let home = member.get("/");
+    assert!(
+        !home.body.contains("href=\"/settings\""),
+        "no link to what they cannot use"
+    );
+    assert!(!home.body.contains("href=\"/staff\""));
+    assert_eq!(member.get("/settings").status, 403);
+    assert_eq!(member.get("/staff").status, 403);
+    assert_eq!(member.get("/staff/audit").status, 403);
+    let token = member.token();
+    let res = member.post_form(
+        "/settings/account",
+        &[
+            ("csrf_token", &token),
+            ("time_zone", "UTC"),
+            ("mask_addresses", "1"),
+        ],
+    );
+    assert_eq!(res.status, 403);
+    let res = member.post_form(
+        "/settings/api-users",
+        &[
+            ("csrf_token", &token),
+            ("name", "sneaky"),
+            ("mail_type", "trigger"),
+        ],
+    );
+    assert_eq!(res.status, 403);
+    let account = accounts::get_account(&mut t.app.conn(), t.account_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.time_zone, "Asia/Shanghai");
+    assert!(!account.mask_addresses);
+    assert_eq!(t.app.count("SELECT COUNT(*) AS n FROM api_users"), 0);
+});
+
+both_backends!(owners_change_the_account_settings, |db| {
+    let mut t = team(db);
+    let page = t.owner.get("/settings");
+    assert_eq!(page.status, 200);
+    let token = page.csrf_token();
+    let res = t.owner.post_form(
+        "/settings/account",
+        &[
+            ("csrf_token", &token),
+            ("time_zone", "Europe/Berlin"),
+            ("mask_addresses", "1"),
+        ],
+    );
+    assert_eq!(res.status, 303);
+    let account = accounts::get_account(&mut t.app.conn(), t.account_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.time_zone, "Europe/Berlin");
+    assert!(account.mask_addresses);
+    assert!(!account.export_allowed, "an unticked box turns exports off");
+    assert!(t.owner.get(res.location()).body.contains("Settings saved."));
+    let bad = t.owner.post_form(
+        "/settings/account",
+        &[("csrf_token", &token), ("time_zone", "Mars/Base")],
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Unknown time zone."));
+    // Exports off: the CSV download is refused.
+    assert_eq!(t.owner.get("/status.csv").status, 403);
+    // S+ switches are for staff only.
+    let res = t.owner.post_form(
+        "/settings/splus",
+        &[("csrf_token", &token), ("splus_content", "1")],
+    );
+    assert_eq!(res.status, 403);
+    assert_eq!(
+        t.app
+            .count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'settings.account'"),
+        1
+    );
+});
+
+both_backends!(a_password_reset_ends_the_users_sessions, |db| {
+    let mut t = team(db);
+    let mut member = t.app.client();
+    assert_eq!(
+        member.login("member@acme.test", "member pass 1").status,
+        303
+    );
+    assert_eq!(member.get("/").status, 200);
+    let member_id = t
+        .app
+        .count("SELECT id AS n FROM users WHERE email = 'member@acme.test'");
+    let token = t.owner.get("/settings").csrf_token();
+    let short = t.owner.post_form(
+        "/settings/users/password",
+        &[
+            ("csrf_token", &token),
+            ("user_id", &member_id.to_string()),
+            ("password", "short"),
+        ],
+    );
+    assert_eq!(short.status, 400);
+    let res = t.owner.post_form(
+        "/settings/users/password",
+        &[
+            ("csrf_token", &token),
+            ("user_id", &member_id.to_string()),
+            ("password", "a brand new pass"),
+        ],
+    );
+    assert_eq!(res.status, 200);
+    assert_eq!(member.get("/").status, 303, "the old session has ended");
+    assert_eq!(
+        member.login("member@acme.test", "member pass 1").status,
+        401
+    );
+    assert_eq!(
+        member.login("member@acme.test", "a brand new pass").status,
+        303
+    );
+
+    // Adding and removing users.
+    let res = t.owner.post_form(
+        "/settings/users",
+        &[
+            ("csrf_token", &token),
+            ("email", "new@acme.test"),
+            ("password", "another pass 1"),
+            ("role", "member"),
+        ],
+    );
+    assert!(res.body.contains("User added."));
+    let dup = t.owner.post_form(
+        "/settings/users",
+        &[
+            ("csrf_token", &token),
+            ("email", "NEW@acme.test"),
+            ("password", "another pass 1"),
+            ("role", "member"),
+        ],
+    );
+    assert_eq!(dup.status, 400);
+    let res = t.owner.post_form(
+        "/settings/users/remove",
+        &[("csrf_token", &token), ("user_id", &member_id.to_string())],
+    );
+    assert!(res.body.contains("User removed"));
+    assert_eq!(member.get("/").status, 303, "a removed user is signed out");
+    let me = t
+        .app
+        .count("SELECT id AS n FROM users WHERE email = 'owner@acme.test'");
+    let res = t.owner.post_form(
+        "/settings/users/remove",
+        &[("csrf_token", &token), ("user_id", &me.to_string())],
+    );
+    assert_eq!(res.status, 400);
+});
+
+both_backends!(
+    api_keys_are_shown_once_and_rotation_or_revocation_is_immediate,
+    |db| {
+        let mut t = team(db);
+        let token = t.owner.get("/settings").csrf_token();
+        let created = t.owner.post_form(
+            "/settings/api-users",
+            &[
+                ("csrf_token", &token),
+                ("name", "notify_trigger"),
+                ("mail_type", "trigger"),
+            ],
+        );
+        assert_eq!(created.status, 200);
+        let key = secret(&created.body);
+        assert!(key.starts_with("mt_"));
+        let api_user_id = t
+            .app
+            .count("SELECT id AS n FROM api_users WHERE name = 'notify_trigger'");
+        assert!(accounts::api_user_by_key(&mut t.app.conn(), &key)
+            .unwrap()
+            .is_some());
+        for path in ["/settings", "/", "/staff/audit"] {
+            assert!(
+                !t.owner.get(path).body.contains(&key),
+                "{path} never shows the key again"
+            );
+        }
+        assert_eq!(
+            t.app.count(&format!(
+                "SELECT COUNT(*) AS n FROM audit_log WHERE target LIKE '%{key}%'"
+            )),
+            0
+        );
+
+        let rotated = t.owner.post_form(
+            "/settings/api-users/rotate",
+            &[
+                ("csrf_token", &token),
+                ("api_user_id", &api_user_id.to_string()),
+            ],
+        );
+        let new_key = secret(&rotated.body);
+        assert_ne!(new_key, key);
+        assert!(
+            accounts::api_user_by_key(&mut t.app.conn(), &key)
+                .unwrap()
+                .is_none(),
+            "the old key stops at once"
+        );
+        assert!(accounts::api_user_by_key(&mut t.app.conn(), &new_key)
+            .unwrap()
+            .is_some());
+        let revoked = t.owner.post_form(
+            "/settings/api-users/revoke",
+            &[
+                ("csrf_token", &token),
+                ("api_user_id", &api_user_id.to_string()),
+            ],
+        );
+        assert!(revoked.body.contains("data-revoked=\"true\""));
+        assert!(accounts::api_user_by_key(&mut t.app.conn(), &new_key)
+            .unwrap()
+            .is_none());
+
+        let hook = t
+            .owner
+            .post_form("/settings/webhook-key", &[("csrf_token", &token)]);
+        let app_key = secret(&hook.body);
+        assert_eq!(app_key.len(), 32);
+        assert!(!t.owner.get("/settings").body.contains(&app_key));
+        let stored = accounts::get_account(&mut t.app.conn(), t.account_id)
+            .unwrap()
+            .unwrap()
+            .webhook_app_key;
+        assert_eq!(stored.as_deref(), Some(app_key.as_str()));
+    }
+);
+
+both_backends!(
+    staff_search_across_accounts_and_every_view_is_audited,
+    |db| {
+        let t = team(db);
+        let other = t.app.account("globex");
+        t.app.generate(&other, 30, 1);
+        let support = t.app.account("support");
+        t.app
+            .user(&support, "staff@mt.test", Role::Staff, "staff pass 1");
+        let address = {
+            use diesel::prelude::*;
+            use mailtrail::db::schema::messages;
+            messages::table
+                .filter(messages::account_id.eq(other.id))
+                .select(messages::recipient)
+                .first::<String>(&mut *t.app.conn())
+                .unwrap()
+        };
+        let mut staff = t.app.client();
+        staff.accept_language = Some("en".into());
+        assert_eq!(staff.login("staff@mt.test", "staff pass 1").status, 303);
+        let found = staff.get(&format!("/staff?address={address}"));
+        assert_eq!(found.status, 200);
+        assert!(found
+            .body
+            .contains(&format!("data-account=\"{}\"", other.id)));
+        assert_eq!(
+            t.app
+                .count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'staff.search_address'"),
+            1
+        );
+        let id = t.app.count(&format!(
+            "SELECT MIN(id) AS n FROM messages WHERE account_id = {} AND recipient = '{address}'",
+            other.id
+        ));
+        let message = staff.get(&format!("/status/{id}?account={}", other.id));
+        assert_eq!(message.status, 200);
+        assert!(message.body.contains("staff-banner"));
+        let audit = staff.get("/staff/audit?action=staff.view");
+        assert!(audit.body.contains("data-action=\"staff.view\""));
+        assert!(
+            !audit.body.contains("data-action=\"staff.search_address\""),
+            "the filter applies"
+        );
+        let bad = staff.get("/staff/audit?from=yesterday");
+        assert_eq!(bad.status, 400);
+        // Staff switch S+ features on the account they look at; owners cannot.
+        let token = staff
+            .get(&format!("/settings?account={}", other.id))
+            .csrf_token();
+        let res = staff.post_form(
+            &format!("/settings/splus?account={}", other.id),
+            &[("csrf_token", &token), ("splus_log", "1")],
+        );
+        assert_eq!(res.status, 303);
+        let switched = accounts::get_account(&mut t.app.conn(), other.id)
+            .unwrap()
+            .unwrap();
+        assert!(switched.splus_log && !switched.splus_content);
+        // Staff views are read-only: settings changes are refused.
+        let res = staff.post_form(
+            &format!("/settings/account?account={}", other.id),
+            &[("csrf_token", &token), ("time_zone", "UTC")],
+        );
+        assert_eq!(res.status, 403);
+    }
+);
