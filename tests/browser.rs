@@ -480,3 +480,123 @@ both_backends!(status_filter_message_diagnosis_and_list_removal, |db| {
         .unwrap();
     runtime.block_on(status_filter_to_diagnosis_and_removal(&app, &driver));
 });
+
+async fn staff_finds_an_address_across_accounts(
+    app: &TestApp,
+    driver: &Driver,
+    address: &str,
+    account_id: i64,
+) {
+    let client = connect(driver).await;
+    let base = &app.base;
+    client
+        .goto(&format!("{base}/lang/en?next=/login"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("staff@mt.test")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("staff pass 1")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#period-2"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("nav.main-nav a[href='/staff']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("staff-address"))
+        .await
+        .unwrap()
+        .send_keys(address)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("staff-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#hits tbody tr"))
+        .await
+        .unwrap();
+    let row = client.find(Locator::Css("#hits tbody tr")).await.unwrap();
+    assert_eq!(
+        row.attr("data-account").await.unwrap(),
+        Some(account_id.to_string())
+    );
+    row.find(Locator::Css("a.open-message"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("section.message"))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&client, ".staff-banner").await.contains("globex"),
+        "a banner says whose data this is"
+    );
+    assert!(text_of(&client, "dd a.address").await.contains(address));
+    client.close().await.unwrap();
+}
+
+both_backends!(
+    staff_look_up_an_address_across_accounts_and_open_the_message,
+    |db| {
+        let Some(driver) = start_driver() else { return };
+        let app = TestApp::start(db);
+        let customer = app.account("globex");
+        app.generate(&customer, 50, 1);
+        let support = app.account("support");
+        app.user(&support, "staff@mt.test", Role::Staff, "staff pass 1");
+        let address = {
+            use diesel::prelude::*;
+            use mailtrail::db::schema::messages;
+            messages::table
+                .select(messages::recipient)
+                .first::<String>(&mut *app.conn())
+                .unwrap()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(staff_finds_an_address_across_accounts(
+            &app,
+            &driver,
+            &address,
+            customer.id,
+        ));
+        assert!(app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'staff.view'") >= 1);
+    }
+);
