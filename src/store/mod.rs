@@ -2,11 +2,14 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod events;
 pub mod generate;
+pub mod lists;
 pub mod messages;
 pub mod models;
 pub mod rollup;
 pub mod sessions;
+pub mod webhooks;
 
 pub use diesel::result::Error as StoreError;
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,6 +1,7 @@
 //! HTTP only: sessions, CSRF, the pages and (later) the JSON API. Handlers extract, authorise,
 //! call one store function and render.
 
+pub mod api;
 pub mod auth;
 pub mod csrf;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod message;
 pub mod overview;
 pub mod pages;
 pub mod session_store;
+pub mod webhooks;
 
 pub use error::{AppError, AppResult};
 
