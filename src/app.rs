@@ -95,6 +95,25 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
             "/status/{id}/send-log.txt",
             aweb::get().to(message::send_log),
         );
+    ingestion_routes(cfg);
+}
+
+/// Where events come in: the events API, raw bounce messages, SendCloud's webhook.
+fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::{api, webhooks};
+    // A batch of 10,000 events with raw message contents is far larger than the default limit.
+    let large = aweb::PayloadConfig::new(256 * 1024 * 1024);
+    cfg.service(
+        aweb::resource("/api/v1/events")
+            .app_data(large)
+            .route(aweb::post().to(api::events)),
+    )
+    .service(
+        aweb::resource("/api/v1/bounce-messages")
+            .app_data(aweb::PayloadConfig::new(32 * 1024 * 1024))
+            .route(aweb::post().to(api::bounce_messages)),
+    )
+    .route("/webhooks/sendcloud", aweb::post().to(webhooks::sendcloud));
 }
 
 /// Starts serving on `listener`; the returned server runs until stopped.

@@ -6,6 +6,7 @@ pub mod app;
 pub mod classify;
 pub mod db;
 pub mod domain;
+pub mod ingest;
 pub mod settings;
 pub mod store;
 pub mod web;

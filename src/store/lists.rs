@@ -1,4 +1,3 @@
-#![allow(clippy::type_complexity)] // snapshot; replaced by the ingestion branch at merge
 //! The suppression lists of DESIGN §3 — bounce list, spam reports, unsubscribes, blacklist —
 //! as ingestion fills them and as the list and address pages read them.
 //!

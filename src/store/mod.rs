@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod events;
 pub mod generate;
 pub mod lists;
 pub mod messages;
@@ -9,6 +10,7 @@ pub mod models;
 pub mod rollup;
 pub mod sessions;
 pub mod status;
+pub mod webhooks;
 
 pub use diesel::result::Error as StoreError;
 pub type StoreResult<T> = Result<T, StoreError>;

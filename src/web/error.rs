@@ -18,6 +18,8 @@ pub enum AppError {
         next: String,
     },
     Forbidden(String),
+    /// The machine API's key is missing, wrong or revoked.
+    Unauthorized(String),
     NotFound,
     TooManyRequests,
     /// The database could not be reached: a brief outage, not a bug.
@@ -53,6 +55,7 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::LoginRequired { .. } => "login_required",
             AppError::Forbidden(_) => "forbidden",
+            AppError::Unauthorized(_) => "unauthorized",
             AppError::NotFound => "not_found",
             AppError::TooManyRequests => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
@@ -64,7 +67,9 @@ impl AppError {
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AppError::BadRequest(m) | AppError::Forbidden(m) => f.write_str(m),
+            AppError::BadRequest(m) | AppError::Forbidden(m) | AppError::Unauthorized(m) => {
+                f.write_str(m)
+            }
             AppError::LoginRequired { .. } => f.write_str("please sign in"),
             AppError::NotFound => f.write_str("not found"),
             AppError::TooManyRequests => f.write_str("too many attempts, try again later"),
@@ -94,6 +99,7 @@ impl ResponseError for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -117,7 +123,9 @@ impl ResponseError for AppError {
         }
         // Internal details stay in the log; people see a plain sentence.
         let public = match self {
-            AppError::BadRequest(m) | AppError::Forbidden(m) => m.clone(),
+            AppError::BadRequest(m) | AppError::Forbidden(m) | AppError::Unauthorized(m) => {
+                m.clone()
+            }
             _ => String::new(),
         };
         let body = serde_json::json!({"error": {"code": self.code(), "message": if public.is_empty() { self.to_string_public() } else { public.clone() }}});

@@ -1,6 +1,7 @@
 //! HTTP only: sessions, CSRF, the pages and (later) the JSON API. Handlers extract, authorise,
 //! call one store function and render.
 
+pub mod api;
 pub mod auth;
 pub mod content;
 pub mod csrf;
@@ -16,6 +17,7 @@ pub mod session_store;
 pub mod settings;
 pub mod staff;
 pub mod status;
+pub mod webhooks;
 
 pub use error::{AppError, AppResult};
 

@@ -327,6 +327,16 @@ impl Client {
         self.finish(result)
     }
 
+    /// A POST of a raw body with the given headers (content type, authorization, …).
+    pub fn post_raw(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let mut req = self.prepare("POST", path);
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
+        let result = req.send_bytes(body);
+        self.finish(result)
+    }
+
     /// Signs in through the login form, as a browser would; answers the POST's response.
     pub fn login(&mut self, email: &str, password: &str) -> Resp {
         let page = self.get("/login");

@@ -1,0 +1,184 @@
+//! The rules of the product applied to incoming events (DESIGN §2, §3): status transitions,
+//! suppression at request time, the list side effects, the rollup. No HTTP here: the events
+//! API, the SendCloud webhook and the bounce-message endpoint all end in [`ingest`].
+
+mod batch;
+pub mod bounce;
+pub mod fold;
+pub mod sendcloud;
+
+use std::sync::OnceLock;
+
+use crate::classify::Classifier;
+use crate::domain::{MailType, Millis, Reason, UnsubscribeReason};
+
+pub use batch::ingest;
+
+/// The event types of `POST /api/v1/events`, plus the auto-reply a bounce message may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Request,
+    Deliver,
+    SoftBounce,
+    Invalid,
+    Open,
+    Click,
+    Unsubscribe,
+    ReportSpam,
+    /// An auto-reply posted as a bounce message: logged on the message, nothing else.
+    AutoReply,
+}
+
+impl EventKind {
+    /// The code stored in the event log and used by the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            EventKind::Request => "request",
+            EventKind::Deliver => "deliver",
+            EventKind::SoftBounce => "soft_bounce",
+            EventKind::Invalid => "invalid",
+            EventKind::Open => "open",
+            EventKind::Click => "click",
+            EventKind::Unsubscribe => "unsubscribe",
+            EventKind::ReportSpam => "report_spam",
+            EventKind::AutoReply => "auto_reply",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<EventKind> {
+        [
+            EventKind::Request,
+            EventKind::Deliver,
+            EventKind::SoftBounce,
+            EventKind::Invalid,
+            EventKind::Open,
+            EventKind::Click,
+            EventKind::Unsubscribe,
+            EventKind::ReportSpam,
+            EventKind::AutoReply,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+
+    /// Events about the recipient rather than the delivery: they may name a recipient
+    /// instead of a message.
+    pub fn may_name_recipient_only(self) -> bool {
+        matches!(self, EventKind::Unsubscribe | EventKind::ReportSpam)
+    }
+}
+
+/// What a `request` carries beyond the common fields.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFields {
+    /// Defaults to the posting key's own API_USER.
+    pub api_user: Option<String>,
+    pub mail_type: Option<MailType>,
+    pub tags: Vec<String>,
+    pub from: String,
+    pub subject: String,
+    /// The raw message, kept as the S+ send content.
+    pub content: Option<Vec<u8>>,
+}
+
+/// One incoming event, already decoded from whichever wire format it came in.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The sender's id for this event: a second event with the same id is not applied again.
+    pub event_id: Option<String>,
+    pub email_id: Option<String>,
+    pub recipient: Option<String>,
+    pub occurred_at: Millis,
+    pub request: Option<RequestFields>,
+    pub smtp_reply: Option<String>,
+    pub mx: Option<String>,
+    pub attempt: Option<i32>,
+    /// A failure's reason when the MTA already knows it; else the classifier decides.
+    pub reason: Option<Reason>,
+    /// A finer label for people (mailbox_full, …) when the classifier already ran.
+    pub detail: Option<String>,
+    /// The evidence for the reason, when the caller already knows it.
+    pub rule: Option<String>,
+    pub send_log: Vec<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub url: Option<String>,
+    pub unsubscribe_reason: Option<UnsubscribeReason>,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, occurred_at: Millis) -> Event {
+        Event {
+            kind,
+            event_id: None,
+            email_id: None,
+            recipient: None,
+            occurred_at,
+            request: None,
+            smtp_reply: None,
+            mx: None,
+            attempt: None,
+            reason: None,
+            detail: None,
+            rule: None,
+            send_log: Vec::new(),
+            ip: None,
+            user_agent: None,
+            url: None,
+            unsubscribe_reason: None,
+        }
+    }
+
+    /// What is missing for this event to make sense, in a sentence for the sender.
+    pub fn problem(&self) -> Option<String> {
+        let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if self.kind == EventKind::Request {
+            if !has(&self.email_id) {
+                return Some("a request needs email_id".into());
+            }
+            return match &self.recipient {
+                None => Some("a request needs recipient".into()),
+                Some(r) if crate::domain::EmailAddress::parse(r).is_none() => {
+                    Some(format!("recipient {r:?} is not an email address"))
+                }
+                Some(_) => None,
+            };
+        }
+        if has(&self.email_id) {
+            return None;
+        }
+        if self.kind.may_name_recipient_only() {
+            return match &self.recipient {
+                Some(r) if crate::domain::EmailAddress::parse(r).is_some() => None,
+                Some(r) => Some(format!("recipient {r:?} is not an email address")),
+                None => Some(format!("{} needs email_id or recipient", self.kind.code())),
+            };
+        }
+        Some(format!("{} needs email_id", self.kind.code()))
+    }
+}
+
+/// Who is posting: the API_USER a request belongs to when it names none.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub api_user: String,
+    pub mail_type: MailType,
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Its message has not been requested yet: kept, and applied when the request arrives.
+    Waiting,
+    /// Its event_id (or its message's request) was seen before: acknowledged, not applied again.
+    Duplicate,
+    Rejected(String),
+}
+
+/// The one classifier, built once: its rules are parsed from the embedded table.
+pub fn classifier() -> &'static Classifier {
+    static CLASSIFIER: OnceLock<Classifier> = OnceLock::new();
+    CLASSIFIER.get_or_init(Classifier::new)
+}

@@ -1,0 +1,325 @@
+//! Messages and their events as ingestion reads and writes them: a whole batch at a time, so
+//! that a thousand events cost a handful of statements rather than thousands.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, SmallInt, Text};
+
+use super::models::{Message, MessageEvent, MessageTag, NewMessageEvent, NewTrackingEvent};
+use super::{AccountScope, StoreResult};
+use crate::db::schema::{message_contents, message_events, message_tags, messages, send_logs};
+use crate::db::{placeholders, DbConn};
+
+/// Rows per statement: well under both backends' limits on bound parameters.
+const CHUNK: usize = 1_000;
+
+/// Runs the same diesel statement on whichever backend `conn` is, for the statements that do
+/// not compile through the connection enum (Vec inserts, `returning`, `on_conflict`).
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident, $db:ident| $body:expr) => {
+        match $conn {
+            DbConn::Sqlite($c) => {
+                #[allow(dead_code)]
+                type $db = diesel::sqlite::Sqlite;
+                $body
+            }
+            DbConn::Postgres($c) => {
+                #[allow(dead_code)]
+                type $db = diesel::pg::Pg;
+                $body
+            }
+        }
+    };
+}
+
+/// A message as a request creates it (the id comes from the database).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessage {
+    pub account_id: i64,
+    pub email_id: String,
+    pub recipient: String,
+    pub api_user: String,
+    pub mail_type: i16,
+    pub tags: String,
+    pub sender: String,
+    pub subject: String,
+    pub status: i16,
+    pub reason: Option<i16>,
+    pub smtp_reply: Option<String>,
+    pub rule: Option<String>,
+    pub requested_at: i64,
+    pub updated_at: i64,
+}
+
+/// Makes the transaction a writing one from its first statement, so that on SQLite a
+/// concurrent batch waits for the lock (busy_timeout) instead of failing when this read
+/// transaction later tries to write.
+pub fn begin_writing(conn: &mut DbConn) -> StoreResult<()> {
+    if conn.is_sqlite() {
+        diesel::sql_query("UPDATE accounts SET id = id WHERE id = -1").execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The event ids among `ids` that the account has already received.
+pub fn seen_event_ids(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    ids: &[&str],
+) -> StoreResult<HashSet<String>> {
+    let mut seen = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<Option<String>> = message_events::table
+            .filter(message_events::account_id.eq(scope.account_id()))
+            .filter(message_events::event_id.eq_any(chunk))
+            .select(message_events::event_id)
+            .load(conn)?;
+        seen.extend(found.into_iter().flatten());
+    }
+    Ok(seen)
+}
+
+/// The account's messages with any of these email ids.
+pub fn messages_by_email_ids(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    email_ids: &[&str],
+) -> StoreResult<Vec<Message>> {
+    let mut found = Vec::with_capacity(email_ids.len());
+    for chunk in email_ids.chunks(CHUNK) {
+        found.extend(
+            messages::table
+                .filter(messages::account_id.eq(scope.account_id()))
+                .filter(messages::email_id.eq_any(chunk))
+                .select(Message::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// The newest message sent to `recipient`, for a bounce that names nothing else.
+pub fn latest_message_to(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    recipient: &str,
+) -> StoreResult<Option<Message>> {
+    messages::table
+        .filter(messages::account_id.eq(scope.account_id()))
+        .filter(messages::recipient.eq(crate::domain::normalize_address(recipient)))
+        .order((messages::requested_at.desc(), messages::id.desc()))
+        .select(Message::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Events that arrived before their request (no message yet), for these email ids.
+pub fn waiting_events(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    email_ids: &[&str],
+) -> StoreResult<Vec<MessageEvent>> {
+    let mut found = Vec::new();
+    for chunk in email_ids.chunks(CHUNK) {
+        found.extend(
+            message_events::table
+                .filter(message_events::account_id.eq(scope.account_id()))
+                .filter(message_events::email_id.eq_any(chunk))
+                .filter(message_events::message_id.is_null())
+                .order((message_events::occurred_at.asc(), message_events::id.asc()))
+                .select(MessageEvent::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// Inserts new messages and answers their ids with their email ids.
+pub fn insert_messages(conn: &mut DbConn, rows: &[NewMessage]) -> StoreResult<Vec<(i64, String)>> {
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(CHUNK) {
+        let inserted: Vec<(i64, String)> =
+            on_backend!(conn, |c, _B| diesel::insert_into(messages::table)
+                .values(chunk)
+                .returning((messages::id, messages::email_id))
+                .get_results(c)?);
+        ids.extend(inserted);
+    }
+    Ok(ids)
+}
+
+pub fn insert_tags(conn: &mut DbConn, rows: &[MessageTag]) -> StoreResult<()> {
+    for chunk in rows.chunks(CHUNK) {
+        on_backend!(conn, |c, _B| diesel::insert_into(message_tags::table)
+            .values(chunk)
+            .execute(c)?);
+    }
+    Ok(())
+}
+
+pub fn insert_events(conn: &mut DbConn, rows: &[NewMessageEvent]) -> StoreResult<()> {
+    for chunk in rows.chunks(CHUNK) {
+        on_backend!(conn, |c, _B| diesel::insert_into(message_events::table)
+            .values(chunk)
+            .execute(c)?);
+    }
+    Ok(())
+}
+
+/// Opens and clicks; the same one twice (same message, kind, instant and URL) is kept once.
+pub fn insert_tracking(conn: &mut DbConn, rows: &[NewTrackingEvent]) -> StoreResult<()> {
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    for chunk in rows.chunks(CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO tracking_events (account_id, message_id, email_id, recipient, api_user, \
+             tag, kind, url, ip, user_agent, occurred_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(ROW);
+        }
+        // Batch inserts with ON CONFLICT do not compile through diesel's DSL on SQLite.
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        let sql = placeholders(&sql, !conn.is_sqlite());
+        on_backend!(conn, |c, B| {
+            let mut query = diesel::sql_query(&sql).into_boxed::<B>();
+            for t in chunk {
+                query = query
+                    .bind::<BigInt, _>(t.account_id)
+                    .bind::<Nullable<BigInt>, _>(t.message_id)
+                    .bind::<Text, _>(&t.email_id)
+                    .bind::<Text, _>(&t.recipient)
+                    .bind::<Text, _>(&t.api_user)
+                    .bind::<Nullable<Text>, _>(t.tag.as_deref())
+                    .bind::<SmallInt, _>(t.kind)
+                    .bind::<Text, _>(&t.url)
+                    .bind::<Nullable<Text>, _>(t.ip.as_deref())
+                    .bind::<Nullable<Text>, _>(t.user_agent.as_deref())
+                    .bind::<BigInt, _>(t.occurred_at);
+            }
+            query.execute(c)?
+        });
+    }
+    Ok(())
+}
+
+/// Ties events that waited for their request to the message it created.
+pub fn attach_events(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_id: i64,
+    event_ids: &[i64],
+) -> StoreResult<()> {
+    diesel::update(
+        message_events::table
+            .filter(message_events::account_id.eq(scope.account_id()))
+            .filter(message_events::id.eq_any(event_ids)),
+    )
+    .set(message_events::message_id.eq(message_id))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Writes the status columns of changed messages, a chunk per statement.
+pub fn update_statuses(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    rows: &[&Message],
+) -> StoreResult<()> {
+    const ROW: &str = "(CAST(? AS BIGINT), CAST(? AS SMALLINT), CAST(? AS SMALLINT), \
+                       CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))";
+    for chunk in rows.chunks(500) {
+        let mut sql =
+            String::from("WITH v (id, status, reason, smtp_reply, rule, updated_at) AS (VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(ROW);
+        }
+        sql.push_str(
+            ") UPDATE messages SET status = v.status, reason = v.reason, \
+             smtp_reply = v.smtp_reply, rule = v.rule, updated_at = v.updated_at \
+             FROM v WHERE messages.id = v.id AND messages.account_id = ?",
+        );
+        let sql = placeholders(&sql, !conn.is_sqlite());
+        on_backend!(conn, |c, B| {
+            let mut query = diesel::sql_query(&sql).into_boxed::<B>();
+            for m in chunk {
+                query = query
+                    .bind::<BigInt, _>(m.id)
+                    .bind::<SmallInt, _>(m.status)
+                    .bind::<Nullable<SmallInt>, _>(m.reason)
+                    .bind::<Nullable<Text>, _>(m.smtp_reply.as_deref())
+                    .bind::<Nullable<Text>, _>(m.rule.as_deref())
+                    .bind::<BigInt, _>(m.updated_at);
+            }
+            query.bind::<BigInt, _>(scope.account_id()).execute(c)?
+        });
+    }
+    Ok(())
+}
+
+/// Keeps a request's raw message (S+ content).
+pub fn insert_content(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_id: i64,
+    raw: &[u8],
+) -> StoreResult<()> {
+    diesel::insert_into(message_contents::table)
+        .values((
+            message_contents::message_id.eq(message_id),
+            message_contents::account_id.eq(scope.account_id()),
+            message_contents::raw.eq(raw),
+            message_contents::size.eq(raw.len() as i64),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Appends lines to a message's send log (S+), creating it on the first lines.
+pub fn append_send_log(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_id: i64,
+    lines: &[String],
+) -> StoreResult<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let text = lines.join("\n");
+    let sql = placeholders(
+        "INSERT INTO send_logs (message_id, account_id, lines) VALUES (?, ?, ?) \
+         ON CONFLICT (message_id) DO UPDATE SET lines = send_logs.lines || ?",
+        !conn.is_sqlite(),
+    );
+    diesel::sql_query(sql)
+        .bind::<BigInt, _>(message_id)
+        .bind::<BigInt, _>(scope.account_id())
+        .bind::<Text, _>(&text)
+        .bind::<Text, _>(format!("\n{text}"))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A message's send log, one line per entry.
+pub fn send_log(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_id: i64,
+) -> StoreResult<Vec<String>> {
+    let text: Option<String> = send_logs::table
+        .filter(send_logs::account_id.eq(scope.account_id()))
+        .filter(send_logs::message_id.eq(message_id))
+        .select(send_logs::lines)
+        .first(conn)
+        .optional()?;
+    Ok(text
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default())
+}

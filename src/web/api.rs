@@ -1,0 +1,243 @@
+//! The machine API (DESIGN §7): `POST /api/v1/events` and `POST /api/v1/bounce-messages`,
+//! authenticated by an API_USER's key (`Authorization: Bearer KEY`). The key decides the
+//! account: everything a call reads or changes is in that account's scope.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{with_db, AppError, AppResult};
+use crate::app::AppState;
+use crate::domain::{MailType, Millis, Reason, UnsubscribeReason};
+use crate::ingest::{self, bounce, Event, EventKind, Outcome, RequestFields, Sender};
+use crate::store::{accounts, AccountScope};
+
+/// At most this many events per call.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// The API user behind the request's key, as the scope and default sender of its calls.
+pub struct ApiCaller {
+    pub scope: AccountScope,
+    pub sender: Sender,
+}
+
+/// Finds the live API user whose key the request carries; 401 otherwise.
+pub async fn authenticate(state: &AppState, req: &HttpRequest) -> AppResult<ApiCaller> {
+    let key = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            AppError::Unauthorized("send your API key as Authorization: Bearer KEY".into())
+        })?;
+    let api_user = with_db(state, move |conn| {
+        Ok(accounts::api_user_by_key(conn, &key)?)
+    })
+    .await?
+    .ok_or_else(|| AppError::Unauthorized("the API key is wrong or revoked".into()))?;
+    Ok(ApiCaller {
+        scope: AccountScope::new(api_user.account_id),
+        sender: Sender {
+            mail_type: MailType::from_i16(api_user.mail_type).unwrap_or(MailType::Trigger),
+            api_user: api_user.name,
+        },
+    })
+}
+
+/// `POST /api/v1/events`: a JSON array or NDJSON of events; one result per event.
+pub async fn events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let caller = authenticate(&state, &req).await?;
+    let values = parse_batch(&body)?;
+    let decoded: Vec<Result<Event, String>> = values.into_iter().map(decode_event).collect();
+    let valid: Vec<Event> = decoded.iter().filter_map(|d| d.clone().ok()).collect();
+    let outcomes = with_db(&state, move |conn| {
+        Ok(ingest::ingest(conn, &caller.scope, &caller.sender, &valid)?)
+    })
+    .await?;
+    let mut outcomes = outcomes.into_iter();
+    let results: Vec<Value> = decoded
+        .iter()
+        .enumerate()
+        .map(|(index, d)| match d {
+            Err(e) => json!({"index": index, "ok": false, "error": e}),
+            Ok(_) => match outcomes.next() {
+                Some(Outcome::Applied) => json!({"index": index, "ok": true}),
+                Some(Outcome::Waiting) => json!({"index": index, "ok": true, "waiting": true}),
+                Some(Outcome::Duplicate) => {
+                    json!({"index": index, "ok": true, "duplicate": true})
+                }
+                Some(Outcome::Rejected(e)) => json!({"index": index, "ok": false, "error": e}),
+                None => json!({"index": index, "ok": false, "error": "not processed"}),
+            },
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "results": results })))
+}
+
+/// A JSON array, or one JSON object per line. Anything unreadable rejects the whole call, so
+/// that nothing of a garbled upload is stored.
+fn parse_batch(body: &[u8]) -> AppResult<Vec<Value>> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| AppError::bad_request("the body is not UTF-8 text"))?;
+    let trimmed = text.trim_start();
+    let values = if trimmed.starts_with('[') {
+        serde_json::from_str::<Vec<Value>>(text)
+            .map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?
+    } else {
+        let mut values = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            values.push(serde_json::from_str::<Value>(line).map_err(|e| {
+                AppError::bad_request(format!("invalid JSON on line {}: {e}", n + 1))
+            })?);
+        }
+        values
+    };
+    if values.is_empty() {
+        return Err(AppError::bad_request(
+            "no events: send a JSON array or one JSON object per line",
+        ));
+    }
+    if values.len() > MAX_EVENTS {
+        return Err(AppError::bad_request(format!(
+            "{} events in one call; at most {MAX_EVENTS}",
+            values.len()
+        )));
+    }
+    Ok(values)
+}
+
+/// The fields of DESIGN §7; unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+struct EventFields {
+    event: String,
+    event_id: Option<String>,
+    email_id: Option<String>,
+    recipient: Option<String>,
+    timestamp: Value,
+    api_user: Option<String>,
+    mail_type: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    from: Option<String>,
+    subject: Option<String>,
+    content: Option<String>,
+    #[serde(default)]
+    send_log: Vec<String>,
+    smtp_reply: Option<String>,
+    mx: Option<String>,
+    attempt: Option<i32>,
+    reason: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    url: Option<String>,
+}
+
+/// RFC 3339, or epoch milliseconds as a number.
+fn parse_time(value: &Value) -> Result<Millis, String> {
+    match value {
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| format!("timestamp {s:?} is not an RFC 3339 time")),
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| "timestamp must be RFC 3339 or epoch milliseconds".to_string()),
+        Value::Null => Err("timestamp is required".into()),
+        _ => Err("timestamp must be RFC 3339 or epoch milliseconds".into()),
+    }
+}
+
+fn decode_event(value: Value) -> Result<Event, String> {
+    let fields: EventFields = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let kind = EventKind::from_code(fields.event.trim())
+        .filter(|k| *k != EventKind::AutoReply)
+        .ok_or_else(|| format!("unknown event type {:?}", fields.event))?;
+    let mut event = Event::new(kind, parse_time(&fields.timestamp)?);
+    event.event_id = fields.event_id;
+    event.email_id = fields.email_id;
+    event.recipient = fields.recipient;
+    event.smtp_reply = fields.smtp_reply;
+    event.mx = fields.mx;
+    event.attempt = fields.attempt;
+    event.send_log = fields.send_log;
+    event.ip = fields.ip;
+    event.user_agent = fields.user_agent;
+    event.url = fields.url;
+    match (kind, fields.reason.as_deref()) {
+        (_, None) => {}
+        (EventKind::Unsubscribe, Some(code)) => {
+            event.unsubscribe_reason = Some(UnsubscribeReason::from_code(code).ok_or_else(
+                || format!("unknown unsubscribe reason {code:?}: not_wanted, not_subscribed, spam or fraud"),
+            )?);
+        }
+        (EventKind::SoftBounce | EventKind::Invalid, Some(code)) => {
+            event.reason =
+                Some(Reason::from_code(code).ok_or_else(|| format!("unknown reason {code:?}"))?);
+        }
+        (_, Some(_)) => {}
+    }
+    if kind == EventKind::Request {
+        let mail_type = match fields.mail_type.as_deref() {
+            None => None,
+            Some(code) => Some(
+                MailType::from_code(code)
+                    .ok_or_else(|| format!("mail_type {code:?} must be trigger or batch"))?,
+            ),
+        };
+        let content = match fields.content {
+            None => None,
+            Some(b64) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| "content must be the raw message in base64".to_string())?,
+            ),
+        };
+        event.request = Some(RequestFields {
+            api_user: fields.api_user,
+            mail_type,
+            tags: fields.tags,
+            from: fields.from.unwrap_or_default(),
+            subject: fields.subject.unwrap_or_default(),
+            content,
+        });
+    }
+    match event.problem() {
+        Some(problem) => Err(problem),
+        None => Ok(event),
+    }
+}
+
+/// `POST /api/v1/bounce-messages`: one raw bounce message; answers what it was and what it
+/// changed.
+pub async fn bounce_messages(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let caller = authenticate(&state, &req).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::bad_request(
+            "send the raw bounce message as the body",
+        ));
+    }
+    let result = with_db(&state, move |conn| {
+        Ok(bounce::apply_bounce_message(
+            conn,
+            &caller.scope,
+            &caller.sender,
+            &body,
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}

@@ -1,0 +1,531 @@
+//! Ingestion through real HTTP on both backends: the events API, raw bounce messages, and the
+//! rules of DESIGN §2/§3 they apply.
+
+mod common;
+
+use common::{Client, Resp, TestApp};
+use mailtrail::domain::{now_ms, MailType};
+use mailtrail::store::{accounts, AccountScope};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+// Status and reason codes as stored (src/domain/status.rs).
+const REQUESTING: i64 = 0;
+const DELIVERED: i64 = 1;
+const SOFT_BOUNCE: i64 = 2;
+const INVALID: i64 = 3;
+const BLACKLISTED: i64 = 1;
+const UNSUBSCRIBED: i64 = 2;
+const ADDRESS_NOT_FOUND: i64 = 6;
+const SPAM: i64 = 7;
+
+pub struct Api {
+    pub app: TestApp,
+    pub client: Client,
+    pub key: String,
+    pub account_id: i64,
+}
+
+pub fn api(db: common::TestDb) -> Api {
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    let (_, key) = accounts::create_api_user(
+        &mut app.conn(),
+        &AccountScope::new(account.id),
+        "notify",
+        MailType::Trigger,
+    )
+    .expect("api user");
+    let client = app.client();
+    Api {
+        app,
+        client,
+        key,
+        account_id: account.id,
+    }
+}
+
+impl Api {
+    fn post(&mut self, body: &str) -> Resp {
+        let key = self.key.clone();
+        self.post_with_key(Some(&key), body)
+    }
+
+    fn post_with_key(&mut self, key: Option<&str>, body: &str) -> Resp {
+        let auth = key.map(|k| format!("Bearer {k}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth));
+        }
+        self.client
+            .post_raw("/api/v1/events", &headers, body.as_bytes())
+    }
+
+    /// Posts events and checks that every one was accepted.
+    fn events(&mut self, events: &[serde_json::Value]) -> serde_json::Value {
+        let r = self.post(&serde_json::Value::from(events.to_vec()).to_string());
+        assert_eq!(r.status, 200, "{}", r.body);
+        let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        for result in answer["results"].as_array().unwrap() {
+            assert_eq!(result["ok"], true, "{answer}");
+        }
+        answer
+    }
+
+    fn bounce_message(&mut self, raw: &[u8]) -> serde_json::Value {
+        let auth = format!("Bearer {}", self.key);
+        let r = self.client.post_raw(
+            "/api/v1/bounce-messages",
+            &[("Authorization", &auth), ("Content-Type", "message/rfc822")],
+            raw,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    fn n(&self, sql: &str) -> i64 {
+        self.app.count(sql)
+    }
+
+    fn field(&self, email_id: &str, column: &str) -> i64 {
+        self.n(&format!(
+            "SELECT CAST(COALESCE({column}, -1) AS BIGINT) AS n FROM messages WHERE email_id = '{email_id}'"
+        ))
+    }
+
+    fn status(&self, email_id: &str) -> (i64, i64) {
+        (
+            self.field(email_id, "status"),
+            self.field(email_id, "reason"),
+        )
+    }
+
+    fn blacklist(&self, address: &str, expires_at: Option<i64>) {
+        let expires = expires_at.map_or("NULL".to_string(), |e| e.to_string());
+        self.n(&format!(
+            "INSERT INTO blacklist (account_id, address, source, created_at, expires_at) \
+             VALUES ({}, '{address}', 'ui', 0, {expires}) RETURNING CAST(id AS BIGINT) AS n",
+            self.account_id
+        ));
+    }
+
+    /// The rollup agrees with the messages, status by status.
+    fn assert_rollup_matches(&self) {
+        for status in 0..4 {
+            let rolled = self.n(&format!(
+                "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM status_rollup WHERE status = {status}"
+            ));
+            let counted = self.n(&format!(
+                "SELECT COUNT(*) AS n FROM messages WHERE status = {status}"
+            ));
+            assert_eq!(rolled, counted, "rollup of status {status}");
+        }
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339()
+}
+
+fn request(email_id: &str, recipient: &str, at: i64) -> serde_json::Value {
+    serde_json::json!({"event": "request", "email_id": email_id, "recipient": recipient,
+        "timestamp": rfc3339(at), "tags": ["welcome", "promo"], "from": "news@acme.test",
+        "subject": "Hello", "send_log": ["queued"]})
+}
+
+fn event(kind: &str, email_id: &str, at: i64) -> serde_json::Value {
+    serde_json::json!({"event": kind, "email_id": email_id, "timestamp": rfc3339(at)})
+}
+
+both_backends!(every_event_type_has_its_effect, |db| {
+    let mut api = api(db);
+    let t = now_ms() - HOUR;
+    let mut deliver = event("deliver", "e1", t + 1_000);
+    deliver["smtp_reply"] = "250 2.0.0 OK".into();
+    deliver["mx"] = "mx.example.com".into();
+    deliver["attempt"] = 1.into();
+    let mut click = event("click", "e1", t + 3_000);
+    click["url"] = "https://acme.test/sale".into();
+    click["ip"] = "203.0.113.9".into();
+    api.events(&[
+        request("e1", "Alice@Example.com", t),
+        deliver,
+        event("open", "e1", t + 2_000),
+        click,
+    ]);
+    assert_eq!(api.status("e1"), (DELIVERED, -1));
+    assert_eq!(api.field("e1", "updated_at"), t + 1_000);
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM messages WHERE recipient = 'alice@example.com' AND api_user = 'notify' AND tags = 'welcome,promo'"),
+        1
+    );
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM message_tags"), 2);
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM message_events WHERE message_id IS NOT NULL"),
+        4
+    );
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM tracking_events WHERE kind = 1 AND url = ''"),
+        1
+    );
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM tracking_events WHERE kind = 2 AND url = 'https://acme.test/sale' AND ip = '203.0.113.9'"),
+        1
+    );
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM send_logs"), 1);
+
+    // A soft bounce after delivery, classified from its reply, fills the bounce list.
+    let mut soft = event("soft_bounce", "e1", t + 60_000);
+    soft["smtp_reply"] = "550 5.1.1 <alice@example.com>: user unknown".into();
+    api.events(&[soft]);
+    assert_eq!(api.status("e1"), (SOFT_BOUNCE, ADDRESS_NOT_FOUND));
+    assert_eq!(
+        api.n("SELECT CAST(bounce_count AS BIGINT) AS n FROM bounces WHERE address = 'alice@example.com' AND source = 'delivery'"),
+        1
+    );
+    assert_eq!(
+        api.n("SELECT expires_at - bounced_at AS n FROM bounces"),
+        HOUR,
+        "first bounce: 1 h"
+    );
+
+    // An invalid with a reason given by the MTA; a second not-found raises the backoff.
+    api.events(&[
+        request("e2", "alice@example.com", t + 120_000),
+        request("e3", "bob@example.com", t + 120_000),
+    ]);
+    assert_eq!(
+        api.status("e2"),
+        (INVALID, BLACKLISTED),
+        "an unexpired bounce-list entry counts as blacklist"
+    );
+    let mut invalid = event("invalid", "e3", t + 130_000);
+    invalid["reason"] = "spam".into();
+    invalid["smtp_reply"] = "554 5.7.1 rejected as spam".into();
+    api.events(&[invalid]);
+    assert_eq!(api.status("e3"), (INVALID, SPAM));
+
+    // Unsubscribes keep their reason; spam and fraud are complaints too.
+    let mut unsubscribe = event("unsubscribe", "e3", t + 140_000);
+    unsubscribe["reason"] = "fraud".into();
+    api.events(&[unsubscribe]);
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM unsubscribes WHERE address = 'bob@example.com' AND reason = 'fraud'"),
+        1
+    );
+    assert_eq!(
+        api.n("SELECT expires_at - reported_at AS n FROM spam_reports WHERE address = 'bob@example.com'"),
+        180 * DAY
+    );
+
+    // A complaint naming only the recipient needs no message.
+    api.events(&[
+        serde_json::json!({"event": "report_spam", "recipient": "Carol@Example.com",
+        "timestamp": rfc3339(t + 150_000)}),
+    ]);
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM spam_reports WHERE address = 'carol@example.com'"),
+        1
+    );
+    api.assert_rollup_matches();
+});
+
+both_backends!(suppression_at_request_time, |db| {
+    let mut api = api(db);
+    let t = now_ms();
+    api.blacklist("black@example.com", None);
+    api.blacklist("@blocked.example", Some(t + DAY));
+    api.blacklist("expired@example.com", Some(t - 1));
+    api.events(&[
+        serde_json::json!({"event": "unsubscribe", "recipient": "gone@example.com",
+        "reason": "not_wanted", "timestamp": rfc3339(t - DAY)}),
+    ]);
+    api.events(&[
+        request("s1", "Black@Example.com", t),
+        request("s2", "anyone@blocked.example", t),
+        request("s3", "gone@example.com", t),
+        request("s4", "expired@example.com", t),
+        request("s5", "fine@example.com", t),
+    ]);
+    assert_eq!(api.status("s1"), (INVALID, BLACKLISTED));
+    assert_eq!(api.status("s2"), (INVALID, BLACKLISTED), "@domain entry");
+    assert_eq!(api.status("s3"), (INVALID, UNSUBSCRIBED));
+    assert_eq!(api.status("s4"), (REQUESTING, -1), "expired entry");
+    assert_eq!(api.status("s5"), (REQUESTING, -1));
+
+    // Nothing that happens later changes a suppressed message.
+    api.events(&[
+        event("deliver", "s1", t + 1_000),
+        event("deliver", "s4", t + 1_000),
+    ]);
+    assert_eq!(api.status("s1"), (INVALID, BLACKLISTED));
+    assert_eq!(api.status("s4"), (DELIVERED, -1));
+    api.assert_rollup_matches();
+});
+
+both_backends!(event_ids_make_events_idempotent, |db| {
+    let mut api = api(db);
+    let t = now_ms();
+    let mut r = request("i1", "a@example.com", t);
+    r["event_id"] = "req-1".into();
+    let mut s = event("soft_bounce", "i1", t + 5_000);
+    s["event_id"] = "sb-1".into();
+    s["reason"] = "address_not_found".into();
+    let mut open = event("open", "i1", t + 6_000);
+    open["event_id"] = "open-1".into();
+    api.events(&[r.clone(), s.clone()]);
+    let answer = api.events(&[r, s.clone(), s, open]);
+    assert_eq!(answer["results"][0]["duplicate"], true);
+    assert_eq!(answer["results"][1]["duplicate"], true);
+    assert_eq!(answer["results"][2]["duplicate"], true);
+    assert!(answer["results"][3].get("duplicate").is_none());
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM messages"), 1);
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM message_events"), 3);
+    assert_eq!(
+        api.n("SELECT CAST(bounce_count AS BIGINT) AS n FROM bounces"),
+        1
+    );
+    api.assert_rollup_matches();
+});
+
+both_backends!(out_of_order_events_end_in_the_right_state, |db| {
+    let mut api = api(db);
+    let t = now_ms() - HOUR;
+    // Deliver (and an open) before the request, in separate calls.
+    let answer = api.events(&[
+        event("deliver", "o1", t + 2_000),
+        event("open", "o1", t + 9_000),
+    ]);
+    assert_eq!(answer["results"][0]["waiting"], true);
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM messages"), 0);
+    api.events(&[request("o1", "a@example.com", t)]);
+    assert_eq!(api.status("o1"), (DELIVERED, -1));
+    assert_eq!(api.field("o1", "updated_at"), t + 2_000);
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM message_events WHERE message_id IS NULL"),
+        0
+    );
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM tracking_events"), 1);
+
+    // Open before deliver, and a late, older deliver after a bounce: the latest event wins.
+    api.events(&[
+        request("o2", "b@example.com", t),
+        event("open", "o2", t + 5_000),
+    ]);
+    assert_eq!(api.status("o2"), (REQUESTING, -1));
+    let mut bounce = event("soft_bounce", "o2", t + 60_000);
+    bounce["reason"] = "other".into();
+    api.events(&[bounce, event("deliver", "o2", t + 1_000)]);
+    assert_eq!(api.status("o2").0, SOFT_BOUNCE);
+    assert_eq!(api.field("o2", "updated_at"), t + 60_000);
+
+    // All in one call, in reverse order.
+    api.events(&[
+        event("deliver", "o3", t + 3_000),
+        request("o3", "c@example.com", t),
+    ]);
+    assert_eq!(api.status("o3"), (DELIVERED, -1));
+    api.assert_rollup_matches();
+});
+
+both_backends!(bad_input_is_refused_and_nothing_is_stored, |db| {
+    let mut api = api(db);
+    let t = now_ms();
+    let r = api.post(r#"[{"event": "request", "email_id": "x1""#);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("invalid JSON"), "{}", r.body);
+    let r = api.post("{\"event\":\"request\",\"email_id\":\"x2\",\"recipient\":\"a@b.c\",\"timestamp\":1}\nnot json\n");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("line 2"), "{}", r.body);
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM messages"), 0);
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM message_events"), 0);
+
+    // NDJSON; one bad event does not sink the others.
+    let lines = [
+        request("x3", "a@example.com", t).to_string(),
+        serde_json::json!({"event": "teleport", "email_id": "x3", "timestamp": rfc3339(t)})
+            .to_string(),
+        serde_json::json!({"event": "request", "email_id": "x4", "recipient": "not an address",
+            "timestamp": rfc3339(t)})
+        .to_string(),
+        serde_json::json!({"event": "deliver", "email_id": "x3", "timestamp": "yesterday"})
+            .to_string(),
+        event("deliver", "x3", t + 1).to_string(),
+    ];
+    let r = api.post(&lines.join("\n"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let ok: Vec<bool> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ok"].as_bool().unwrap())
+        .collect();
+    assert_eq!(ok, [true, false, false, false, true]);
+    assert!(answer["results"][1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("teleport"));
+    assert_eq!(api.status("x3"), (DELIVERED, -1));
+});
+
+both_backends!(keys_decide_who_may_post, |db| {
+    let mut api = api(db);
+    let t = now_ms();
+    assert_eq!(api.post_with_key(None, "[]").status, 401);
+    let r = api.post_with_key(
+        Some("mt_wrong"),
+        &format!("[{}]", request("k1", "a@b.c", t)),
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("\"code\":\"unauthorized\""), "{}", r.body);
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM messages"), 0);
+
+    // Another account's key reaches only its own account.
+    api.events(&[request("k2", "a@example.com", t)]);
+    let other = api.app.account("rival");
+    let (_, rival_key) = accounts::create_api_user(
+        &mut api.app.conn(),
+        &AccountScope::new(other.id),
+        "notify",
+        MailType::Trigger,
+    )
+    .unwrap();
+    let mut invalid = event("invalid", "k2", t + 1_000);
+    invalid["reason"] = "address_not_found".into();
+    let r = api.post_with_key(Some(&rival_key), &format!("[{invalid}]"));
+    assert_eq!(r.status, 200);
+    assert_eq!(api.status("k2"), (REQUESTING, -1));
+    assert_eq!(
+        api.n(&format!(
+            "SELECT COUNT(*) AS n FROM message_events WHERE account_id = {} AND email_id = 'k2'",
+            api.account_id
+        )),
+        1
+    );
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM bounces"), 0);
+
+    // A revoked key is refused.
+    api.n("UPDATE api_users SET revoked_at = 1 WHERE name = 'notify' RETURNING CAST(1 AS BIGINT) AS n");
+    let key = api.key.clone();
+    assert_eq!(api.post_with_key(Some(&key), "[]").status, 401);
+});
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/ingest/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+both_backends!(bounce_messages_are_classified_and_applied, |db| {
+    let mut api = api(db);
+    let t = now_ms() - HOUR;
+    api.events(&[
+        request("e-dsn$alice@example.net", "alice@example.net", t),
+        request("e-old$bob@example.org", "bob@example.org", t - 1_000),
+        request("e-q$bob@example.org", "bob@example.org", t),
+        event("deliver", "e-q$bob@example.org", t + 1_000),
+        request("e-arf$dave@example.com", "dave@example.com", t),
+        request("m-auto$carol@example.com", "carol@example.com", t),
+        event("deliver", "m-auto$carol@example.com", t + 1_000),
+    ]);
+
+    // RFC 3464 DSN for a message not yet delivered: invalid, found by its emailId header.
+    let answer = api.bounce_message(&fixture("dsn.eml"));
+    assert_eq!(answer["classification"]["kind"], "bounce");
+    assert_eq!(answer["matched_by"], "email_id");
+    assert_eq!(answer["status_after"], "invalid");
+    assert_eq!(answer["reason_after"], "address_not_found");
+    assert_eq!(answer["lists"][0], "bounces");
+    assert_eq!(
+        api.status("e-dsn$alice@example.net"),
+        (INVALID, ADDRESS_NOT_FOUND)
+    );
+
+    // qmail's text bounce after delivery: soft bounce of the recipient's newest message.
+    let answer = api.bounce_message(&fixture("qmail.eml"));
+    assert_eq!(answer["matched_by"], "recipient");
+    assert_eq!(answer["email_id"], "e-q$bob@example.org");
+    assert_eq!(
+        api.status("e-q$bob@example.org"),
+        (SOFT_BOUNCE, ADDRESS_NOT_FOUND)
+    );
+    assert_eq!(api.status("e-old$bob@example.org"), (REQUESTING, -1));
+
+    // An ARF complaint becomes a spam report.
+    let answer = api.bounce_message(&fixture("arf.eml"));
+    assert_eq!(answer["classification"]["kind"], "complaint");
+    assert_eq!(answer["lists"][0], "spam_reports");
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM spam_reports WHERE address = 'dave@example.com' AND email_id = 'e-arf$dave@example.com'"),
+        1
+    );
+
+    // An auto-reply is logged on its message and changes nothing else.
+    let answer = api.bounce_message(&fixture("autoreply.eml"));
+    assert_eq!(answer["classification"]["kind"], "auto_reply");
+    assert_eq!(answer["matched_by"], "message_id");
+    assert_eq!(api.status("m-auto$carol@example.com"), (DELIVERED, -1));
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM message_events WHERE kind = 'auto_reply' AND email_id = 'm-auto$carol@example.com' AND message_id IS NOT NULL"),
+        1
+    );
+    api.assert_rollup_matches();
+});
+
+both_backends!(arbitrary_bytes_never_break_the_endpoints, |db| {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let api = api(db);
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(any::<u8>(), 0..400), |bytes| {
+            let auth = format!("Bearer {}", api.key);
+            let mut client = api.app.client();
+            for path in ["/api/v1/bounce-messages", "/api/v1/events"] {
+                let r = client.post_raw(path, &[("Authorization", &auth)], &bytes);
+                prop_assert!(r.status == 200 || r.status == 400, "{path}: {}", r.status);
+            }
+            Ok(())
+        })
+        .unwrap();
+});
+
+mod parser {
+    use mailtrail::classify::Classifier;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_classifier_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2_000)) {
+            let c = Classifier::new();
+            let _ = c.classify_input(&bytes);
+            let _ = c.classify_message(&bytes);
+        }
+
+        #[test]
+        fn mime_shaped_garbage_never_panics(
+            head in "[A-Za-z-]{1,20}: [ -~]{0,60}",
+            ctype in prop_oneof![
+                Just("multipart/report; report-type=delivery-status; boundary=b"),
+                Just("message/delivery-status"),
+                Just("multipart/mixed; boundary=b"),
+                Just("message/rfc822"),
+            ],
+            body in "[ -~\n]{0,800}",
+        ) {
+            let raw = format!("{head}\nContent-Type: {ctype}\n\n--b\nContent-Type: message/delivery-status\n\n{body}\n--b--\n");
+            let _ = Classifier::new().classify_message(raw.as_bytes());
+        }
+    }
+}
