@@ -41,7 +41,9 @@ impl AppState {
 
 /// Every route of the application, on one screen.
 pub fn router(cfg: &mut aweb::ServiceConfig) {
-    use crate::web::{auth, lang, lookup, message, overview, pages, settings, staff, status};
+    use crate::web::{
+        auth, lang, lists, lookup, message, overview, pages, settings, staff, status,
+    };
     cfg.route("/healthz", aweb::get().to(pages::healthz))
         .route("/static/{file}", aweb::get().to(pages::static_file))
         .route("/lang/{code}", aweb::get().to(lang::switch))
@@ -82,6 +84,24 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
         .route(
             "/settings/api-users/revoke",
             aweb::post().to(settings::revoke_api_user),
+        )
+        .route("/opens-clicks", aweb::get().to(lists::tracking))
+        .route("/opens-clicks.csv", aweb::get().to(lists::tracking_csv))
+        .route(
+            "/{list:bounces|spam-reports|unsubscribes|blacklist}",
+            aweb::get().to(lists::page),
+        )
+        .route(
+            "/{list:(bounces|spam-reports|unsubscribes|blacklist)\\.csv}",
+            aweb::get().to(lists::csv),
+        )
+        .route(
+            "/{list:bounces|spam-reports|unsubscribes|blacklist}/add",
+            aweb::post().to(lists::add),
+        )
+        .route(
+            "/{list:bounces|spam-reports|unsubscribes|blacklist}/delete",
+            aweb::post().to(lists::delete),
         )
         .route("/staff", aweb::get().to(staff::page))
         .route("/staff/audit", aweb::get().to(staff::audit_page))

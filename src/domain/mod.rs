@@ -6,6 +6,7 @@ mod period;
 mod secret;
 mod status;
 mod time;
+mod user_agent;
 
 pub use address::{mask_address, normalize_address, EmailAddress};
 pub use lists::{bounce_backoff_ms, SPAM_REPORT_TTL_MS};
@@ -16,3 +17,4 @@ pub use secret::{
 };
 pub use status::{MailType, Reason, Role, Status, UnsubscribeReason};
 pub use time::{format_in_zone, now_ms, parse_zone, Millis, DEFAULT_TIME_ZONE};
+pub use user_agent::browser_and_os;

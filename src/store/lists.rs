@@ -1,3 +1,4 @@
+#![allow(clippy::type_complexity)]
 //! The suppression lists of DESIGN §3 — bounce list, spam reports, unsubscribes, blacklist —
 //! as ingestion fills them and as the list and address pages read them.
 //!

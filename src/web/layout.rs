@@ -24,6 +24,11 @@ const NAV: &[(&str, &str, Audience)] = &[
     ("/", "nav.overview", Audience::Everyone),
     ("/status", "nav.status", Audience::Everyone),
     ("/lookup", "nav.lookup", Audience::Everyone),
+    ("/opens-clicks", "nav.opens_clicks", Audience::Everyone),
+    ("/bounces", "nav.bounces", Audience::Everyone),
+    ("/spam-reports", "nav.spam_reports", Audience::Everyone),
+    ("/unsubscribes", "nav.unsubscribes", Audience::Everyone),
+    ("/blacklist", "nav.blacklist", Audience::Everyone),
     ("/settings", "nav.settings", Audience::OwnersAndStaff),
     ("/staff", "nav.staff", Audience::Staff),
 ];

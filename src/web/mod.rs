@@ -9,6 +9,7 @@ pub mod error;
 pub mod headers;
 pub mod lang;
 pub mod layout;
+pub mod lists;
 pub mod lookup;
 pub mod message;
 pub mod overview;

@@ -1,0 +1,554 @@
+//! The list pages' queries: each list filtered and paged newest first by keyset, the
+//! blacklist page's union with the unexpired bounce-list entries and spam reports that count
+//! as blacklist (DESIGN §3), manual adds, and deletes by id or by filter.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+
+use super::lists::{ListEntry, ListKind};
+use super::{AccountScope, StoreResult};
+use crate::db::{placeholders, DbConn};
+use crate::domain::{bounce_backoff_ms, normalize_address, Millis, SPAM_REPORT_TTL_MS};
+
+/// What a list page filters by; every part optional.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// An address, or `@domain` (blacklist).
+    pub address: Option<String>,
+    pub from_ms: Option<Millis>,
+    pub to_ms: Option<Millis>,
+    pub api_user: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// A position in a list page's newest-first order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPosition {
+    pub at: Millis,
+    pub rank: i32,
+    pub id: i64,
+}
+
+/// A bind value of the hand-built statements below.
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+struct Sql {
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn new() -> Sql {
+        Sql {
+            text: String::new(),
+            binds: Vec::new(),
+        }
+    }
+    fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+    fn int(&mut self, s: &str, v: i64) -> &mut Self {
+        self.text.push_str(s);
+        self.binds.push(Bind::Int(v));
+        self
+    }
+    fn text(&mut self, s: &str, v: &str) -> &mut Self {
+        self.text.push_str(s);
+        self.binds.push(Bind::Text(v.to_string()));
+        self
+    }
+    fn query(
+        self,
+        postgres: bool,
+    ) -> diesel::query_builder::BoxedSqlQuery<
+        'static,
+        crate::db::MultiBackend,
+        diesel::query_builder::SqlQuery,
+    > {
+        let mut q = diesel::sql_query(placeholders(&self.text, postgres)).into_boxed();
+        for b in self.binds {
+            q = match b {
+                Bind::Int(v) => q.bind::<BigInt, _>(v),
+                Bind::Text(v) => q.bind::<Text, _>(v),
+            };
+        }
+        q
+    }
+}
+
+/// How each list's table reads as one uniform row.
+struct Shape {
+    table: &'static str,
+    time: &'static str,
+    select: &'static str,
+    has_api_user: bool,
+    has_tag: bool,
+    rank: i32,
+}
+
+fn shape(list: ListKind) -> Shape {
+    match list {
+        ListKind::Blacklist => Shape {
+            table: "blacklist",
+            time: "created_at",
+            select: "'blacklist' AS list, 0 AS rank, id, address, CAST(NULL AS TEXT) AS reason, source, \
+                     CAST(NULL AS TEXT) AS email_id, api_user, CAST(NULL AS TEXT) AS tag, created_at, expires_at, \
+                     CAST(NULL AS INTEGER) AS bounce_count",
+            has_api_user: true,
+            has_tag: false,
+            rank: 0,
+        },
+        ListKind::Bounces => Shape {
+            table: "bounces",
+            time: "bounced_at",
+            select: "'bounces' AS list, 1 AS rank, id, address, reason_text AS reason, source, email_id, \
+                     CAST(NULL AS TEXT) AS api_user, CAST(NULL AS TEXT) AS tag, bounced_at AS created_at, \
+                     CAST(expires_at AS BIGINT) AS expires_at, bounce_count",
+            has_api_user: false,
+            has_tag: false,
+            rank: 1,
+        },
+        ListKind::SpamReports => Shape {
+            table: "spam_reports",
+            time: "reported_at",
+            select: "'spam_reports' AS list, 2 AS rank, id, address, CAST(NULL AS TEXT) AS reason, \
+                     CAST(NULL AS TEXT) AS source, email_id, api_user, CAST(NULL AS TEXT) AS tag, \
+                     reported_at AS created_at, CAST(expires_at AS BIGINT) AS expires_at, CAST(NULL AS INTEGER) AS bounce_count",
+            has_api_user: true,
+            has_tag: false,
+            rank: 2,
+        },
+        ListKind::Unsubscribes => Shape {
+            table: "unsubscribes",
+            time: "unsubscribed_at",
+            select: "'unsubscribes' AS list, 3 AS rank, id, address, reason, source, email_id, api_user, tag, \
+                     unsubscribed_at AS created_at, CAST(NULL AS BIGINT) AS expires_at, CAST(NULL AS INTEGER) AS bounce_count",
+            has_api_user: true,
+            has_tag: true,
+            rank: 3,
+        },
+    }
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    list: String,
+    #[diesel(sql_type = Integer)]
+    rank: i32,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    address: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    reason: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    source: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    email_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    api_user: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    tag: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    expires_at: Option<i64>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    bounce_count: Option<i32>,
+}
+
+/// The tables a list page reads: the blacklist page also shows what counts as blacklist.
+fn sources(list: ListKind) -> Vec<(ListKind, bool)> {
+    match list {
+        ListKind::Blacklist => vec![
+            (ListKind::Blacklist, false),
+            (ListKind::Bounces, true),
+            (ListKind::SpamReports, true),
+        ],
+        other => vec![(other, false)],
+    }
+}
+
+/// `WHERE …` for one source table; `only_active` keeps unexpired entries.
+fn conditions(
+    sql: &mut Sql,
+    scope: &AccountScope,
+    s: &Shape,
+    f: &ListFilter,
+    only_active: bool,
+    now: Millis,
+) {
+    sql.int(" WHERE account_id = ?", scope.account_id());
+    if only_active {
+        sql.int(" AND expires_at > ?", now);
+    }
+    if let Some(a) = &f.address {
+        sql.text(" AND address = ?", &normalize_address(a));
+    }
+    if let Some(from) = f.from_ms {
+        sql.int(&format!(" AND {} >= ?", s.time), from);
+    }
+    if let Some(to) = f.to_ms {
+        sql.int(&format!(" AND {} < ?", s.time), to);
+    }
+    if let Some(api_user) = &f.api_user {
+        if s.has_api_user {
+            sql.text(" AND api_user = ?", api_user);
+        } else {
+            sql.push(" AND 1 = 0");
+        }
+    }
+    if let Some(tag) = &f.tag {
+        if s.has_tag {
+            sql.text(" AND tag = ?", tag);
+        } else {
+            sql.push(" AND 1 = 0");
+        }
+    }
+}
+
+/// One page of a list, newest first, after `after` when given.
+pub fn page(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    list: ListKind,
+    f: &ListFilter,
+    after: Option<ListPosition>,
+    limit: i64,
+    now: Millis,
+) -> StoreResult<Vec<ListEntry>> {
+    let mut sql = Sql::new();
+    // Every part reads its own time index newest first and stops at `limit`; the union of
+    // those few rows is ordered once more. Order: time desc, list rank, id desc.
+    sql.push("SELECT * FROM (");
+    for (i, (source, only_active)) in sources(list).into_iter().enumerate() {
+        let s = shape(source);
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(&format!(
+            "SELECT * FROM (SELECT {} FROM {}",
+            s.select, s.table
+        ));
+        conditions(&mut sql, scope, &s, f, only_active, now);
+        if let Some(p) = after {
+            if s.rank > p.rank {
+                sql.int(&format!(" AND {} <= ?", s.time), p.at);
+            } else if s.rank < p.rank {
+                sql.int(&format!(" AND {} < ?", s.time), p.at);
+            } else {
+                sql.int(&format!(" AND ({} < ?", s.time), p.at)
+                    .int(&format!(" OR ({} = ?", s.time), p.at)
+                    .int(" AND id < ?))", p.id);
+            }
+        }
+        sql.int(
+            &format!(" ORDER BY {} DESC, id DESC LIMIT ?) part{i}", s.time),
+            limit,
+        );
+    }
+    sql.int(
+        ") entries ORDER BY created_at DESC, rank ASC, id DESC LIMIT ?",
+        limit,
+    );
+    let rows: Vec<Row> = sql.query(!conn.is_sqlite()).load(conn)?;
+    Ok(rows.into_iter().map(entry).collect())
+}
+
+fn entry(r: Row) -> ListEntry {
+    let _ = r.rank;
+    ListEntry {
+        list: ListKind::from_code(&r.list).unwrap_or(ListKind::Blacklist),
+        id: r.id,
+        address: r.address,
+        reason: r.reason,
+        source: r.source,
+        email_id: r.email_id,
+        api_user: r.api_user,
+        tag: r.tag,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        bounce_count: r.bounce_count,
+    }
+}
+
+/// The keyset position of an entry of a list page.
+pub fn position(e: &ListEntry) -> ListPosition {
+    ListPosition {
+        at: e.created_at,
+        rank: shape(e.list).rank,
+        id: e.id,
+    }
+}
+
+/// How many entries match the filter (for the delete confirmation), counted exactly.
+pub fn count(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    list: ListKind,
+    f: &ListFilter,
+    now: Millis,
+) -> StoreResult<i64> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut total = 0;
+    for (source, only_active) in sources(list) {
+        let s = shape(source);
+        let mut sql = Sql::new();
+        sql.push(&format!("SELECT COUNT(*) AS n FROM {}", s.table));
+        conditions(&mut sql, scope, &s, f, only_active, now);
+        total += sql.query(!conn.is_sqlite()).get_result::<N>(conn)?.n;
+    }
+    Ok(total)
+}
+
+/// Deletes the given entries (`(list, id)`, each from its own table) of the scope's account.
+pub fn delete_ids(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    ids: &[(ListKind, i64)],
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for (list, id) in ids {
+        if super::lists::remove_entry(conn, scope, *list, *id)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Deletes every entry matching the filter; on the blacklist page that includes the bounce
+/// entries and spam reports it shows (deleting removes an entry from its source list).
+pub fn delete_matching(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    list: ListKind,
+    f: &ListFilter,
+    now: Millis,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for (source, only_active) in sources(list) {
+        let s = shape(source);
+        let mut sql = Sql::new();
+        sql.push(&format!("DELETE FROM {}", s.table));
+        conditions(&mut sql, scope, &s, f, only_active, now);
+        n += sql.query(!conn.is_sqlite()).execute(conn)?;
+    }
+    Ok(n)
+}
+
+/// A manual add through the UI or the API.
+#[derive(Debug, Clone)]
+pub struct ManualEntry {
+    pub list: ListKind,
+    /// An address; `@domain` on the blacklist.
+    pub address: String,
+    /// Bounce list: the reason text; unsubscribes: the reason code.
+    pub reason: Option<String>,
+    pub expires_at: Option<Millis>,
+    pub api_user: Option<String>,
+    /// `ui` or `api`.
+    pub source: &'static str,
+}
+
+/// Adds (or renews) an entry; answers the entry as stored.
+pub fn add(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    e: &ManualEntry,
+    now: Millis,
+) -> StoreResult<Option<ListEntry>> {
+    use crate::db::schema::{blacklist, bounces, spam_reports, unsubscribes};
+    let account = scope.account_id();
+    let address = normalize_address(&e.address);
+    conn.transaction(|conn| {
+        match e.list {
+            ListKind::Bounces => {
+                let count: Option<i32> = bounces::table
+                    .filter(bounces::account_id.eq(account))
+                    .filter(bounces::address.eq(&address))
+                    .select(bounces::bounce_count)
+                    .first(conn)
+                    .optional()?;
+                let n = count.unwrap_or(0) + 1;
+                let expires = e.expires_at.unwrap_or(now + bounce_backoff_ms(n));
+                let reason = e.reason.clone().unwrap_or_default();
+                if count.is_some() {
+                    diesel::update(
+                        bounces::table
+                            .filter(bounces::account_id.eq(account))
+                            .filter(bounces::address.eq(&address)),
+                    )
+                    .set((
+                        bounces::bounce_count.eq(n),
+                        bounces::bounced_at.eq(now),
+                        bounces::expires_at.eq(expires),
+                        bounces::reason_text.eq(reason),
+                        bounces::source.eq(e.source),
+                    ))
+                    .execute(conn)?;
+                } else {
+                    diesel::insert_into(bounces::table)
+                        .values((
+                            bounces::account_id.eq(account),
+                            bounces::address.eq(&address),
+                            bounces::reason_text.eq(reason),
+                            bounces::source.eq(e.source),
+                            bounces::bounced_at.eq(now),
+                            bounces::bounce_count.eq(1),
+                            bounces::expires_at.eq(expires),
+                        ))
+                        .execute(conn)?;
+                }
+            }
+            ListKind::SpamReports => {
+                diesel::delete(
+                    spam_reports::table
+                        .filter(spam_reports::account_id.eq(account))
+                        .filter(spam_reports::address.eq(&address)),
+                )
+                .execute(conn)?;
+                diesel::insert_into(spam_reports::table)
+                    .values((
+                        spam_reports::account_id.eq(account),
+                        spam_reports::address.eq(&address),
+                        spam_reports::api_user.eq(&e.api_user),
+                        spam_reports::reported_at.eq(now),
+                        spam_reports::expires_at
+                            .eq(e.expires_at.unwrap_or(now + SPAM_REPORT_TTL_MS)),
+                    ))
+                    .execute(conn)?;
+            }
+            ListKind::Unsubscribes => {
+                diesel::delete(
+                    unsubscribes::table
+                        .filter(unsubscribes::account_id.eq(account))
+                        .filter(unsubscribes::address.eq(&address)),
+                )
+                .execute(conn)?;
+                diesel::insert_into(unsubscribes::table)
+                    .values((
+                        unsubscribes::account_id.eq(account),
+                        unsubscribes::address.eq(&address),
+                        unsubscribes::reason
+                            .eq(e.reason.clone().unwrap_or_else(|| "not_wanted".into())),
+                        unsubscribes::source.eq(e.source),
+                        unsubscribes::api_user.eq(&e.api_user),
+                        unsubscribes::unsubscribed_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            ListKind::Blacklist => {
+                diesel::delete(
+                    blacklist::table
+                        .filter(blacklist::account_id.eq(account))
+                        .filter(blacklist::address.eq(&address)),
+                )
+                .execute(conn)?;
+                diesel::insert_into(blacklist::table)
+                    .values((
+                        blacklist::account_id.eq(account),
+                        blacklist::address.eq(&address),
+                        blacklist::source.eq(e.source),
+                        blacklist::api_user.eq(&e.api_user),
+                        blacklist::created_at.eq(now),
+                        blacklist::expires_at.eq(e.expires_at),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        let f = ListFilter {
+            address: Some(address.clone()),
+            ..ListFilter::default()
+        };
+        let mut found = page(conn, scope, e.list, &f, None, 5, now)?;
+        found.retain(|x| x.list == e.list);
+        Ok(found.into_iter().next())
+    })
+}
+
+/// What the opens/clicks page filters by. The period is required: the table grows with mail.
+#[derive(Debug, Clone, Default)]
+pub struct TrackingFilter {
+    pub from_ms: Millis,
+    pub to_ms: Millis,
+    /// 1 open, 2 click (SendCloud's trackType).
+    pub kind: Option<i16>,
+    pub address: Option<String>,
+    pub api_user: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TrackingRow {
+    pub id: i64,
+    pub message_id: Option<i64>,
+    pub email_id: String,
+    pub recipient: String,
+    pub api_user: String,
+    pub tag: Option<String>,
+    pub kind: i16,
+    pub url: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub occurred_at: i64,
+}
+
+/// One page of opens and clicks, newest first, after `(at, id)` when given.
+pub fn tracking_page(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    f: &TrackingFilter,
+    after: Option<(Millis, i64)>,
+    limit: i64,
+) -> StoreResult<Vec<TrackingRow>> {
+    use crate::db::schema::tracking_events as t;
+    let mut q = t::table
+        .select((
+            t::id,
+            t::message_id,
+            t::email_id,
+            t::recipient,
+            t::api_user,
+            t::tag,
+            t::kind,
+            t::url,
+            t::ip,
+            t::user_agent,
+            t::occurred_at,
+        ))
+        .filter(t::account_id.eq(scope.account_id()))
+        .filter(t::occurred_at.ge(f.from_ms))
+        .filter(t::occurred_at.lt(f.to_ms))
+        .into_boxed();
+    if let Some(k) = f.kind {
+        q = q.filter(t::kind.eq(k));
+    }
+    if let Some(a) = &f.address {
+        q = q.filter(t::recipient.eq(normalize_address(a)));
+    }
+    if let Some(a) = &f.api_user {
+        q = q.filter(t::api_user.eq(a.clone()));
+    }
+    if let Some(tag) = &f.tag {
+        q = q.filter(t::tag.eq(tag.clone()));
+    }
+    if let Some((at, id)) = after {
+        q = q.filter(
+            t::occurred_at
+                .le(at)
+                .and(t::occurred_at.lt(at).or(t::id.lt(id))),
+        );
+    }
+    q.order((t::occurred_at.desc(), t::id.desc()))
+        .limit(limit)
+        .load(conn)
+}
