@@ -82,7 +82,7 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let mut left = want - have;
         while left > 0 {
-            let n = left.min(2_000_000);
+            let n = left;
             generate::generate(conn, &scope, n as u64, 30, (want - left) as u64 + 11)?;
             left -= n;
             eprintln!(

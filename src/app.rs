@@ -120,7 +120,7 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
 
 /// Where events come in: the events API, raw bounce messages, SendCloud's webhook.
 fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
-    use crate::web::{api, webhooks};
+    use crate::web::{api, suppressions, webhooks};
     // A batch of 10,000 events with raw message contents is far larger than the default limit.
     let large = aweb::PayloadConfig::new(256 * 1024 * 1024);
     cfg.service(
@@ -133,7 +133,13 @@ fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
             .app_data(aweb::PayloadConfig::new(32 * 1024 * 1024))
             .route(aweb::post().to(api::bounce_messages)),
     )
-    .route("/webhooks/sendcloud", aweb::post().to(webhooks::sendcloud));
+    .route("/webhooks/sendcloud", aweb::post().to(webhooks::sendcloud))
+    .service(
+        aweb::resource("/api/v1/suppressions/{list:bounces|unsubscribes|spam-reports|blacklist}")
+            .route(aweb::get().to(suppressions::list))
+            .route(aweb::post().to(suppressions::add))
+            .route(aweb::delete().to(suppressions::delete)),
+    );
 }
 
 /// Starts serving on `listener`; the returned server runs until stopped.

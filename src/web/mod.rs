@@ -18,6 +18,7 @@ pub mod session_store;
 pub mod settings;
 pub mod staff;
 pub mod status;
+pub mod suppressions;
 pub mod webhooks;
 
 pub use error::{AppError, AppResult};

@@ -337,6 +337,16 @@ impl Client {
         self.finish(result)
     }
 
+    /// Any method without a body, with the given headers (authorization, …).
+    pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.prepare(method, path);
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
+        let result = req.call();
+        self.finish(result)
+    }
+
     /// Signs in through the login form, as a browser would; answers the POST's response.
     pub fn login(&mut self, email: &str, password: &str) -> Resp {
         let page = self.get("/login");
