@@ -600,3 +600,184 @@ both_backends!(
         assert!(app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'staff.view'") >= 1);
     }
 );
+
+fn post_request(app: &TestApp, key: &str, email_id: &str, recipient: &str) {
+    let body = serde_json::json!([{"event": "request", "email_id": email_id, "recipient": recipient, "timestamp": chrono::Utc::now().to_rfc3339()}]).to_string();
+    let res = app.client().post_raw(
+        "/api/v1/events",
+        &[
+            ("Authorization", &format!("Bearer {key}")),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+}
+
+async fn blacklist_a_domain_and_watch_requests(app: &TestApp, driver: &Driver, key: &str) {
+    let client = connect(driver).await;
+    let base = &app.base;
+    client
+        .goto(&format!("{base}/lang/en?next=/login"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("owner@acme.test")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("browser pw")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#period-2"))
+        .await
+        .unwrap();
+
+    // Blacklist the whole domain through the page.
+    client
+        .find(Locator::Css("nav.main-nav a[href='/blacklist']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("add-form"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#add-form input[name=address]"))
+        .await
+        .unwrap()
+        .send_keys("@blocked.test")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("add-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("list-notice"))
+        .await
+        .unwrap();
+    assert!(text_of(&client, "table.list-table")
+        .await
+        .contains("@blocked.test"));
+
+    // A request for an address in it becomes invalid / blacklisted.
+    post_request(app, key, "journey-1", "carol@blocked.test");
+    client
+        .goto(&format!("{base}/status?email_id=journey-1"))
+        .await
+        .unwrap();
+    let row = client
+        .wait()
+        .for_element(Locator::Css("table.status-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(
+        row.attr("data-status").await.unwrap().as_deref(),
+        Some("invalid")
+    );
+    assert_eq!(
+        row.attr("data-reason").await.unwrap().as_deref(),
+        Some("blacklisted")
+    );
+
+    // Remove the domain (select it, confirm), post again: accepted.
+    client.goto(&format!("{base}/blacklist")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("input.row-check"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("delete-selected"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .wait()
+            .for_element(Locator::Id("confirm-count"))
+            .await
+            .unwrap()
+            .attr("data-count")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
+    client
+        .find(Locator::Id("confirm-delete"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("list-empty"))
+        .await
+        .unwrap();
+    post_request(app, key, "journey-2", "carol@blocked.test");
+    client
+        .goto(&format!("{base}/status?email_id=journey-2"))
+        .await
+        .unwrap();
+    let row = client
+        .wait()
+        .for_element(Locator::Css("table.status-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(
+        row.attr("data-status").await.unwrap().as_deref(),
+        Some("requesting")
+    );
+    client.close().await.unwrap();
+}
+
+both_backends!(blacklist_a_domain_then_remove_it, |db| {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "browser pw");
+    let key = mailtrail::store::accounts::create_api_user(
+        &mut app.conn(),
+        &mailtrail::store::AccountScope::new(account.id),
+        "notify",
+        mailtrail::domain::MailType::Trigger,
+    )
+    .unwrap()
+    .1;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(blacklist_a_domain_and_watch_requests(&app, &driver, &key));
+});
