@@ -42,7 +42,7 @@ impl AppState {
 /// Every route of the application, on one screen.
 pub fn router(cfg: &mut aweb::ServiceConfig) {
     use crate::web::{
-        auth, lang, lists, lookup, message, overview, pages, settings, staff, status,
+        auth, exports, lang, lists, lookup, message, overview, pages, settings, staff, status,
     };
     cfg.route("/healthz", aweb::get().to(pages::healthz))
         .route("/static/{file}", aweb::get().to(pages::static_file))
@@ -103,6 +103,11 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
             "/{list:bounces|spam-reports|unsubscribes|blacklist}/delete",
             aweb::post().to(lists::delete),
         )
+        .route("/exports", aweb::get().to(exports::page))
+        .route("/exports", aweb::post().to(exports::create))
+        .route("/exports/{id}/download", aweb::get().to(exports::download))
+        .route("/exports/{id}/retry", aweb::post().to(exports::retry))
+        .route("/exports/{id}/cancel", aweb::post().to(exports::cancel))
         .route("/staff", aweb::get().to(staff::page))
         .route("/staff/audit", aweb::get().to(staff::audit_page))
         .route("/status/{id}", aweb::get().to(message::page))
@@ -150,6 +155,14 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
     let idle = actix_web::cookie::time::Duration::minutes(state.settings.session_idle_minutes);
     let store = web::session_store::DbSessionStore::new(state.pool.clone());
     let workers = state.settings.workers;
+    crate::jobs::exports::start(
+        state.pool.clone(),
+        crate::jobs::exports::WorkerSettings {
+            dir: state.settings.exports_dir(),
+            poll: std::time::Duration::from_millis(state.settings.export_poll_ms),
+        },
+        state.settings.export_workers,
+    );
     let data = aweb::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod db;
 pub mod domain;
 pub mod ingest;
+pub mod jobs;
 pub mod settings;
 pub mod store;
 pub mod web;

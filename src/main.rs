@@ -148,6 +148,14 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
             })
             .collect::<anyhow::Result<_>>()?;
     }
+    if let Ok(n) = std::env::var("MAILTRAIL_EXPORT_WORKERS") {
+        settings.export_workers = n
+            .parse()
+            .context("MAILTRAIL_EXPORT_WORKERS must be a number")?;
+    }
+    if let Ok(dir) = std::env::var("MAILTRAIL_EXPORTS_DIR") {
+        settings.exports_dir = Some(dir.into());
+    }
     if let Ok(minutes) = std::env::var("MAILTRAIL_SESSION_IDLE_MINUTES") {
         settings.session_idle_minutes = minutes
             .parse()

@@ -27,6 +27,12 @@ pub struct Settings {
     pub pool_size: u32,
     /// HTTP worker threads; `None`: one per core.
     pub workers: Option<usize>,
+    /// Export worker tasks in this server; 0 turns them off.
+    pub export_workers: usize,
+    /// How often an idle export worker looks for work.
+    pub export_poll_ms: u64,
+    /// Where export files are written; default `DATA_DIR/exports`.
+    pub exports_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -43,7 +49,16 @@ impl Settings {
             public_url: None,
             pool_size: 8,
             workers: None,
+            export_workers: 1,
+            export_poll_ms: 1_000,
+            exports_dir: None,
         }
+    }
+
+    pub fn exports_dir(&self) -> PathBuf {
+        self.exports_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("exports"))
     }
 
     pub fn secure_cookies(&self) -> bool {

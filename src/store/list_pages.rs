@@ -11,7 +11,7 @@ use crate::db::{placeholders, DbConn};
 use crate::domain::{bounce_backoff_ms, normalize_address, Millis, SPAM_REPORT_TTL_MS};
 
 /// What a list page filters by; every part optional.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListFilter {
     /// An address, or `@domain` (blacklist).
     pub address: Option<String>,
@@ -476,7 +476,7 @@ pub fn add(
 }
 
 /// What the opens/clicks page filters by. The period is required: the table grows with mail.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TrackingFilter {
     pub from_ms: Millis,
     pub to_ms: Millis,

@@ -11,7 +11,7 @@ use crate::db::DbConn;
 use crate::domain::{MailType, Reason, Status};
 
 /// A filter of the status table; `from_ms..to_ms` is half-open.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatusFilter {
     pub from_ms: i64,
     pub to_ms: i64,

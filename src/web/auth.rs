@@ -140,6 +140,15 @@ impl Viewer {
         self.session.get::<i64>(REVEAL_KEY).ok().flatten() == Some(self.account.id)
     }
 
+    /// How downloads and tables present values to this viewer.
+    pub fn presenter(&self) -> crate::jobs::rows::Presenter {
+        crate::jobs::rows::Presenter {
+            lang: self.lang.code(),
+            zone: self.account.zone(),
+            mask: self.masks(),
+        }
+    }
+
     /// An address as this viewer may see it.
     pub fn show_address(&self, address: &str) -> String {
         if self.masks() {

@@ -29,6 +29,7 @@ const NAV: &[(&str, &str, Audience)] = &[
     ("/spam-reports", "nav.spam_reports", Audience::Everyone),
     ("/unsubscribes", "nav.unsubscribes", Audience::Everyone),
     ("/blacklist", "nav.blacklist", Audience::Everyone),
+    ("/exports", "nav.exports", Audience::Everyone),
     ("/settings", "nav.settings", Audience::OwnersAndStaff),
     ("/staff", "nav.staff", Audience::Staff),
 ];

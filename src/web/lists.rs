@@ -98,7 +98,7 @@ impl ListForm {
     }
 
     /// The filter, or the message of the field that is wrong.
-    fn filter(&self, viewer: &Viewer) -> Result<ListFilter, (&'static str, String)> {
+    pub fn filter(&self, viewer: &Viewer) -> Result<ListFilter, (&'static str, String)> {
         let lang = viewer.lang;
         let zone = viewer.account.zone();
         let date = |v: &Option<String>, field| match text(v) {
@@ -179,6 +179,9 @@ struct ListPage {
     can_edit: bool,
     unsubscribe_reasons: Vec<(&'static str, &'static str)>,
     account_param: String,
+    export_allowed: bool,
+    export_kind: &'static str,
+    export_fields: Vec<(String, String)>,
 }
 
 impl ListPage {
@@ -198,98 +201,6 @@ impl ListPage {
             _ => None,
         }
         .unwrap_or_default()
-    }
-}
-
-fn headers(list: ListKind, viewer: &Viewer) -> Vec<String> {
-    let keys: &[&str] = match list {
-        ListKind::Bounces => &[
-            "lists.address",
-            "lists.mp_reason",
-            "lookup.source",
-            "lists.bounced_at",
-            "lists.bounce_count",
-            "lookup.until",
-        ],
-        ListKind::SpamReports => &[
-            "lists.address",
-            "filter.email_id",
-            "filter.api_user",
-            "lists.reported_at",
-            "lookup.until",
-        ],
-        ListKind::Unsubscribes => &[
-            "lists.address",
-            "lookup.reason",
-            "filter.api_user",
-            "filter.tag",
-            "lists.unsubscribed_at",
-        ],
-        ListKind::Blacklist => &[
-            "lists.address_or_domain",
-            "lookup.source",
-            "filter.api_user",
-            "settings.created",
-            "lookup.until",
-        ],
-    };
-    keys.iter().map(|k| viewer.lang.t(k)).collect()
-}
-
-fn cells(list: ListKind, e: &ListEntry, viewer: &Viewer) -> Vec<String> {
-    let lang = viewer.lang;
-    let zone = viewer.account.zone();
-    let when = |t: Option<i64>| {
-        t.map(|t| format_in_zone(t, &zone))
-            .unwrap_or_else(|| lang.t("lookup.forever"))
-    };
-    let address = if e.address.starts_with('@') {
-        e.address.clone()
-    } else {
-        viewer.show_address(&e.address)
-    };
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    match list {
-        ListKind::Bounces => vec![
-            address,
-            opt(&e.reason),
-            opt(&e.source),
-            format_in_zone(e.created_at, &zone),
-            e.bounce_count.unwrap_or(1).to_string(),
-            when(e.expires_at),
-        ],
-        ListKind::SpamReports => vec![
-            address,
-            opt(&e.email_id),
-            opt(&e.api_user),
-            format_in_zone(e.created_at, &zone),
-            when(e.expires_at),
-        ],
-        ListKind::Unsubscribes => vec![
-            address,
-            e.reason
-                .as_deref()
-                .and_then(UnsubscribeReason::from_code)
-                .map(|r| r.label(lang.code()).to_string())
-                .unwrap_or_else(|| opt(&e.reason)),
-            opt(&e.api_user),
-            opt(&e.tag),
-            format_in_zone(e.created_at, &zone),
-        ],
-        ListKind::Blacklist => {
-            // Entries that count as blacklist say which list they come from.
-            let source = match e.list {
-                ListKind::Blacklist => opt(&e.source),
-                other => other.label(lang.code()).to_string(),
-            };
-            vec![
-                address,
-                source,
-                opt(&e.api_user),
-                format_in_zone(e.created_at, &zone),
-                when(e.expires_at),
-            ]
-        }
     }
 }
 
@@ -361,13 +272,14 @@ pub async fn page(
         None
     };
     let now = now_ms();
+    let presenter = viewer.presenter();
     let page = ListPage {
         ctx: viewer.page(path_of(list)),
         list: list.code(),
         path: path_of(list),
         title: list.label(lang.code()).to_string(),
         intro: lang.t(&format!("lists.intro_{}", list.code())),
-        headers: headers(list, &viewer),
+        headers: viewer.presenter().list_header(list),
         rows: rows
             .iter()
             .map(|e| EntryRow {
@@ -375,7 +287,7 @@ pub async fn page(
                 list_code: e.list.code(),
                 id: e.id,
                 address: e.address.clone(),
-                cells: cells(list, e, &viewer),
+                cells: presenter.list_record(list, e),
                 active: e.is_active(now),
             })
             .collect(),
@@ -393,6 +305,12 @@ pub async fn page(
             .map(|r| (r.code(), r.label(lang.code())))
             .collect(),
         account_param: account_param(&viewer),
+        export_allowed: viewer.account.export_allowed,
+        export_kind: list.code(),
+        export_fields: url::form_urlencoded::parse(form.query(&[]).as_bytes())
+            .into_owned()
+            .filter(|(k, _)| k != "account")
+            .collect(),
         error,
         notice,
         form,
@@ -651,11 +569,12 @@ pub async fn csv(
     if rows.len() as i64 > ONLINE_EXPORT_LIMIT {
         return Err(AppError::bad_request(viewer.lang.t("export.too_many_rows")));
     }
+    let presenter = viewer.presenter();
     let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
-    out.write_record(headers(list, &viewer))
+    out.write_record(presenter.list_header(list))
         .map_err(AppError::internal)?;
     for e in &rows {
-        out.write_record(cells(list, e, &viewer))
+        out.write_record(presenter.list_record(list, e))
             .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
@@ -703,6 +622,9 @@ struct TrackingPage {
     next_href: Option<String>,
     csv_href: String,
     account_param: String,
+    export_allowed: bool,
+    export_kind: &'static str,
+    export_fields: Vec<(String, String)>,
 }
 
 impl TrackingPage {
@@ -714,7 +636,7 @@ impl TrackingPage {
     }
 }
 
-fn tracking_filter(
+pub fn tracking_filter(
     form: &ListForm,
     viewer: &Viewer,
 ) -> Result<(TrackingFilter, Period), (&'static str, String)> {
@@ -830,6 +752,19 @@ pub async fn tracking(viewer: Viewer, form: web::Query<ListForm>) -> AppResult<H
         next_href,
         csv_href: format!("/opens-clicks.csv?{}", form.query(&[])),
         account_param: account_param(&viewer),
+        export_allowed: viewer.account.export_allowed,
+        export_kind: "opens_clicks",
+        export_fields: url::form_urlencoded::parse(form.query(&[]).as_bytes())
+            .into_owned()
+            .filter(|(k, _)| k != "account")
+            .map(|(k, v)| {
+                if k == "kind" {
+                    ("track".to_string(), v)
+                } else {
+                    (k, v)
+                }
+            })
+            .collect(),
         error,
         notice,
         form,
@@ -862,44 +797,13 @@ pub async fn tracking_csv(viewer: Viewer, form: web::Query<ListForm>) -> AppResu
     if rows.len() as i64 > ONLINE_EXPORT_LIMIT {
         return Err(AppError::bad_request(viewer.lang.t("export.too_many_rows")));
     }
-    let lang = viewer.lang;
+    let presenter = viewer.presenter();
     let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
-    out.write_record(
-        [
-            "lists.time",
-            "lists.kind",
-            "lists.link",
-            "IP",
-            "lists.browser",
-            "lists.os",
-            "message.recipient",
-            "filter.api_user",
-            "filter.email_id",
-        ]
-        .iter()
-        .map(|k| {
-            if k.contains('.') {
-                lang.t(k)
-            } else {
-                k.to_string()
-            }
-        }),
-    )
-    .map_err(AppError::internal)?;
-    for r in &rows {
-        let t = track_row(&viewer, r);
-        out.write_record([
-            t.time,
-            t.kind_label,
-            t.url,
-            t.ip,
-            t.browser.into(),
-            t.os.into(),
-            t.recipient,
-            t.api_user,
-            t.email_id,
-        ])
+    out.write_record(presenter.tracking_header())
         .map_err(AppError::internal)?;
+    for r in &rows {
+        out.write_record(presenter.tracking_record(r))
+            .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()

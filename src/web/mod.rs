@@ -6,6 +6,7 @@ pub mod auth;
 pub mod content;
 pub mod csrf;
 pub mod error;
+pub mod exports;
 pub mod headers;
 pub mod lang;
 pub mod layout;

@@ -294,6 +294,9 @@ struct StatusPage {
     splus_log: bool,
     splus_content: bool,
     account_param: String,
+    export_allowed: bool,
+    export_kind: &'static str,
+    export_fields: Vec<(String, String)>,
 }
 
 impl StatusPage {
@@ -485,6 +488,11 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
         splus_log: viewer.account.splus_log,
         splus_content: viewer.account.splus_content,
         account_param,
+        export_allowed: viewer.account.export_allowed,
+        export_kind: "status",
+        export_fields: url::form_urlencoded::parse(form.query_with(&[("account", "")]).as_bytes())
+            .into_owned()
+            .collect(),
         form,
     };
     let html = page.render().map_err(AppError::internal)?;
@@ -550,50 +558,13 @@ pub async fn csv(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Http
     let Some(rows) = rows else {
         return Err(AppError::bad_request(viewer.lang.t("export.too_many")));
     };
-    let lang = viewer.lang;
-    let zone = viewer.account.zone();
+    let presenter = viewer.presenter();
     let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
-    let headers: Vec<String> = [
-        "csv.email_id",
-        "csv.status",
-        "csv.reason",
-        "csv.status_code",
-        "csv.reason_code",
-        "csv.sub_stat",
-        "csv.api_user",
-        "csv.recipient",
-        "csv.mail_type",
-        "csv.tags",
-        "csv.requested",
-        "csv.updated",
-        "csv.smtp_reply",
-    ]
-    .iter()
-    .map(|k| lang.t(k))
-    .collect();
-    out.write_record(&headers).map_err(AppError::internal)?;
-    for m in &rows {
-        let status = m.status();
-        let reason = m.reason();
-        out.write_record([
-            m.email_id.as_str(),
-            status.label(lang.code()),
-            reason.map(|r| r.label(lang.code())).unwrap_or(""),
-            status.code(),
-            reason.map(|r| r.code()).unwrap_or(""),
-            &reason
-                .and_then(|r| r.sub_stat(status))
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-            &m.api_user,
-            &viewer.show_address(&m.recipient),
-            m.mail_type().code(),
-            &m.tags,
-            &format_in_zone(m.requested_at, &zone),
-            &format_in_zone(m.updated_at, &zone),
-            m.smtp_reply.as_deref().unwrap_or(""),
-        ])
+    out.write_record(presenter.status_header())
         .map_err(AppError::internal)?;
+    for m in &rows {
+        out.write_record(presenter.status_record(m))
+            .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
     let name = format!(

@@ -103,6 +103,7 @@ pub fn settings_for(db: &TestDb) -> Settings {
     settings.data_dir = db.dir.path().join("data");
     settings.pool_size = 4;
     settings.workers = Some(1);
+    settings.export_poll_ms = 100;
     settings
 }
 

@@ -1,0 +1,340 @@
+//! The offline export worker: claims a job, streams its rows by keyset cursor into a
+//! temporary file (CSV with BOM, optionally gzip), renames it when complete, and reports
+//! progress as it goes. Memory stays flat however many rows; a crash leaves no partial file
+//! under the final name, and the job is queued again at the next start.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::rows::Presenter;
+use crate::db::{DbConn, Pool};
+use crate::domain::now_ms;
+use crate::store::exports::{self, ExportJob};
+use crate::store::list_pages::{self, ListFilter, TrackingFilter};
+use crate::store::lists::ListKind;
+use crate::store::status::{self, Direction, StatusFilter};
+use crate::store::{accounts, AccountScope};
+
+/// Files are kept this long after a job succeeds.
+pub const KEEP_MS: i64 = 7 * 24 * 3_600_000;
+/// Rows read per keyset step, and how often progress is written.
+const STEP: i64 = 5_000;
+
+/// What a job exports, as stored in its `filter` column (JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExportSpec {
+    Status { filter: StatusFilter },
+    List { list: String, filter: ListFilter },
+    OpensClicks { filter: TrackingFilter },
+}
+
+/// The stored job description: the spec, the language of the person who asked, and a
+/// one-line summary of their filter for the jobs page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobFilter {
+    pub spec: ExportSpec,
+    pub lang: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub dir: PathBuf,
+    pub poll: Duration,
+}
+
+/// The file a job's export lives in once complete.
+pub fn final_name(job: &ExportJob) -> String {
+    format!(
+        "export-{}.{}{}",
+        job.id,
+        job.format,
+        if job.gzip { ".gz" } else { "" }
+    )
+}
+
+/// Starts `count` workers on the current actix runtime; 0 starts none.
+pub fn start(pool: Pool, settings: WorkerSettings, count: usize) {
+    if count == 0 {
+        return;
+    }
+    if let Err(e) = std::fs::create_dir_all(&settings.dir) {
+        log::error!("export folder {}: {e}", settings.dir.display());
+        return;
+    }
+    // Jobs a crash left running start over; their files were never renamed into place.
+    if let Ok(mut conn) = pool.get() {
+        match exports::requeue_running(&mut conn, now_ms()) {
+            Ok(n) if n > 0 => log::info!("requeued {n} export jobs left running"),
+            Ok(_) => {}
+            Err(e) => log::error!("requeue exports: {e}"),
+        }
+    }
+    for n in 0..count {
+        let pool = pool.clone();
+        let settings = settings.clone();
+        actix_web::rt::spawn(async move {
+            loop {
+                let (pool2, settings2) = (pool.clone(), settings.clone());
+                let worked = actix_web::web::block(move || work_once(&pool2, &settings2)).await;
+                match worked {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => log::error!("export worker {n}: {e}"),
+                }
+                actix_web::rt::time::sleep(settings.poll).await;
+            }
+        });
+    }
+}
+
+/// Sweeps expired files, then runs one job if one is due; true when it ran one.
+pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
+    let mut conn = match pool.get() {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!("export worker: no database connection: {e}");
+            return false;
+        }
+    };
+    sweep(&mut conn, &settings.dir);
+    let job = match exports::claim(&mut conn, now_ms()) {
+        Ok(Some(job)) => job,
+        Ok(None) => return false,
+        Err(e) => {
+            log::warn!("export worker: claim: {e}");
+            return false;
+        }
+    };
+    let id = job.id;
+    log::info!("export {id}: started (attempt {})", job.attempts);
+    match run(&mut conn, &job, &settings.dir) {
+        Ok(Some(rows)) => log::info!("export {id}: {rows} rows"),
+        Ok(None) => log::info!("export {id}: cancelled"),
+        Err(e) => {
+            log::warn!("export {id}: {e}");
+            if let Err(e2) = exports::fail(&mut conn, id, &e.to_string(), now_ms()) {
+                log::error!("export {id}: recording the failure: {e2}");
+            }
+        }
+    }
+    true
+}
+
+/// Deletes the files of jobs older than seven days and marks them expired.
+pub fn sweep(conn: &mut DbConn, dir: &Path) {
+    let due = match exports::due_for_expiry(conn, now_ms()) {
+        Ok(due) => due,
+        Err(e) => {
+            log::warn!("export sweep: {e}");
+            return;
+        }
+    };
+    for (id, file) in due {
+        if let Some(name) = file {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+        if let Err(e) = exports::mark_expired(conn, id) {
+            log::warn!("export sweep {id}: {e}");
+        }
+    }
+}
+
+/// A CSV writer over a file, gzip or plain.
+enum Sink {
+    Plain(csv::Writer<BufWriter<File>>),
+    Gzip(csv::Writer<flate2::write::GzEncoder<BufWriter<File>>>),
+}
+
+impl Sink {
+    fn open(path: &Path, gzip: bool) -> anyhow::Result<Sink> {
+        let mut file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+        const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+        Ok(if gzip {
+            let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+            gz.write_all(BOM)?;
+            Sink::Gzip(csv::Writer::from_writer(gz))
+        } else {
+            file.write_all(BOM)?;
+            Sink::Plain(csv::Writer::from_writer(file))
+        })
+    }
+
+    fn record(&mut self, fields: &[String]) -> anyhow::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_record(fields)?,
+            Sink::Gzip(w) => w.write_record(fields)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Sink::Plain(w) => {
+                let mut file = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+                file.flush()?;
+                file.into_inner()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .sync_all()?;
+            }
+            Sink::Gzip(w) => {
+                let gz = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut file = gz.finish()?;
+                file.flush()?;
+                file.into_inner()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .sync_all()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs one claimed job; `Ok(None)` when it was cancelled while running.
+pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Option<i64>> {
+    let desc: JobFilter = serde_json::from_str(&job.filter)?;
+    let account = accounts::get_account(conn, job.account_id)?
+        .ok_or_else(|| anyhow::anyhow!("the account is gone"))?;
+    let scope = AccountScope::new(account.id);
+    let presenter = Presenter {
+        lang: if desc.lang.starts_with("zh") {
+            "zh-CN"
+        } else {
+            "en"
+        },
+        zone: account.zone(),
+        mask: account.mask_addresses,
+    };
+    if let Some(total) = estimate(conn, &scope, &desc.spec)? {
+        exports::set_total(conn, job.id, total)?;
+    }
+    let part = dir.join(format!("export-{}.part", job.id));
+    let mut sink = Sink::open(&part, job.gzip)?;
+    let mut rows: i64 = 0;
+    // Progress is written, and a cancel noticed, between keyset steps.
+    let checkpoint = |conn: &mut DbConn, rows: i64| -> anyhow::Result<bool> {
+        exports::progress(conn, job.id, rows)?;
+        Ok(exports::state(conn, job.id)?.as_deref() == Some("running"))
+    };
+    let outcome: anyhow::Result<bool> = (|| match &desc.spec {
+        ExportSpec::Status { filter } => {
+            sink.record(&presenter.status_header())?;
+            let mut from = None;
+            loop {
+                let page = status::page(conn, &scope, filter, from, STEP)?;
+                for m in &page.rows {
+                    sink.record(&presenter.status_record(m))?;
+                }
+                rows += page.rows.len() as i64;
+                if !checkpoint(conn, rows)? {
+                    return Ok(false);
+                }
+                match page.older {
+                    Some(p) => from = Some((p, Direction::Older)),
+                    None => return Ok(true),
+                }
+            }
+        }
+        ExportSpec::List { list, filter } => {
+            let list =
+                ListKind::from_code(list).ok_or_else(|| anyhow::anyhow!("unknown list {list}"))?;
+            sink.record(&presenter.list_header(list))?;
+            let now = now_ms();
+            let mut after = None;
+            loop {
+                let page = list_pages::page(conn, &scope, list, filter, after, STEP, now)?;
+                for e in &page {
+                    sink.record(&presenter.list_record(list, e))?;
+                }
+                rows += page.len() as i64;
+                if !checkpoint(conn, rows)? {
+                    return Ok(false);
+                }
+                match page.last() {
+                    Some(e) if page.len() as i64 == STEP => after = Some(list_pages::position(e)),
+                    _ => return Ok(true),
+                }
+            }
+        }
+        ExportSpec::OpensClicks { filter } => {
+            sink.record(&presenter.tracking_header())?;
+            let mut after = None;
+            loop {
+                let page = list_pages::tracking_page(conn, &scope, filter, after, STEP)?;
+                for r in &page {
+                    sink.record(&presenter.tracking_record(r))?;
+                }
+                rows += page.len() as i64;
+                if !checkpoint(conn, rows)? {
+                    return Ok(false);
+                }
+                match page.last() {
+                    Some(r) if page.len() as i64 == STEP => after = Some((r.occurred_at, r.id)),
+                    _ => return Ok(true),
+                }
+            }
+        }
+    })();
+    match outcome {
+        Ok(true) => {
+            sink.finish()?;
+            let name = final_name(job);
+            std::fs::rename(&part, dir.join(&name))?;
+            let size = std::fs::metadata(dir.join(&name))?.len() as i64;
+            if !exports::succeed(conn, job.id, rows, &name, size, now_ms(), KEEP_MS)? {
+                // Cancelled at the last moment: the file goes too.
+                let _ = std::fs::remove_file(dir.join(&name));
+                return Ok(None);
+            }
+            Ok(Some(rows))
+        }
+        Ok(false) => {
+            drop(sink);
+            let _ = std::fs::remove_file(&part);
+            Ok(None)
+        }
+        Err(e) => {
+            drop(sink);
+            let _ = std::fs::remove_file(&part);
+            Err(e)
+        }
+    }
+}
+
+/// How many rows the export will have, when that is cheap to know: the rollup for the status
+/// table, a count for the lists; opens and clicks are not counted ahead.
+fn estimate(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    spec: &ExportSpec,
+) -> anyhow::Result<Option<i64>> {
+    Ok(match spec {
+        ExportSpec::Status { filter } => {
+            let counts = status::counts(
+                conn,
+                scope,
+                &StatusFilter {
+                    status: None,
+                    reason: None,
+                    ..filter.clone()
+                },
+            )?;
+            let total = counts
+                .iter()
+                .filter(|(s, r, _)| filter.status.is_none_or(|f| f == *s) && *r == filter.reason)
+                .map(|(_, _, c)| c.n)
+                .sum();
+            Some(total)
+        }
+        ExportSpec::List { list, filter } => match ListKind::from_code(list) {
+            Some(list) => Some(list_pages::count(conn, scope, list, filter, now_ms())?),
+            None => None,
+        },
+        ExportSpec::OpensClicks { .. } => None,
+    })
+}

@@ -1,0 +1,4 @@
+//! Background work: the offline export worker and its retention sweep.
+
+pub mod exports;
+pub mod rows;

@@ -1,0 +1,268 @@
+//! Export jobs (离线数据): a queue in a table, claimed by the workers of any server
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a guarded update on SQLite), run outside the
+//! claiming transaction, retried with backoff.
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use super::{AccountScope, StoreResult};
+use crate::db::schema::export_jobs;
+use crate::db::{placeholders, DbConn};
+use crate::domain::Millis;
+
+pub const MAX_ATTEMPTS: i32 = 3;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = export_jobs)]
+pub struct ExportJob {
+    pub id: i64,
+    pub account_id: i64,
+    pub requested_by: Option<i64>,
+    pub kind: String,
+    pub filter: String,
+    pub format: String,
+    pub gzip: bool,
+    pub state: String,
+    pub rows_done: i64,
+    pub rows_total: Option<i64>,
+    pub file_name: Option<String>,
+    pub file_size: Option<i64>,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub run_after: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+/// What a new job is: who asked, what, in which format.
+pub struct NewJob<'a> {
+    pub requested_by: i64,
+    pub kind: &'a str,
+    pub filter: &'a str,
+    pub format: &'a str,
+    pub gzip: bool,
+}
+
+pub fn create(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    job: &NewJob,
+    now: Millis,
+) -> StoreResult<i64> {
+    diesel::insert_into(export_jobs::table)
+        .values((
+            export_jobs::account_id.eq(scope.account_id()),
+            export_jobs::requested_by.eq(job.requested_by),
+            export_jobs::kind.eq(job.kind),
+            export_jobs::filter.eq(job.filter),
+            export_jobs::format.eq(job.format),
+            export_jobs::gzip.eq(job.gzip),
+            export_jobs::state.eq("queued"),
+            export_jobs::run_after.eq(now),
+            export_jobs::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    export_jobs::table
+        .filter(export_jobs::account_id.eq(scope.account_id()))
+        .select(diesel::dsl::max(export_jobs::id))
+        .first::<Option<i64>>(conn)
+        .map(|id| id.unwrap_or(0))
+}
+
+pub fn list(conn: &mut DbConn, scope: &AccountScope, limit: i64) -> StoreResult<Vec<ExportJob>> {
+    export_jobs::table
+        .filter(export_jobs::account_id.eq(scope.account_id()))
+        .order((export_jobs::created_at.desc(), export_jobs::id.desc()))
+        .limit(limit)
+        .select(ExportJob::as_select())
+        .load(conn)
+}
+
+pub fn get(conn: &mut DbConn, scope: &AccountScope, id: i64) -> StoreResult<Option<ExportJob>> {
+    export_jobs::table
+        .filter(export_jobs::account_id.eq(scope.account_id()))
+        .filter(export_jobs::id.eq(id))
+        .select(ExportJob::as_select())
+        .first(conn)
+        .optional()
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Takes the oldest due queued job for this worker, or none. Only one worker can win a job:
+/// PostgreSQL skips rows another transaction holds; SQLite serialises writers and the update
+/// re-checks the state.
+pub fn claim(conn: &mut DbConn, now: Millis) -> StoreResult<Option<ExportJob>> {
+    let sql = if conn.is_sqlite() {
+        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, error = NULL \
+         WHERE id = (SELECT id FROM export_jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1) \
+         AND state = 'queued' RETURNING id"
+    } else {
+        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, error = NULL \
+         WHERE id = (SELECT id FROM export_jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         RETURNING id"
+    };
+    let claimed: Option<Claimed> = diesel::sql_query(placeholders(sql, !conn.is_sqlite()))
+        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(now)
+        .get_result(conn)
+        .optional()?;
+    match claimed {
+        None => Ok(None),
+        Some(c) => export_jobs::table
+            .find(c.id)
+            .select(ExportJob::as_select())
+            .first(conn)
+            .optional(),
+    }
+}
+
+/// The state of a job now (the worker checks it to notice a cancel).
+pub fn state(conn: &mut DbConn, id: i64) -> StoreResult<Option<String>> {
+    export_jobs::table
+        .find(id)
+        .select(export_jobs::state)
+        .first(conn)
+        .optional()
+}
+
+pub fn progress(conn: &mut DbConn, id: i64, rows_done: i64) -> StoreResult<()> {
+    diesel::update(
+        export_jobs::table
+            .find(id)
+            .filter(export_jobs::state.eq("running")),
+    )
+    .set(export_jobs::rows_done.eq(rows_done))
+    .execute(conn)
+    .map(|_| ())
+}
+
+pub fn succeed(
+    conn: &mut DbConn,
+    id: i64,
+    rows: i64,
+    file_name: &str,
+    size: i64,
+    now: Millis,
+    keep_ms: i64,
+) -> StoreResult<bool> {
+    diesel::update(
+        export_jobs::table
+            .find(id)
+            .filter(export_jobs::state.eq("running")),
+    )
+    .set((
+        export_jobs::state.eq("succeeded"),
+        export_jobs::rows_done.eq(rows),
+        export_jobs::rows_total.eq(rows),
+        export_jobs::file_name.eq(file_name),
+        export_jobs::file_size.eq(size),
+        export_jobs::finished_at.eq(now),
+        export_jobs::expires_at.eq(now + keep_ms),
+    ))
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+/// A failed attempt: queued again after a backoff, or `failed` after the last attempt.
+pub fn fail(conn: &mut DbConn, id: i64, error: &str, now: Millis) -> StoreResult<()> {
+    let attempts: i32 = export_jobs::table
+        .find(id)
+        .select(export_jobs::attempts)
+        .first(conn)?;
+    if attempts >= MAX_ATTEMPTS {
+        diesel::update(export_jobs::table.find(id))
+            .set((
+                export_jobs::state.eq("failed"),
+                export_jobs::error.eq(error),
+                export_jobs::finished_at.eq(now),
+            ))
+            .execute(conn)?;
+    } else {
+        let backoff = 30_000i64 << attempts.max(0);
+        diesel::update(export_jobs::table.find(id))
+            .set((
+                export_jobs::state.eq("queued"),
+                export_jobs::error.eq(error),
+                export_jobs::run_after.eq(now + backoff),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// At start: jobs a crash left `running` go back to the queue (their attempt counted).
+pub fn requeue_running(conn: &mut DbConn, now: Millis) -> StoreResult<usize> {
+    diesel::update(export_jobs::table.filter(export_jobs::state.eq("running")))
+        .set((
+            export_jobs::state.eq("queued"),
+            export_jobs::run_after.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Succeeded jobs whose files are due to go; answers `(id, file name)`.
+pub fn due_for_expiry(conn: &mut DbConn, now: Millis) -> StoreResult<Vec<(i64, Option<String>)>> {
+    export_jobs::table
+        .filter(export_jobs::state.eq("succeeded"))
+        .filter(export_jobs::expires_at.le(now))
+        .select((export_jobs::id, export_jobs::file_name))
+        .load(conn)
+}
+
+pub fn mark_expired(conn: &mut DbConn, id: i64) -> StoreResult<()> {
+    diesel::update(export_jobs::table.find(id))
+        .set(export_jobs::state.eq("expired"))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Cancels a queued or running job of the account; false when it was neither.
+pub fn cancel(conn: &mut DbConn, scope: &AccountScope, id: i64, now: Millis) -> StoreResult<bool> {
+    diesel::update(
+        export_jobs::table
+            .filter(export_jobs::account_id.eq(scope.account_id()))
+            .filter(export_jobs::id.eq(id))
+            .filter(export_jobs::state.eq_any(["queued", "running"])),
+    )
+    .set((
+        export_jobs::state.eq("cancelled"),
+        export_jobs::finished_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+/// Queues a failed or cancelled job again with fresh attempts.
+pub fn retry(conn: &mut DbConn, scope: &AccountScope, id: i64, now: Millis) -> StoreResult<bool> {
+    diesel::update(
+        export_jobs::table
+            .filter(export_jobs::account_id.eq(scope.account_id()))
+            .filter(export_jobs::id.eq(id))
+            .filter(export_jobs::state.eq_any(["failed", "cancelled"])),
+    )
+    .set((
+        export_jobs::state.eq("queued"),
+        export_jobs::attempts.eq(0),
+        export_jobs::rows_done.eq(0),
+        export_jobs::error.eq(None::<String>),
+        export_jobs::run_after.eq(now),
+        export_jobs::finished_at.eq(None::<i64>),
+    ))
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+/// The expected number of rows, so that the page can show a proportion while it runs.
+pub fn set_total(conn: &mut DbConn, id: i64, total: i64) -> StoreResult<()> {
+    diesel::update(export_jobs::table.find(id))
+        .set(export_jobs::rows_total.eq(total))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -1,0 +1,337 @@
+//! `/exports` (离线数据): request an export of the current filter of any list page, watch its
+//! progress, download the file while it exists, retry or cancel.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::auth::{redirect, Viewer};
+use super::layout::PageCtx;
+use super::lists::{tracking_filter, ListForm};
+use super::status::StatusForm;
+use super::{with_db, AppError, AppResult};
+use crate::domain::{format_in_zone, now_ms};
+use crate::jobs::exports::{ExportSpec, JobFilter};
+use crate::store::exports::{self, ExportJob};
+use crate::store::lists::ListKind;
+
+fn require_exports(viewer: &Viewer) -> AppResult<()> {
+    if viewer.account.export_allowed {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(viewer.lang.t("export.forbidden")))
+    }
+}
+
+/// `POST /exports`: `kind`, `format`, `gzip`, the list's filter fields and `csrf_token`.
+pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse> {
+    require_exports(&viewer)?;
+    if viewer.is_staff_view() {
+        return Err(AppError::forbidden(viewer.lang.t("staff.read_only")));
+    }
+    let lang = viewer.lang;
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let format = get("format").unwrap_or_else(|| "csv".into());
+    if format != "csv" {
+        return Err(AppError::bad_request(lang.t("export.bad_format")));
+    }
+    let gzip = get("gzip").is_some_and(|v| v == "1");
+    let kind = get("kind").unwrap_or_default();
+    let summary: String = fields
+        .iter()
+        .filter(|(k, v)| {
+            !v.is_empty()
+                && !matches!(
+                    k.as_str(),
+                    "csrf_token" | "kind" | "format" | "gzip" | "account"
+                )
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let spec = match kind.as_str() {
+        "status" => {
+            let form = StatusForm {
+                from: get("from"),
+                to: get("to"),
+                recipient: get("recipient"),
+                email_id: get("email_id"),
+                mail_type: get("mail_type"),
+                tag: get("tag"),
+                api_user: get("api_user"),
+                status: get("status"),
+                reason: get("reason"),
+                ..StatusForm::default()
+            };
+            let parsed = form.parse(&viewer);
+            if let Some(e) = parsed.errors.first() {
+                return Err(AppError::bad_request(e.message.clone()));
+            }
+            ExportSpec::Status {
+                filter: parsed.filter,
+            }
+        }
+        "opens_clicks" => {
+            let form = list_form(&fields);
+            let (filter, _) =
+                tracking_filter(&form, &viewer).map_err(|(_, m)| AppError::bad_request(m))?;
+            ExportSpec::OpensClicks { filter }
+        }
+        other => {
+            let list = ListKind::from_code(other)
+                .ok_or_else(|| AppError::bad_request(lang.t("export.bad_kind")))?;
+            let filter = list_form(&fields)
+                .filter(&viewer)
+                .map_err(|(_, m)| AppError::bad_request(m))?;
+            ExportSpec::List {
+                list: list.code().to_string(),
+                filter,
+            }
+        }
+    };
+    let description = JobFilter {
+        spec,
+        lang: lang.code().to_string(),
+        summary: summary.clone(),
+    };
+    let json = serde_json::to_string(&description).map_err(AppError::internal)?;
+    let scope = viewer.scope();
+    let user = viewer.user.id;
+    let kind_code = if kind.is_empty() {
+        "status".to_string()
+    } else {
+        kind
+    };
+    let stored_kind = kind_code.clone();
+    let id = with_db(viewer.state(), move |conn| {
+        Ok(exports::create(
+            conn,
+            &scope,
+            &exports::NewJob {
+                requested_by: user,
+                kind: &stored_kind,
+                filter: &json,
+                format: &format,
+                gzip,
+            },
+            now_ms(),
+        )?)
+    })
+    .await?;
+    viewer
+        .audit("export.request", format!("#{id} {kind_code} {summary}"))
+        .await?;
+    Ok(redirect("/exports"))
+}
+
+fn list_form(fields: &[(String, String)]) -> ListForm {
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    ListForm {
+        address: get("address"),
+        from: get("from"),
+        to: get("to"),
+        api_user: get("api_user"),
+        tag: get("tag"),
+        kind: get("track"),
+        ..ListForm::default()
+    }
+}
+
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub summary: String,
+    pub format: String,
+    pub state: String,
+    pub state_label: String,
+    pub percent: i64,
+    pub rows_done: i64,
+    pub rows_total: String,
+    pub size: String,
+    pub created: String,
+    pub started: String,
+    pub finished: String,
+    pub error: String,
+    pub can_download: bool,
+    pub can_retry: bool,
+    pub can_cancel: bool,
+}
+
+#[derive(Template)]
+#[template(path = "exports/page.html")]
+struct ExportsPage {
+    ctx: PageCtx,
+    jobs: Vec<JobRow>,
+    active: bool,
+    allowed: bool,
+    account_param: String,
+}
+
+fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
+    let lang = viewer.lang;
+    let zone = viewer.account.zone();
+    let when = |t: Option<i64>| t.map(|t| format_in_zone(t, &zone)).unwrap_or_default();
+    let summary = serde_json::from_str::<JobFilter>(&job.filter)
+        .map(|f| f.summary)
+        .unwrap_or_default();
+    let kind_label = match job.kind.as_str() {
+        "status" => lang.t("nav.status"),
+        "opens_clicks" => lang.t("nav.opens_clicks"),
+        other => ListKind::from_code(other)
+            .map(|l| l.label(lang.code()).to_string())
+            .unwrap_or_else(|| other.to_string()),
+    };
+    let percent = match (job.state.as_str(), job.rows_total) {
+        ("succeeded", _) => 100,
+        (_, Some(total)) if total > 0 => (job.rows_done * 100 / total).min(100),
+        _ => 0,
+    };
+    JobRow {
+        id: job.id,
+        kind: kind_label,
+        summary: if summary.is_empty() {
+            lang.t("export.whole_default")
+        } else {
+            summary
+        },
+        format: format!(
+            "{}{}",
+            job.format.to_uppercase(),
+            if job.gzip { " (gzip)" } else { "" }
+        ),
+        state_label: lang.t(&format!("export.state_{}", job.state)),
+        percent,
+        rows_done: job.rows_done,
+        rows_total: job.rows_total.map(|t| t.to_string()).unwrap_or_default(),
+        size: job.file_size.map(human_size).unwrap_or_default(),
+        created: when(Some(job.created_at)),
+        started: when(job.started_at),
+        finished: when(job.finished_at),
+        error: job.error.clone().unwrap_or_default(),
+        can_download: job.state == "succeeded",
+        can_retry: matches!(job.state.as_str(), "failed" | "cancelled"),
+        can_cancel: matches!(job.state.as_str(), "queued" | "running"),
+        state: job.state,
+    }
+}
+
+pub async fn page(viewer: Viewer) -> AppResult<HttpResponse> {
+    let scope = viewer.scope();
+    let jobs = with_db(viewer.state(), move |conn| {
+        Ok(exports::list(conn, &scope, 100)?)
+    })
+    .await?;
+    let active = jobs
+        .iter()
+        .any(|j| matches!(j.state.as_str(), "queued" | "running"));
+    let page = ExportsPage {
+        ctx: viewer.page("/exports"),
+        jobs: jobs.into_iter().map(|j| row(&viewer, j)).collect(),
+        active,
+        allowed: viewer.account.export_allowed,
+        account_param: if viewer.is_staff_view() {
+            format!("?account={}", viewer.account.id)
+        } else {
+            String::new()
+        },
+    };
+    let html = page.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+fn job_id(raw: &str) -> AppResult<i64> {
+    raw.parse().map_err(|_| AppError::NotFound)
+}
+
+/// `GET /exports/{id}/download`: only for the job's account (staff through their audited
+/// view), streamed from disk.
+pub async fn download(viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
+    require_exports(&viewer)?;
+    let id = job_id(&id)?;
+    let scope = viewer.scope();
+    let job = with_db(viewer.state(), move |conn| {
+        Ok(exports::get(conn, &scope, id)?)
+    })
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let name = job
+        .file_name
+        .clone()
+        .filter(|_| job.state == "succeeded")
+        .ok_or(AppError::NotFound)?;
+    let path = viewer.state().settings.exports_dir().join(&name);
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| AppError::NotFound)?;
+    let size = file.metadata().await.map_err(AppError::internal)?.len();
+    if viewer.is_staff_view() {
+        viewer
+            .audit("staff.export_download", format!("#{id}"))
+            .await?;
+    }
+    let content_type = if job.gzip {
+        "application/gzip"
+    } else {
+        "text/csv; charset=utf-8"
+    };
+    let download_name = format!(
+        "mailtrail-{}-{}.csv{}",
+        job.kind,
+        job.id,
+        if job.gzip { ".gz" } else { "" }
+    );
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{download_name}\""),
+        ))
+        .body(actix_web::body::SizedStream::new(size, stream)))
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn retry(viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
+    require_exports(&viewer)?;
+    let id = job_id(&id)?;
+    let scope = viewer.scope();
+    if !with_db(viewer.state(), move |conn| {
+        Ok(exports::retry(conn, &scope, id, now_ms())?)
+    })
+    .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    viewer.audit("export.retry", format!("#{id}")).await?;
+    Ok(redirect("/exports"))
+}
+
+pub async fn cancel(viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
+    require_exports(&viewer)?;
+    let id = job_id(&id)?;
+    let scope = viewer.scope();
+    if !with_db(viewer.state(), move |conn| {
+        Ok(exports::cancel(conn, &scope, id, now_ms())?)
+    })
+    .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    viewer.audit("export.cancel", format!("#{id}")).await?;
+    Ok(redirect("/exports"))
+}
