@@ -444,10 +444,7 @@ pub fn record_bounces(
          bounce_count = excluded.bounce_count, expires_at = excluded.expires_at",
         !conn.is_sqlite(),
     );
-    let mut touched: Vec<&(i32, BounceHit)> = merged
-        .values()
-        .filter(|(_, h)| addresses.contains(&h.address))
-        .collect();
+    let mut touched: Vec<&(i32, BounceHit)> = merged.values().collect();
     touched.sort_by(|a, b| a.1.address.cmp(&b.1.address));
     for (count, hit) in touched {
         diesel::sql_query(&sql)
