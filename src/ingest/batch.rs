@@ -2,6 +2,7 @@
 //! queries, fold every event in memory, write the results back in bulk.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use diesel::Connection;
 
@@ -26,6 +27,14 @@ pub fn ingest(
     sender: &Sender,
     events: &[Event],
 ) -> StoreResult<Vec<Outcome>> {
+    // SQLite has one writer at a time. Waiting for it here wakes a batch as soon as the last
+    // one commits; SQLite's own busy handler would sleep in steps of up to 100 ms.
+    let _writer = conn.is_sqlite().then(|| {
+        static SQLITE_WRITER: Mutex<()> = Mutex::new(());
+        SQLITE_WRITER
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    });
     conn.transaction(|conn| {
         store::begin_writing(conn)?;
         let mut batch = Batch::load(conn, scope, sender, events)?;

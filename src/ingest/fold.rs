@@ -44,8 +44,11 @@ pub fn apply(message: &mut Message, step: &StatusStep) -> bool {
     if is_locked(message) {
         return false;
     }
+    // Nothing happens to a message before its request; an event stamped earlier (a clock
+    // that counts whole seconds, say) happened just after it.
+    let at = step.at.max(message.requested_at);
     let current = (message.updated_at, stage(message.status()));
-    if (step.at, stage(step.status)) < current {
+    if (at, stage(step.status)) < current {
         return false;
     }
     let reason = step.reason.map(|r| r.project(step.status));
@@ -56,7 +59,7 @@ pub fn apply(message: &mut Message, step: &StatusStep) -> bool {
     };
     message.smtp_reply = step.smtp_reply.clone();
     message.rule = step.rule.clone();
-    message.updated_at = step.at;
+    message.updated_at = at;
     true
 }
 
@@ -129,5 +132,13 @@ mod tests {
         assert!(!apply(&mut m, &step(Status::Delivered, None, 10)));
         assert_eq!(m.status(), Status::Invalid);
         assert_eq!(m.reason(), Some(Reason::Other));
+    }
+
+    #[test]
+    fn events_stamped_before_the_request_count_from_the_request() {
+        let mut m = requested(10_700);
+        assert!(apply(&mut m, &step(Status::Delivered, None, 10_000)));
+        assert_eq!(m.status(), Status::Delivered);
+        assert_eq!(m.updated_at, 10_700);
     }
 }

@@ -57,6 +57,12 @@ pub struct NewMessage {
 /// concurrent batch waits for the lock (busy_timeout) instead of failing when this read
 /// transaction later tries to write.
 pub fn begin_writing(conn: &mut DbConn) -> StoreResult<()> {
+    if let DbConn::Sqlite(c) = conn {
+        use diesel::connection::SimpleConnection;
+        // Ingestion rewrites the same hot pages (index edges, rollup rows) batch after batch;
+        // checkpointing the WAL less often copies each of them once per checkpoint, not per batch.
+        c.batch_execute("PRAGMA wal_autocheckpoint = 16384")?;
+    }
     if conn.is_sqlite() {
         diesel::sql_query("UPDATE accounts SET id = id WHERE id = -1").execute(conn)?;
     }

@@ -1,4 +1,3 @@
-#![allow(clippy::type_complexity)]
 //! The suppression lists of DESIGN §3 — bounce list, spam reports, unsubscribes, blacklist —
 //! as ingestion fills them and as the list and address pages read them.
 //!
@@ -192,6 +191,20 @@ pub fn entries_for_address(
     Ok(entries)
 }
 
+type BounceRow = (i64, String, String, Option<String>, i64, i64, i32);
+type SpamReportRow = (i64, String, Option<String>, Option<String>, i64, i64);
+type UnsubscribeRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+type BlacklistRow = (i64, String, String, Option<String>, i64, Option<i64>);
+
 /// Every entry of every list for any of `addresses`, plus the blacklist entries of their
 /// domains: four indexed queries however many addresses.
 pub fn entries_for_addresses(
@@ -211,7 +224,7 @@ pub fn entries_for_addresses(
                 .iter()
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| format!("@{d}"))),
         );
-        let rows: Vec<(i64, String, String, Option<String>, i64, i64, i32)> = bounces::table
+        let rows: Vec<BounceRow> = bounces::table
             .filter(bounces::account_id.eq(account))
             .filter(bounces::address.eq_any(chunk))
             .select((
@@ -239,19 +252,18 @@ pub fn entries_for_addresses(
                 bounce_count: Some(count),
             },
         ));
-        let rows: Vec<(i64, String, Option<String>, Option<String>, i64, i64)> =
-            spam_reports::table
-                .filter(spam_reports::account_id.eq(account))
-                .filter(spam_reports::address.eq_any(chunk))
-                .select((
-                    spam_reports::id,
-                    spam_reports::address,
-                    spam_reports::email_id,
-                    spam_reports::api_user,
-                    spam_reports::reported_at,
-                    spam_reports::expires_at,
-                ))
-                .load(conn)?;
+        let rows: Vec<SpamReportRow> = spam_reports::table
+            .filter(spam_reports::account_id.eq(account))
+            .filter(spam_reports::address.eq_any(chunk))
+            .select((
+                spam_reports::id,
+                spam_reports::address,
+                spam_reports::email_id,
+                spam_reports::api_user,
+                spam_reports::reported_at,
+                spam_reports::expires_at,
+            ))
+            .load(conn)?;
         entries.extend(
             rows.into_iter()
                 .map(|(id, address, email_id, api_user, at, expires)| ListEntry {
@@ -267,16 +279,6 @@ pub fn entries_for_addresses(
                     expires_at: Some(expires),
                     bounce_count: None,
                 }),
-        );
-        type UnsubscribeRow = (
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            i64,
         );
         let rows: Vec<UnsubscribeRow> = unsubscribes::table
             .filter(unsubscribes::account_id.eq(account))
@@ -307,7 +309,7 @@ pub fn entries_for_addresses(
                 bounce_count: None,
             },
         ));
-        let rows: Vec<(i64, String, String, Option<String>, i64, Option<i64>)> = blacklist::table
+        let rows: Vec<BlacklistRow> = blacklist::table
             .filter(blacklist::account_id.eq(account))
             .filter(blacklist::address.eq_any(&with_domains))
             .select((
@@ -445,10 +447,7 @@ pub fn record_bounces(
          bounce_count = excluded.bounce_count, expires_at = excluded.expires_at",
         !conn.is_sqlite(),
     );
-    let mut touched: Vec<&(i32, BounceHit)> = merged
-        .values()
-        .filter(|(_, h)| addresses.contains(&h.address))
-        .collect();
+    let mut touched: Vec<&(i32, BounceHit)> = merged.values().collect();
     touched.sort_by(|a, b| a.1.address.cmp(&b.1.address));
     for (count, hit) in touched {
         diesel::sql_query(&sql)

@@ -56,19 +56,29 @@ pub async fn events(
 ) -> AppResult<HttpResponse> {
     let caller = authenticate(&state, &req).await?;
     let values = parse_batch(&body)?;
-    let decoded: Vec<Result<Event, String>> = values.into_iter().map(decode_event).collect();
-    let valid: Vec<Event> = decoded.iter().filter_map(|d| d.clone().ok()).collect();
+    // Events that cannot be decoded are answered here; the rest go to ingestion together.
+    let mut valid = Vec::with_capacity(values.len());
+    let mut decode_errors: Vec<Option<String>> = Vec::with_capacity(values.len());
+    for value in values {
+        match decode_event(value) {
+            Ok(event) => {
+                valid.push(event);
+                decode_errors.push(None);
+            }
+            Err(e) => decode_errors.push(Some(e)),
+        }
+    }
     let outcomes = with_db(&state, move |conn| {
         Ok(ingest::ingest(conn, &caller.scope, &caller.sender, &valid)?)
     })
     .await?;
     let mut outcomes = outcomes.into_iter();
-    let results: Vec<Value> = decoded
+    let results: Vec<Value> = decode_errors
         .iter()
         .enumerate()
-        .map(|(index, d)| match d {
-            Err(e) => json!({"index": index, "ok": false, "error": e}),
-            Ok(_) => match outcomes.next() {
+        .map(|(index, error)| match error {
+            Some(e) => json!({"index": index, "ok": false, "error": e}),
+            None => match outcomes.next() {
                 Some(Outcome::Applied) => json!({"index": index, "ok": true}),
                 Some(Outcome::Waiting) => json!({"index": index, "ok": true, "waiting": true}),
                 Some(Outcome::Duplicate) => {
