@@ -163,6 +163,7 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
         },
         state.settings.export_workers,
     );
+    crate::jobs::maintenance::start(state.pool.clone(), std::time::Duration::from_secs(600));
     let data = aweb::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()

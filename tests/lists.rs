@@ -377,3 +377,43 @@ both_backends!(opens_and_clicks_filter_by_kind_and_address, |db| {
         app.count("SELECT COUNT(*) AS n FROM tracking_events WHERE kind = 2")
     );
 });
+
+both_backends!(the_sweep_deletes_only_expired_entries_and_sessions, |db| {
+    let (app, mut client, account_id) = setup(db);
+    add(
+        &app,
+        account_id,
+        ListKind::Bounces,
+        "old@example.com",
+        Some(now_ms() - HOUR),
+    );
+    add(
+        &app,
+        account_id,
+        ListKind::Bounces,
+        "new@example.com",
+        Some(now_ms() + HOUR),
+    );
+    add(&app, account_id, ListKind::Blacklist, "@forever.test", None);
+    add(
+        &app,
+        account_id,
+        ListKind::Unsubscribes,
+        "u@example.com",
+        None,
+    );
+    {
+        use diesel::prelude::*;
+        use mailtrail::db::schema::sessions;
+        diesel::update(sessions::table)
+            .set(sessions::expires_at.eq(1))
+            .execute(&mut *app.conn())
+            .unwrap();
+    }
+    let swept = mailtrail::jobs::maintenance::sweep(&mut app.conn()).unwrap();
+    assert!(swept >= 2, "the expired bounce and the session");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM bounces"), 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM blacklist"), 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM unsubscribes"), 1);
+    assert_eq!(client.get("/").status, 303, "the expired session is gone");
+});

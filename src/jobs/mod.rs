@@ -1,4 +1,6 @@
-//! Background work: the offline export worker and its retention sweep.
+//! Background work: the offline export worker, its retention sweep, and the periodic sweep
+//! of expired sessions and list entries.
 
 pub mod exports;
+pub mod maintenance;
 pub mod rows;
