@@ -6,6 +6,7 @@ mod period;
 mod secret;
 mod status;
 mod time;
+pub mod token;
 
 pub use address::{mask_address, normalize_address, EmailAddress};
 pub use lists::{bounce_backoff_ms, SPAM_REPORT_TTL_MS};

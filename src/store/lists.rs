@@ -210,7 +210,8 @@ pub fn entries_for_addresses(
                 .iter()
                 .filter_map(|a| a.rsplit_once('@').map(|(_, d)| format!("@{d}"))),
         );
-        let rows: Vec<(i64, String, String, Option<String>, i64, i64, i32)> = bounces::table
+        type BounceRow = (i64, String, String, Option<String>, i64, i64, i32);
+        let rows: Vec<BounceRow> = bounces::table
             .filter(bounces::account_id.eq(account))
             .filter(bounces::address.eq_any(chunk))
             .select((
@@ -238,19 +239,19 @@ pub fn entries_for_addresses(
                 bounce_count: Some(count),
             },
         ));
-        let rows: Vec<(i64, String, Option<String>, Option<String>, i64, i64)> =
-            spam_reports::table
-                .filter(spam_reports::account_id.eq(account))
-                .filter(spam_reports::address.eq_any(chunk))
-                .select((
-                    spam_reports::id,
-                    spam_reports::address,
-                    spam_reports::email_id,
-                    spam_reports::api_user,
-                    spam_reports::reported_at,
-                    spam_reports::expires_at,
-                ))
-                .load(conn)?;
+        type SpamReportRow = (i64, String, Option<String>, Option<String>, i64, i64);
+        let rows: Vec<SpamReportRow> = spam_reports::table
+            .filter(spam_reports::account_id.eq(account))
+            .filter(spam_reports::address.eq_any(chunk))
+            .select((
+                spam_reports::id,
+                spam_reports::address,
+                spam_reports::email_id,
+                spam_reports::api_user,
+                spam_reports::reported_at,
+                spam_reports::expires_at,
+            ))
+            .load(conn)?;
         entries.extend(
             rows.into_iter()
                 .map(|(id, address, email_id, api_user, at, expires)| ListEntry {
@@ -306,7 +307,8 @@ pub fn entries_for_addresses(
                 bounce_count: None,
             },
         ));
-        let rows: Vec<(i64, String, String, Option<String>, i64, Option<i64>)> = blacklist::table
+        type BlacklistRow = (i64, String, String, Option<String>, i64, Option<i64>);
+        let rows: Vec<BlacklistRow> = blacklist::table
             .filter(blacklist::account_id.eq(account))
             .filter(blacklist::address.eq_any(&with_domains))
             .select((

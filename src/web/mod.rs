@@ -17,6 +17,7 @@ pub mod session_store;
 pub mod settings;
 pub mod staff;
 pub mod status;
+pub mod tracking;
 pub mod webhooks;
 
 pub use error::{AppError, AppResult};
