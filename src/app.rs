@@ -121,6 +121,7 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
             aweb::get().to(message::send_log),
         );
     ingestion_routes(cfg);
+    tracking_routes(cfg);
 }
 
 /// Where events come in: the events API, raw bounce messages, SendCloud's webhook.
@@ -147,10 +148,21 @@ fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
     );
 }
 
+/// The recipient's side (DESIGN §4), reached from inside mails, without login. A token is
+/// everything after the prefix, so that any garbage under `/t/o/` still gets the pixel.
+fn tracking_routes(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::tracking;
+    cfg.route("/t/o/{token:.*}", aweb::get().to(tracking::open))
+        .route("/t/c/{token}", aweb::get().to(tracking::click))
+        .route("/u/{token}", aweb::get().to(tracking::unsubscribe_page))
+        .route("/u/{token}", aweb::post().to(tracking::unsubscribe_submit));
+}
+
 /// Starts serving on `listener`; the returned server runs until stopped.
 pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let secret = state.settings.load_or_create_secret()?;
     let key = Key::derive_from(&secret);
+    let link_key = aweb::Data::new(crate::domain::token::LinkKey::derive(&secret));
     let secure = state.settings.secure_cookies();
     let idle = actix_web::cookie::time::Duration::minutes(state.settings.session_idle_minutes);
     let store = web::session_store::DbSessionStore::new(state.pool.clone());
@@ -168,6 +180,7 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(link_key.clone())
             .app_data(aweb::FormConfig::default().limit(64 * 1024))
             .configure(router)
             .default_service(aweb::to(web::pages::not_found))

@@ -82,6 +82,23 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Print the signed links a mail server puts into one message, one a line: the open
+    /// pixel, the click link for --url (when given) and the unsubscribe page.
+    SignLink {
+        /// The account's name.
+        #[arg(long)]
+        account: String,
+        /// The message's emailId, as in its request event.
+        #[arg(long)]
+        email_id: String,
+        /// Where a click should lead (http:// or https://).
+        #[arg(long)]
+        url: Option<String>,
+        /// This server's public address, e.g. https://track.example.com; default
+        /// $MAILTRAIL_PUBLIC_URL.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -286,6 +303,50 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 stats.messages, stats.events, stats.tracking, stats.list_entries, secs, stats.messages as f64 / secs.max(0.001)
             );
         }
+        Command::SignLink {
+            account,
+            email_id,
+            url,
+            base_url,
+        } => sign_link(settings, &account, &email_id, url.as_deref(), base_url)?,
+    }
+    Ok(())
+}
+
+/// `mailtrail sign-link`: signs with the key the server derives from the same secret (the data
+/// dir's secret.key or MAILTRAIL_SECRET_KEY), so the server accepts what this prints.
+fn sign_link(
+    settings: Settings,
+    account: &str,
+    email_id: &str,
+    url: Option<&str>,
+    base_url: Option<String>,
+) -> anyhow::Result<()> {
+    use mailtrail::domain::token::{link_url, Link, LinkKey};
+    let base = base_url
+        .or_else(|| settings.public_url.clone())
+        .filter(|b| !b.trim().is_empty())
+        .context("no base URL: pass --base-url https://… or set MAILTRAIL_PUBLIC_URL")?;
+    let base = base.trim();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        bail!("the base URL {base:?} must start with http:// or https://");
+    }
+    let secret = settings
+        .load_or_create_secret()
+        .with_context(|| format!("cannot read the secret in {}", settings.data_dir.display()))?;
+    let key = LinkKey::derive(&secret);
+    let state = AppState::open(settings)?;
+    let mut conn = state.pool.get()?;
+    let account = accounts::find_account_by_name(&mut conn, account)?
+        .with_context(|| format!("no account named {account:?}"))?;
+    let mut links = vec![Link::open(account.id, email_id)];
+    if let Some(url) = url {
+        links.push(Link::click(account.id, email_id, url));
+    }
+    links.push(Link::unsubscribe(account.id, email_id));
+    for link in links {
+        let token = key.sign(&link)?;
+        println!("{}", link_url(base, link.kind, &token));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod period;
 mod secret;
 mod status;
 mod time;
+pub mod token;
 mod user_agent;
 
 pub use address::{mask_address, normalize_address, EmailAddress};

@@ -12,6 +12,7 @@ pub mod models;
 pub mod rollup;
 pub mod sessions;
 pub mod status;
+pub mod tracking;
 pub mod webhooks;
 
 pub use diesel::result::Error as StoreError;

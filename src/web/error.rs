@@ -163,8 +163,9 @@ pub fn render_error_page<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let path = res.request().path();
+    // The pixel answers a GIF of its own; a bad click link is an ordinary, friendly 404.
     let is_api =
-        path.starts_with("/api") || path.starts_with("/webhooks") || path.starts_with("/t/");
+        path.starts_with("/api") || path.starts_with("/webhooks") || path.starts_with("/t/o/");
     let status = res.status();
     // A handler that rendered its own page (a form with its message) keeps it.
     let is_page = res

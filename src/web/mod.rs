@@ -20,6 +20,7 @@ pub mod settings;
 pub mod staff;
 pub mod status;
 pub mod suppressions;
+pub mod tracking;
 pub mod webhooks;
 
 pub use error::{AppError, AppResult};

@@ -348,6 +348,24 @@ impl Client {
         self.finish(result)
     }
 
+    /// A GET whose body is bytes (an image): status, content type and body.
+    pub fn get_bytes(&mut self, path: &str) -> (u16, String, Vec<u8>) {
+        use std::io::Read;
+        let response = match self.prepare("GET", path).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("request failed: {e}"),
+        };
+        let status = response.status();
+        let content_type = response.header("content-type").unwrap_or("").to_string();
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .read_to_end(&mut body)
+            .expect("read body");
+        (status, content_type, body)
+    }
+
     /// Signs in through the login form, as a browser would; answers the POST's response.
     pub fn login(&mut self, email: &str, password: &str) -> Resp {
         let page = self.get("/login");
