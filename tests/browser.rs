@@ -781,3 +781,87 @@ both_backends!(blacklist_a_domain_then_remove_it, |db| {
         .unwrap();
     runtime.block_on(blacklist_a_domain_and_watch_requests(&app, &driver, &key));
 });
+
+async fn request_an_export_and_download_it(app: &TestApp, driver: &Driver) -> String {
+    let client = connect(driver).await;
+    let base = &app.base;
+    client
+        .goto(&format!("{base}/lang/en?next=/login"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("owner@acme.test")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("browser pw")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#period-2"))
+        .await
+        .unwrap();
+    client.goto(&format!("{base}/bounces")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("button.export-offline"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The jobs page refreshes itself until the job is done.
+    let done = client
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("tr[data-state=succeeded] a.download"))
+        .await
+        .expect("the export finishes while the page is open");
+    let href = done.attr("href").await.unwrap().unwrap();
+    let progress = client
+        .find(Locator::Css("tr[data-state=succeeded] progress"))
+        .await
+        .unwrap();
+    assert_eq!(
+        progress.attr("value").await.unwrap().as_deref(),
+        Some("100"),
+        "the progress bar shows done"
+    );
+    client.close().await.unwrap();
+    href
+}
+
+both_backends!(request_an_export_watch_it_finish_and_download_it, |db| {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "browser pw");
+    app.generate(&account, 300, 2);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let href = runtime.block_on(request_an_export_and_download_it(&app, &driver));
+    let mut client = app.client();
+    client.login("owner@acme.test", "browser pw");
+    let file = client.get(&href);
+    assert_eq!(file.status, 200);
+    assert_eq!(
+        file.body.lines().count() as i64 - 1,
+        app.count("SELECT COUNT(*) AS n FROM bounces")
+    );
+});
