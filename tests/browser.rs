@@ -97,6 +97,40 @@ async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Signs in through the form, in English, and waits for the overview.
+async fn sign_in(client: &Client, base: &str, email: &str, password: &str) {
+    client
+        .goto(&format!("{base}/lang/en?next=/login"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#period-2"))
+        .await
+        .unwrap();
+}
+
 async fn login_and_overview_in_both_languages(app: &TestApp, driver: &Driver) {
     let client = connect(driver).await;
     let base = &app.base;
@@ -286,36 +320,7 @@ both_backends!(login_journey_and_overview_in_both_languages, |db| {
 async fn status_filter_to_diagnosis_and_removal(app: &TestApp, driver: &Driver) {
     let client = connect(driver).await;
     let base = &app.base;
-    client
-        .goto(&format!("{base}/lang/en?next=/login"))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("owner@acme.test")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("browser pw")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("#period-2"))
-        .await
-        .unwrap();
+    sign_in(&client, base, "owner@acme.test", "browser pw").await;
 
     // A bookmarked period, then the status and the reason through the form.
     let zone = chrono_tz::Asia::Shanghai;
@@ -489,36 +494,7 @@ async fn staff_finds_an_address_across_accounts(
 ) {
     let client = connect(driver).await;
     let base = &app.base;
-    client
-        .goto(&format!("{base}/lang/en?next=/login"))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("staff@mt.test")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("staff pass 1")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("#period-2"))
-        .await
-        .unwrap();
+    sign_in(&client, base, "staff@mt.test", "staff pass 1").await;
     client
         .find(Locator::Css("nav.main-nav a[href='/staff']"))
         .await
@@ -617,36 +593,7 @@ fn post_request(app: &TestApp, key: &str, email_id: &str, recipient: &str) {
 async fn blacklist_a_domain_and_watch_requests(app: &TestApp, driver: &Driver, key: &str) {
     let client = connect(driver).await;
     let base = &app.base;
-    client
-        .goto(&format!("{base}/lang/en?next=/login"))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("owner@acme.test")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("browser pw")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("#period-2"))
-        .await
-        .unwrap();
+    sign_in(&client, base, "owner@acme.test", "browser pw").await;
 
     // Blacklist the whole domain through the page.
     client
@@ -785,36 +732,7 @@ both_backends!(blacklist_a_domain_then_remove_it, |db| {
 async fn request_an_export_and_download_it(app: &TestApp, driver: &Driver) -> String {
     let client = connect(driver).await;
     let base = &app.base;
-    client
-        .goto(&format!("{base}/lang/en?next=/login"))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("owner@acme.test")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("browser pw")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("#period-2"))
-        .await
-        .unwrap();
+    sign_in(&client, base, "owner@acme.test", "browser pw").await;
     client.goto(&format!("{base}/bounces")).await.unwrap();
     client
         .wait()
