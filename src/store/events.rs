@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Nullable, SmallInt, Text};
 
 use super::models::{Message, MessageEvent, MessageTag, NewMessageEvent, NewTrackingEvent};
 use super::{AccountScope, StoreResult};
-use crate::db::schema::{message_contents, message_events, message_tags, messages, send_logs};
+use crate::db::schema::{message_contents, message_events, message_tags, messages};
 use crate::db::{placeholders, DbConn};
 
 /// Rows per statement: well under both backends' limits on bound parameters.
@@ -311,21 +311,4 @@ pub fn append_send_log(
         .bind::<Text, _>(format!("\n{text}"))
         .execute(conn)?;
     Ok(())
-}
-
-/// A message's send log, one line per entry.
-pub fn send_log(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    message_id: i64,
-) -> StoreResult<Vec<String>> {
-    let text: Option<String> = send_logs::table
-        .filter(send_logs::account_id.eq(scope.account_id()))
-        .filter(send_logs::message_id.eq(message_id))
-        .select(send_logs::lines)
-        .first(conn)
-        .optional()?;
-    Ok(text
-        .map(|t| t.lines().map(str::to_string).collect())
-        .unwrap_or_default())
 }
