@@ -120,7 +120,21 @@ impl Api {
                 "SELECT COUNT(*) AS n FROM messages WHERE status = {status}"
             ));
             assert_eq!(rolled, counted, "rollup of status {status}");
+            let daily = self.n(&format!(
+                "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM status_rollup_daily \
+                 WHERE status = {status}"
+            ));
+            assert_eq!(daily, counted, "daily rollup of status {status}");
         }
+        // Day by day, too: no hourly bucket is summed into the wrong UTC day.
+        let misplaced = self.n(
+            "SELECT COUNT(*) AS n FROM status_rollup_daily d WHERE d.count <> \
+             (SELECT COALESCE(SUM(h.count), 0) FROM status_rollup h \
+              WHERE h.account_id = d.account_id AND h.hour >= d.day * 24 \
+              AND h.hour < d.day * 24 + 24 AND h.status = d.status AND h.reason = d.reason \
+              AND h.api_user = d.api_user AND h.mail_type = d.mail_type)",
+        );
+        assert_eq!(misplaced, 0, "daily buckets that disagree with their hours");
     }
 }
 

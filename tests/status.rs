@@ -283,6 +283,74 @@ both_backends!(rows_carry_their_codes_and_counts_match, |db| {
     }
 });
 
+/// Tabs over a 30-day span add whole UTC days from the daily rollup and the ragged hours at
+/// each end (a Shanghai day starts at 16:00 UTC) from the hourly one: messages at the very
+/// first and last hours of the span, and just outside it, land on the right side.
+both_backends!(tabs_over_many_days_count_every_hour_once, |db| {
+    let (app, mut client, account_id, seeded) = setup(db);
+    let zone = chrono_tz::Asia::Shanghai;
+    let local = |days_ago: i64, h: u32, m: u32| -> i64 {
+        let d = Utc::now().with_timezone(&zone).date_naive() - Duration::days(days_ago);
+        zone.from_local_datetime(&d.and_hms_opt(h, m, 0).unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let times = [
+        local(29, 0, 0),   // the span's first instant
+        local(29, 7, 59),  // before the first UTC midnight inside the span
+        local(29, 8, 0),   // the first UTC midnight
+        local(15, 3, 30),  // a whole day in the middle
+        local(1, 23, 59),  // yesterday's last minute
+        local(30, 23, 59), // just before the span
+    ];
+    let mut extra = Vec::new();
+    for (n, &at) in times.iter().enumerate() {
+        for (k, (status, reason)) in [
+            (Status::Delivered, None),
+            (Status::Invalid, Some(Reason::AddressNotFound)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let spec = Spec {
+                recipient: format!("span{n}@qq.com"),
+                api_user: "notify",
+                mail_type: MailType::Trigger,
+                tag: "span",
+                status,
+                reason,
+                at,
+            };
+            insert(&app, account_id, 100 + n * 2 + k, &spec);
+            extra.push(spec);
+        }
+    }
+    let (from, to) = (local(29, 0, 0), local(-1, 0, 0));
+    let inside: Vec<&Spec> = seeded
+        .iter()
+        .map(|(s, _)| s)
+        .chain(extra.iter())
+        .filter(|s| s.at >= from && s.at < to)
+        .collect();
+    let page = client.get(&format!("/status?from={}&to={}", day(29), day(0)));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let tab = |code: &str| -> String {
+        let at = page.body.find(&format!("data-tab=\"{code}\"")).unwrap();
+        let c = page.body[at..].find("data-count=\"").unwrap() + at + 12;
+        page.body[c..c + page.body[c..].find('"').unwrap()].to_string()
+    };
+    assert_eq!(tab(""), inside.len().to_string());
+    for &status in Status::ALL {
+        let n = inside.iter().filter(|s| s.status == status).count();
+        assert_eq!(tab(status.code()), n.to_string(), "tab {status}");
+    }
+    // The edge messages really are split: some inside the span, one pair outside it.
+    assert_eq!(
+        extra.iter().filter(|s| s.at >= from && s.at < to).count(),
+        10
+    );
+});
+
 both_backends!(bad_values_are_messages_on_the_form, |db| {
     let (_app, mut client, _, _) = setup(db);
     let cases = [

@@ -232,6 +232,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    status_rollup_daily (account_id, day, status, reason, api_user, mail_type) {
+        account_id -> BigInt,
+        day -> BigInt,
+        status -> SmallInt,
+        reason -> SmallInt,
+        api_user -> Text,
+        mail_type -> SmallInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
     webhook_tokens (account_id, token) {
         account_id -> BigInt,
         token -> Text,
@@ -260,5 +272,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     export_jobs,
     audit_log,
     status_rollup,
+    status_rollup_daily,
     webhook_tokens,
 );

@@ -33,9 +33,10 @@ macro_rules! on_backend {
     };
 }
 
-/// A message as a request creates it (the id comes from the database).
+/// A message as a request creates it (the id comes from the database). Nones are bound as
+/// NULL so that a batch is one multi-row statement on SQLite too (see `NewMessageEvent`).
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = messages)]
+#[diesel(table_name = messages, treat_none_as_default_value = false)]
 pub struct NewMessage {
     pub account_id: i64,
     pub email_id: String,

@@ -151,8 +151,11 @@ pub struct MessageEvent {
     pub received_at: i64,
 }
 
+/// `treat_none_as_default_value = false`: a `None` is bound as NULL rather than spelled
+/// `DEFAULT`, which lets diesel insert a batch on SQLite as one multi-row statement instead
+/// of one statement per row.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = message_events)]
+#[diesel(table_name = message_events, treat_none_as_default_value = false)]
 pub struct NewMessageEvent {
     pub account_id: i64,
     pub message_id: Option<i64>,

@@ -1,6 +1,8 @@
 //! The status rollup: message counts per account, UTC hour of request, status, reason,
 //! API_USER and mail type, kept current by every status change (DESIGN §6).
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, SmallInt, Text};
 
@@ -8,6 +10,7 @@ use super::{AccountScope, StoreResult};
 use crate::db::{placeholders, DbConn};
 
 pub const HOUR_MS: i64 = 3_600_000;
+const HOURS_PER_DAY: i64 = 24;
 
 /// One bucket's change: +1 when a message enters a status, -1 when it leaves it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -20,21 +23,67 @@ pub struct BucketKey {
     pub mail_type: i16,
 }
 
-/// Adds `delta` to each bucket, creating buckets as needed.
+/// Adds `delta` to each bucket, creating buckets as needed, in the hourly table and in the
+/// daily one that sums it.
 pub fn apply(
     conn: &mut DbConn,
     scope: &AccountScope,
     changes: &[(BucketKey, i64)],
 ) -> StoreResult<()> {
+    let mut daily: HashMap<BucketKey, i64> = HashMap::new();
+    for (key, delta) in changes {
+        let day = BucketKey {
+            hour: key.hour.div_euclid(HOURS_PER_DAY),
+            ..key.clone()
+        };
+        *daily.entry(day).or_default() += delta;
+    }
+    upsert(conn, scope, Grain::Hour, changes.iter().map(|(k, d)| (k, *d)))?;
+    upsert(conn, scope, Grain::Day, daily.iter().map(|(k, d)| (k, *d)))
+}
+
+/// The two tables of the rollup: the same key and count, bucketed by UTC hour or UTC day.
+#[derive(Debug, Clone, Copy)]
+enum Grain {
+    Hour,
+    Day,
+}
+
+impl Grain {
+    fn table(self) -> &'static str {
+        match self {
+            Grain::Hour => "status_rollup",
+            Grain::Day => "status_rollup_daily",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Grain::Hour => "hour",
+            Grain::Day => "day",
+        }
+    }
+}
+
+/// `key.hour` holds the bucket in the grain's unit (an hour or a day since the epoch).
+fn upsert<'k>(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    grain: Grain,
+    changes: impl Iterator<Item = (&'k BucketKey, i64)>,
+) -> StoreResult<()> {
+    let (table, bucket) = (grain.table(), grain.column());
     let sql = placeholders(
-        "INSERT INTO status_rollup (account_id, hour, status, reason, api_user, mail_type, count) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (account_id, hour, status, reason, api_user, mail_type) \
-         DO UPDATE SET count = status_rollup.count + excluded.count",
+        &format!(
+            "INSERT INTO {table} (account_id, {bucket}, status, reason, api_user, mail_type, count) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (account_id, {bucket}, status, reason, api_user, mail_type) \
+             DO UPDATE SET count = {table}.count + excluded.count"
+        ),
         !conn.is_sqlite(),
     );
     for (key, delta) in changes {
-        if *delta == 0 {
+        if delta == 0 {
             continue;
         }
         diesel::sql_query(&sql)
@@ -44,7 +93,7 @@ pub fn apply(
             .bind::<SmallInt, _>(key.reason)
             .bind::<Text, _>(&key.api_user)
             .bind::<SmallInt, _>(key.mail_type)
-            .bind::<BigInt, _>(*delta)
+            .bind::<BigInt, _>(delta)
             .execute(conn)?;
     }
     Ok(())
@@ -93,7 +142,8 @@ pub struct StatusReasonCount {
 }
 
 /// Counts per status and reason over `[from_hour, to_hour)`, optionally for one API_USER
-/// and one mail type.
+/// and one mail type. The whole UTC days inside the span are read from the daily table and
+/// only the hours before the first and after the last of them from the hourly one.
 pub fn grouped(
     conn: &mut DbConn,
     scope: &AccountScope,
@@ -102,9 +152,53 @@ pub fn grouped(
     api_user: Option<&str>,
     mail_type: Option<i16>,
 ) -> StoreResult<Vec<StatusReasonCount>> {
-    let mut sql = String::from(
-        "SELECT status, reason, CAST(SUM(count) AS BIGINT) AS count FROM status_rollup \
-         WHERE account_id = ? AND hour >= ? AND hour < ?",
+    let first_day = (from_hour + HOURS_PER_DAY - 1).div_euclid(HOURS_PER_DAY);
+    let end_day = to_hour.div_euclid(HOURS_PER_DAY);
+    let spans = if first_day < end_day {
+        vec![
+            (Grain::Hour, from_hour, first_day * HOURS_PER_DAY),
+            (Grain::Day, first_day, end_day),
+            (Grain::Hour, end_day * HOURS_PER_DAY, to_hour),
+        ]
+    } else {
+        vec![(Grain::Hour, from_hour, to_hour)]
+    };
+    let mut totals: HashMap<(i16, i16), i64> = HashMap::new();
+    for (grain, from, to) in spans {
+        if from >= to {
+            continue;
+        }
+        for row in grouped_in(conn, scope, grain, from, to, api_user, mail_type)? {
+            *totals.entry((row.status, row.reason)).or_default() += row.count;
+        }
+    }
+    let mut rows: Vec<StatusReasonCount> = totals
+        .into_iter()
+        .filter(|(_, count)| *count != 0)
+        .map(|((status, reason), count)| StatusReasonCount {
+            status,
+            reason,
+            count,
+        })
+        .collect();
+    rows.sort_by_key(|r| (r.status, r.reason));
+    Ok(rows)
+}
+
+/// One table's counts per status and reason for buckets in `[from, to)`.
+fn grouped_in(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    grain: Grain,
+    from: i64,
+    to: i64,
+    api_user: Option<&str>,
+    mail_type: Option<i16>,
+) -> StoreResult<Vec<StatusReasonCount>> {
+    let (table, bucket) = (grain.table(), grain.column());
+    let mut sql = format!(
+        "SELECT status, reason, CAST(SUM(count) AS BIGINT) AS count FROM {table} \
+         WHERE account_id = ? AND {bucket} >= ? AND {bucket} < ?"
     );
     if api_user.is_some() {
         sql.push_str(" AND api_user = ?");
@@ -112,13 +206,13 @@ pub fn grouped(
     if mail_type.is_some() {
         sql.push_str(" AND mail_type = ?");
     }
-    sql.push_str(" GROUP BY status, reason HAVING SUM(count) <> 0");
+    sql.push_str(" GROUP BY status, reason");
     let sql = placeholders(&sql, !conn.is_sqlite());
     let query = diesel::sql_query(sql)
         .into_boxed()
         .bind::<BigInt, _>(scope.account_id())
-        .bind::<BigInt, _>(from_hour)
-        .bind::<BigInt, _>(to_hour);
+        .bind::<BigInt, _>(from)
+        .bind::<BigInt, _>(to);
     let query = match api_user {
         Some(a) => query.bind::<Text, _>(a.to_string()),
         None => query,
