@@ -16,3 +16,8 @@ INSERT INTO status_rollup_daily (account_id, day, status, reason, api_user, mail
 SELECT account_id, hour / 24, status, reason, api_user, mail_type, SUM(count)
 FROM status_rollup
 GROUP BY account_id, hour / 24, status, reason, api_user, mail_type;
+
+-- Only events that wait for their request (no message yet) are ever looked up by emailId:
+-- indexing just those spares every other event row one index insert.
+DROP INDEX message_events_email;
+CREATE INDEX message_events_waiting ON message_events (account_id, email_id) WHERE message_id IS NULL;
