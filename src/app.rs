@@ -10,6 +10,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers, Logger};
 use actix_web::{web as aweb, App, HttpServer};
+use tokio_util::sync::CancellationToken;
 
 use crate::db::{self, Pool};
 use crate::settings::Settings;
@@ -21,6 +22,9 @@ pub struct AppState {
     pub pool: Pool,
     pub settings: Arc<Settings>,
     pub login_limiter: Arc<web::auth::LoginLimiter>,
+    /// Cancelled when the process is asked to stop (SIGTERM or SIGINT): the HTTP server then
+    /// finishes the requests in flight and the background workers put their work down.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -35,6 +39,7 @@ impl AppState {
             pool,
             settings: Arc::new(settings),
             login_limiter,
+            shutdown: CancellationToken::new(),
         })
     }
 }
@@ -167,6 +172,7 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
     let idle = actix_web::cookie::time::Duration::minutes(state.settings.session_idle_minutes);
     let store = web::session_store::DbSessionStore::new(state.pool.clone());
     let workers = state.settings.workers;
+    let shutdown = state.shutdown.clone();
     crate::jobs::exports::start(
         state.pool.clone(),
         crate::jobs::exports::WorkerSettings {
@@ -205,5 +211,11 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
     if let Some(n) = workers {
         server = server.workers(n);
     }
+    // actix stops gracefully on SIGTERM but drops requests on SIGINT; both are a request to
+    // stop here, so the signals are ours and the server follows the token.
+    let server = server
+        .disable_signals()
+        .shutdown_signal(shutdown.cancelled_owned())
+        .shutdown_timeout(30);
     Ok(server.listen(listener)?.run())
 }

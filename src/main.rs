@@ -202,11 +202,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let listener =
                 TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
             println!("mailtrail listening on http://{}", listener.local_addr()?);
+            let shutdown = state.shutdown.clone();
             actix_web::rt::System::new().block_on(async move {
                 let server = mailtrail::launch(listener, state)?;
+                actix_web::rt::spawn(stop_on_signal(shutdown));
                 server.await?;
                 Ok::<_, anyhow::Error>(())
             })?;
+            println!("mailtrail stopped");
         }
         Command::Account {
             action: AccountAction::Add { name },
@@ -374,6 +377,27 @@ fn classify(file: Option<&std::path::Path>, rules: Option<&std::path::Path>) -> 
     };
     println!("{}", classifier.classify_input(&input).to_json_line());
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C), then asks everything to stop gracefully. A second
+/// signal is not waited for: the graceful stop has a deadline of its own.
+async fn stop_on_signal(shutdown: tokio_util::sync::CancellationToken) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                log::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => log::info!("SIGTERM: finishing the requests in flight, then stopping"),
+        _ = tokio::signal::ctrl_c() => log::info!("SIGINT: finishing the requests in flight, then stopping"),
+    }
+    shutdown.cancel();
 }
 
 /// `serve --demo`: on an empty database, the demo account, its user and a month of traffic.
