@@ -126,6 +126,7 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
             aweb::get().to(message::send_log),
         );
     ingestion_routes(cfg);
+    sendcloud_routes(cfg);
     tracking_routes(cfg);
 }
 
@@ -151,6 +152,45 @@ fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
             .route(aweb::post().to(suppressions::add))
             .route(aweb::delete().to(suppressions::delete)),
     );
+}
+
+/// SendCloud's API v2 for delivery data (SENDCLOUD.md): GET and POST alike, with the
+/// parameters in the query string or a form body.
+fn sendcloud_routes(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::sendcloud_api as sc;
+    cfg.service(get_and_post("/apiv2/data/emailStatus", sc::email_status))
+        .service(get_and_post("/apiv2/bounce/list", sc::bounce_list))
+        .service(get_and_post("/apiv2/bounce/delete", sc::bounce_delete))
+        .service(get_and_post(
+            "/apiv2/unsubscribe/list",
+            sc::unsubscribe_list,
+        ))
+        .service(get_and_post("/apiv2/unsubscribe/add", sc::unsubscribe_add))
+        .service(get_and_post(
+            "/apiv2/unsubscribe/delete",
+            sc::unsubscribe_delete,
+        ))
+        .service(get_and_post(
+            "/apiv2/spamreported/list",
+            sc::spam_reported_list,
+        ))
+        .service(get_and_post(
+            "/apiv2/spamreported/delete",
+            sc::spam_reported_delete,
+        ))
+        .service(get_and_post("/apiv2/data/openOrClick", sc::open_or_click))
+        .service(get_and_post("/apiv2/openandclick/list", sc::open_or_click));
+}
+
+fn get_and_post<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    aweb::resource(path)
+        .route(aweb::get().to(handler.clone()))
+        .route(aweb::post().to(handler))
 }
 
 /// The recipient's side (DESIGN §4), reached from inside mails, without login. A token is

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 use super::lists::{ListEntry, ListKind};
-use super::{AccountScope, StoreResult};
+use super::{AccountScope, OffsetPage, StoreResult};
 use crate::db::{placeholders, DbConn};
 use crate::domain::{bounce_backoff_ms, normalize_address, Millis, SPAM_REPORT_TTL_MS};
 
@@ -310,6 +310,73 @@ pub fn count(
     Ok(total)
 }
 
+/// SendCloud's `;`-separated filters (`apiUserList`, `labelIdList`): an entry matches when its
+/// API_USER, or its tag, is any of the values. An empty list filters nothing; a list that a
+/// table has no column for matches nothing there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnyOf {
+    pub api_users: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+fn any_of(sql: &mut Sql, s: &Shape, any: &AnyOf) {
+    for (column, values, has_column) in [
+        ("api_user", &any.api_users, s.has_api_user),
+        ("tag", &any.tags, s.has_tag),
+    ] {
+        if values.is_empty() {
+            continue;
+        }
+        if !has_column {
+            sql.push(" AND 1 = 0");
+            continue;
+        }
+        sql.push(&format!(" AND {column} IN ("));
+        for (i, v) in values.iter().enumerate() {
+            sql.text(if i == 0 { "?" } else { ", ?" }, v);
+        }
+        sql.push(")");
+    }
+}
+
+/// One page of a list oldest first, by offset: how SendCloud's list calls page. Each part
+/// reads its time index in order and stops after `start + limit` rows.
+pub fn offset_page(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    list: ListKind,
+    f: &ListFilter,
+    any: &AnyOf,
+    page: OffsetPage,
+    now: Millis,
+) -> StoreResult<Vec<ListEntry>> {
+    let mut sql = Sql::new();
+    sql.push("SELECT * FROM (");
+    for (i, (source, only_active)) in sources(list).into_iter().enumerate() {
+        let s = shape(source);
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(&format!(
+            "SELECT * FROM (SELECT {} FROM {}",
+            s.select, s.table
+        ));
+        conditions(&mut sql, scope, &s, f, only_active, now);
+        any_of(&mut sql, &s, any);
+        sql.int(
+            &format!(" ORDER BY {} ASC, id ASC LIMIT ?) part{i}", s.time),
+            page.start.saturating_add(page.limit),
+        );
+    }
+    sql.int(
+        ") entries ORDER BY created_at ASC, rank ASC, id ASC LIMIT ?",
+        page.limit,
+    )
+    .int(" OFFSET ?", page.start);
+    let rows: Vec<Row> = sql.query(!conn.is_sqlite()).load(conn)?;
+    Ok(rows.into_iter().map(entry).collect())
+}
+
 /// Deletes the given entries (`(list, id)`, each from its own table) of the scope's account.
 pub fn delete_ids(
     conn: &mut DbConn,
@@ -502,17 +569,11 @@ pub struct TrackingRow {
     pub occurred_at: i64,
 }
 
-/// One page of opens and clicks, newest first, after `(at, id)` when given.
-pub fn tracking_page(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    f: &TrackingFilter,
-    after: Option<(Millis, i64)>,
-    limit: i64,
-) -> StoreResult<Vec<TrackingRow>> {
-    use crate::db::schema::tracking_events as t;
-    let mut q = t::table
-        .select((
+/// The columns of a [`TrackingRow`].
+macro_rules! tracking_columns {
+    () => {{
+        use crate::db::schema::tracking_events as t;
+        (
             t::id,
             t::message_id,
             t::email_id,
@@ -524,23 +585,47 @@ pub fn tracking_page(
             t::ip,
             t::user_agent,
             t::occurred_at,
-        ))
-        .filter(t::account_id.eq(scope.account_id()))
-        .filter(t::occurred_at.ge(f.from_ms))
-        .filter(t::occurred_at.lt(f.to_ms))
-        .into_boxed();
-    if let Some(k) = f.kind {
-        q = q.filter(t::kind.eq(k));
-    }
-    if let Some(a) = &f.address {
-        q = q.filter(t::recipient.eq(normalize_address(a)));
-    }
-    if let Some(a) = &f.api_user {
-        q = q.filter(t::api_user.eq(a.clone()));
-    }
-    if let Some(tag) = &f.tag {
-        q = q.filter(t::tag.eq(tag.clone()));
-    }
+        )
+    }};
+}
+
+/// A boxed query of the scope's opens and clicks narrowed by a [`TrackingFilter`].
+macro_rules! tracking_filtered {
+    ($select:expr, $scope:expr, $f:expr) => {{
+        use crate::db::schema::tracking_events as t;
+        let f: &TrackingFilter = $f;
+        let mut q = t::table
+            .select($select)
+            .filter(t::account_id.eq($scope.account_id()))
+            .filter(t::occurred_at.ge(f.from_ms))
+            .filter(t::occurred_at.lt(f.to_ms))
+            .into_boxed();
+        if let Some(k) = f.kind {
+            q = q.filter(t::kind.eq(k));
+        }
+        if let Some(a) = &f.address {
+            q = q.filter(t::recipient.eq(normalize_address(a)));
+        }
+        if let Some(a) = &f.api_user {
+            q = q.filter(t::api_user.eq(a.clone()));
+        }
+        if let Some(tag) = &f.tag {
+            q = q.filter(t::tag.eq(tag.clone()));
+        }
+        q
+    }};
+}
+
+/// One page of opens and clicks, newest first, after `(at, id)` when given.
+pub fn tracking_page(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    f: &TrackingFilter,
+    after: Option<(Millis, i64)>,
+    limit: i64,
+) -> StoreResult<Vec<TrackingRow>> {
+    use crate::db::schema::tracking_events as t;
+    let mut q = tracking_filtered!(tracking_columns!(), scope, f);
     if let Some((at, id)) = after {
         q = q.filter(
             t::occurred_at
@@ -551,4 +636,40 @@ pub fn tracking_page(
     q.order((t::occurred_at.desc(), t::id.desc()))
         .limit(limit)
         .load(conn)
+}
+
+/// One page of opens and clicks oldest first, by offset (SendCloud's `openOrClick`), whose
+/// API_USER is any of `api_users` when some are given.
+pub fn tracking_offset_page(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    f: &TrackingFilter,
+    api_users: &[String],
+    page: OffsetPage,
+) -> StoreResult<Vec<TrackingRow>> {
+    use crate::db::schema::tracking_events as t;
+    let mut q = tracking_filtered!(tracking_columns!(), scope, f);
+    if !api_users.is_empty() {
+        q = q.filter(t::api_user.eq_any(api_users.to_vec()));
+    }
+    q.order((t::occurred_at.asc(), t::id.asc()))
+        .offset(page.start)
+        .limit(page.limit)
+        .load(conn)
+}
+
+/// How many opens and clicks [`tracking_offset_page`] pages through, counted exactly on the
+/// filter's index.
+pub fn tracking_count(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    f: &TrackingFilter,
+    api_users: &[String],
+) -> StoreResult<i64> {
+    use crate::db::schema::tracking_events as t;
+    let mut q = tracking_filtered!(diesel::dsl::count_star(), scope, f);
+    if !api_users.is_empty() {
+        q = q.filter(t::api_user.eq_any(api_users.to_vec()));
+    }
+    q.get_result(conn)
 }

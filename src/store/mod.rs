@@ -35,3 +35,11 @@ impl AccountScope {
         self.account_id
     }
 }
+
+/// A page by offset, the way SendCloud's API pages: skip `start` rows, take at most `limit`.
+/// Only for bounded windows or selective filters: the skipped rows are still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetPage {
+    pub start: i64,
+    pub limit: i64,
+}

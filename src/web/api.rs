@@ -11,6 +11,7 @@ use super::{with_db, AppError, AppResult};
 use crate::app::AppState;
 use crate::domain::{MailType, Millis, Reason, UnsubscribeReason};
 use crate::ingest::{self, bounce, Event, EventKind, Outcome, RequestFields, Sender};
+use crate::store::models::ApiUser;
 use crate::store::{accounts, AccountScope};
 
 /// At most this many events per call.
@@ -39,13 +40,20 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> AppResult<ApiC
     })
     .await?
     .ok_or_else(|| AppError::Unauthorized("the API key is wrong or revoked".into()))?;
-    Ok(ApiCaller {
-        scope: AccountScope::new(api_user.account_id),
-        sender: Sender {
-            mail_type: MailType::from_i16(api_user.mail_type).unwrap_or(MailType::Trigger),
-            api_user: api_user.name,
-        },
-    })
+    Ok(ApiCaller::of(api_user))
+}
+
+impl ApiCaller {
+    /// Calls made with `api_user`'s key: its account's scope, itself as the default sender.
+    pub fn of(api_user: ApiUser) -> ApiCaller {
+        ApiCaller {
+            scope: AccountScope::new(api_user.account_id),
+            sender: Sender {
+                mail_type: MailType::from_i16(api_user.mail_type).unwrap_or(MailType::Trigger),
+                api_user: api_user.name,
+            },
+        }
+    }
 }
 
 /// `POST /api/v1/events`: a JSON array or NDJSON of events; one result per event.

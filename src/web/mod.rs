@@ -1,4 +1,4 @@
-//! HTTP only: sessions, CSRF, the pages and (later) the JSON API. Handlers extract, authorise,
+//! HTTP only: sessions, CSRF, the pages, the JSON API and SendCloud's API v2. Handlers extract, authorise,
 //! call one store function and render.
 
 pub mod api;
@@ -15,6 +15,7 @@ pub mod lookup;
 pub mod message;
 pub mod overview;
 pub mod pages;
+pub mod sendcloud_api;
 pub mod session_store;
 pub mod settings;
 pub mod staff;
