@@ -8,7 +8,9 @@ use diesel::sql_types::{BigInt, Nullable, SmallInt, Text};
 
 use super::models::{Message, MessageEvent, MessageTag, NewMessageEvent, NewTrackingEvent};
 use super::{AccountScope, StoreResult};
-use crate::db::schema::{message_contents, message_events, message_tags, messages};
+use crate::db::schema::{
+    message_contents, message_events, message_tags, messages, tracking_events,
+};
 use crate::db::{placeholders, DbConn};
 
 /// Rows per statement: well under both backends' limits on bound parameters.
@@ -31,6 +33,35 @@ macro_rules! on_backend {
             }
         }
     };
+}
+
+/// Splits `rows` into slices of a few fixed lengths (100, 10, then 1) and runs `$body` on each
+/// as an array reference. A batch insert of an array has a static query id, so each of the
+/// three statements is prepared once per connection and then reused: parsing a fresh
+/// 1,000-row INSERT costs SQLite more than running it.
+macro_rules! in_fixed_chunks {
+    ($rows:expr, |$chunk:ident| $body:expr) => {{
+        let mut rest = $rows;
+        while !rest.is_empty() {
+            rest = if let Some(($chunk, tail)) = fixed_chunk::<_, 100>(rest) {
+                $body;
+                tail
+            } else if let Some(($chunk, tail)) = fixed_chunk::<_, 10>(rest) {
+                $body;
+                tail
+            } else {
+                let ($chunk, tail) = fixed_chunk::<_, 1>(rest).expect("rest is not empty");
+                $body;
+                tail
+            };
+        }
+    }};
+}
+
+/// The first `N` rows as an array, and the rest; None when there are fewer than `N`.
+fn fixed_chunk<T, const N: usize>(rows: &[T]) -> Option<(&[T; N], &[T])> {
+    let (head, tail) = rows.split_at_checked(N)?;
+    Some((head.try_into().ok()?, tail))
 }
 
 /// A message as a request creates it (the id comes from the database). Nones are bound as
@@ -146,71 +177,43 @@ pub fn waiting_events(
 /// Inserts new messages and answers their ids with their email ids.
 pub fn insert_messages(conn: &mut DbConn, rows: &[NewMessage]) -> StoreResult<Vec<(i64, String)>> {
     let mut ids = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(CHUNK) {
+    in_fixed_chunks!(rows, |chunk| {
         let inserted: Vec<(i64, String)> =
             on_backend!(conn, |c, _B| diesel::insert_into(messages::table)
                 .values(chunk)
                 .returning((messages::id, messages::email_id))
                 .get_results(c)?);
         ids.extend(inserted);
-    }
+    });
     Ok(ids)
 }
 
 pub fn insert_tags(conn: &mut DbConn, rows: &[MessageTag]) -> StoreResult<()> {
-    for chunk in rows.chunks(CHUNK) {
-        on_backend!(conn, |c, _B| diesel::insert_into(message_tags::table)
+    in_fixed_chunks!(rows, |chunk| on_backend!(conn, |c, _B| {
+        diesel::insert_into(message_tags::table)
             .values(chunk)
-            .execute(c)?);
-    }
+            .execute(c)?
+    }));
     Ok(())
 }
 
 pub fn insert_events(conn: &mut DbConn, rows: &[NewMessageEvent]) -> StoreResult<()> {
-    for chunk in rows.chunks(CHUNK) {
-        on_backend!(conn, |c, _B| diesel::insert_into(message_events::table)
+    in_fixed_chunks!(rows, |chunk| on_backend!(conn, |c, _B| {
+        diesel::insert_into(message_events::table)
             .values(chunk)
-            .execute(c)?);
-    }
+            .execute(c)?
+    }));
     Ok(())
 }
 
 /// Opens and clicks; the same one twice (same message, kind, instant and URL) is kept once.
 pub fn insert_tracking(conn: &mut DbConn, rows: &[NewTrackingEvent]) -> StoreResult<()> {
-    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    for chunk in rows.chunks(CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO tracking_events (account_id, message_id, email_id, recipient, api_user, \
-             tag, kind, url, ip, user_agent, occurred_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(ROW);
-        }
-        // Batch inserts with ON CONFLICT do not compile through diesel's DSL on SQLite.
-        sql.push_str(" ON CONFLICT DO NOTHING");
-        let sql = placeholders(&sql, !conn.is_sqlite());
-        on_backend!(conn, |c, B| {
-            let mut query = diesel::sql_query(&sql).into_boxed::<B>();
-            for t in chunk {
-                query = query
-                    .bind::<BigInt, _>(t.account_id)
-                    .bind::<Nullable<BigInt>, _>(t.message_id)
-                    .bind::<Text, _>(&t.email_id)
-                    .bind::<Text, _>(&t.recipient)
-                    .bind::<Text, _>(&t.api_user)
-                    .bind::<Nullable<Text>, _>(t.tag.as_deref())
-                    .bind::<SmallInt, _>(t.kind)
-                    .bind::<Text, _>(&t.url)
-                    .bind::<Nullable<Text>, _>(t.ip.as_deref())
-                    .bind::<Nullable<Text>, _>(t.user_agent.as_deref())
-                    .bind::<BigInt, _>(t.occurred_at);
-            }
-            query.execute(c)?
-        });
-    }
+    in_fixed_chunks!(rows, |chunk| on_backend!(conn, |c, _B| {
+        diesel::insert_into(tracking_events::table)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .execute(c)?
+    }));
     Ok(())
 }
 
@@ -231,42 +234,67 @@ pub fn attach_events(
     Ok(())
 }
 
-/// Writes the status columns of changed messages, a chunk per statement.
+/// Writes the status columns of changed messages. SQLite runs one prepared statement per
+/// message (in process, a run costs less than parsing a fresh multi-row statement);
+/// PostgreSQL gets a multi-row UPDATE per chunk, since there every statement is a round trip.
 pub fn update_statuses(
     conn: &mut DbConn,
     scope: &AccountScope,
     rows: &[&Message],
 ) -> StoreResult<()> {
-    const ROW: &str = "(CAST(? AS BIGINT), CAST(? AS SMALLINT), CAST(? AS SMALLINT), \
-                       CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))";
-    for chunk in rows.chunks(500) {
-        let mut sql =
-            String::from("WITH v (id, status, reason, smtp_reply, rule, updated_at) AS (VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
+    match conn {
+        DbConn::Sqlite(c) => {
+            for m in rows {
+                // On SQLite's own connection, so that the statement is prepared once.
+                diesel::update(
+                    messages::table
+                        .filter(messages::id.eq(m.id))
+                        .filter(messages::account_id.eq(scope.account_id())),
+                )
+                .set((
+                    messages::status.eq(m.status),
+                    messages::reason.eq(m.reason),
+                    messages::smtp_reply.eq(m.smtp_reply.as_deref()),
+                    messages::rule.eq(m.rule.as_deref()),
+                    messages::updated_at.eq(m.updated_at),
+                ))
+                .execute(c)?;
             }
-            sql.push_str(ROW);
+            Ok(())
         }
-        sql.push_str(
-            ") UPDATE messages SET status = v.status, reason = v.reason, \
-             smtp_reply = v.smtp_reply, rule = v.rule, updated_at = v.updated_at \
-             FROM v WHERE messages.id = v.id AND messages.account_id = ?",
+        DbConn::Postgres(c) => update_statuses_in_chunks(c, scope, rows),
+    }
+}
+
+fn update_statuses_in_chunks(
+    conn: &mut PgConnection,
+    scope: &AccountScope,
+    rows: &[&Message],
+) -> StoreResult<()> {
+    let row = "(CAST(? AS BIGINT), CAST(? AS SMALLINT), CAST(? AS SMALLINT), \
+               CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))";
+    for chunk in rows.chunks(500) {
+        let values = vec![row; chunk.len()].join(", ");
+        let sql = placeholders(
+            &format!(
+                "WITH v (id, status, reason, smtp_reply, rule, updated_at) AS (VALUES {values}) \
+                 UPDATE messages SET status = v.status, reason = v.reason, \
+                 smtp_reply = v.smtp_reply, rule = v.rule, updated_at = v.updated_at \
+                 FROM v WHERE messages.id = v.id AND messages.account_id = ?"
+            ),
+            true,
         );
-        let sql = placeholders(&sql, !conn.is_sqlite());
-        on_backend!(conn, |c, B| {
-            let mut query = diesel::sql_query(&sql).into_boxed::<B>();
-            for m in chunk {
-                query = query
-                    .bind::<BigInt, _>(m.id)
-                    .bind::<SmallInt, _>(m.status)
-                    .bind::<Nullable<SmallInt>, _>(m.reason)
-                    .bind::<Nullable<Text>, _>(m.smtp_reply.as_deref())
-                    .bind::<Nullable<Text>, _>(m.rule.as_deref())
-                    .bind::<BigInt, _>(m.updated_at);
-            }
-            query.bind::<BigInt, _>(scope.account_id()).execute(c)?
-        });
+        let mut query = diesel::sql_query(&sql).into_boxed::<diesel::pg::Pg>();
+        for m in chunk {
+            query = query
+                .bind::<BigInt, _>(m.id)
+                .bind::<SmallInt, _>(m.status)
+                .bind::<Nullable<SmallInt>, _>(m.reason)
+                .bind::<Nullable<Text>, _>(m.smtp_reply.as_deref())
+                .bind::<Nullable<Text>, _>(m.rule.as_deref())
+                .bind::<BigInt, _>(m.updated_at);
+        }
+        query.bind::<BigInt, _>(scope.account_id()).execute(conn)?;
     }
     Ok(())
 }

@@ -125,7 +125,7 @@ impl Message {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = message_tags)]
+#[diesel(table_name = message_tags, treat_none_as_default_value = false)]
 pub struct MessageTag {
     pub message_id: i64,
     pub account_id: i64,
@@ -172,7 +172,7 @@ pub struct NewMessageEvent {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = tracking_events)]
+#[diesel(table_name = tracking_events, treat_none_as_default_value = false)]
 pub struct NewTrackingEvent {
     pub account_id: i64,
     pub message_id: Option<i64>,

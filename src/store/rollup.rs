@@ -38,7 +38,12 @@ pub fn apply(
         };
         *daily.entry(day).or_default() += delta;
     }
-    upsert(conn, scope, Grain::Hour, changes.iter().map(|(k, d)| (k, *d)))?;
+    upsert(
+        conn,
+        scope,
+        Grain::Hour,
+        changes.iter().map(|(k, d)| (k, *d)),
+    )?;
     upsert(conn, scope, Grain::Day, daily.iter().map(|(k, d)| (k, *d)))
 }
 
