@@ -283,9 +283,9 @@ both_backends!(rows_carry_their_codes_and_counts_match, |db| {
     }
 });
 
-/// Tabs over a 30-day span add whole UTC days from the daily rollup and the ragged hours at
-/// each end (a Shanghai day starts at 16:00 UTC) from the hourly one: messages at the very
-/// first and last hours of the span, and just outside it, land on the right side.
+// Tabs over a 30-day span add whole UTC days from the daily rollup and the ragged hours at
+// each end (a Shanghai day starts at 16:00 UTC) from the hourly one: messages at the very
+// first and last hours of the span, and just outside it, land on the right side.
 both_backends!(tabs_over_many_days_count_every_hour_once, |db| {
     let (app, mut client, account_id, seeded) = setup(db);
     let zone = chrono_tz::Asia::Shanghai;
