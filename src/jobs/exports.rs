@@ -1,18 +1,18 @@
 //! The offline export worker: claims a job, streams its rows by keyset cursor into a
-//! temporary file (CSV with BOM, optionally gzip), renames it when complete, and reports
-//! progress as it goes. Memory stays flat however many rows; a crash leaves no partial file
+//! temporary file (CSV with BOM, optionally gzip, or XLSX; see `sink`), renames it when
+//! complete, and reports progress as it goes. Memory stays flat however many rows; a crash leaves no partial file
 //! under the final name, and the job is queued again at the next start.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::rows::Presenter;
+use super::sink::Sink;
 use crate::db::{DbConn, Pool};
-use crate::domain::now_ms;
+use crate::domain::{now_ms, ExportFormat};
 use crate::store::exports::{self, ExportJob};
 use crate::store::list_pages::{self, ListFilter, TrackingFilter};
 use crate::store::lists::ListKind;
@@ -49,13 +49,13 @@ pub struct WorkerSettings {
 }
 
 /// The file a job's export lives in once complete.
-pub fn final_name(job: &ExportJob) -> String {
-    format!(
-        "export-{}.{}{}",
-        job.id,
-        job.format,
-        if job.gzip { ".gz" } else { "" }
-    )
+pub fn final_name(job: &ExportJob, format: ExportFormat) -> String {
+    format!("export-{}.{}", job.id, format.extension(job.gzip))
+}
+
+/// The file a job writes into until it is complete.
+fn part_path(dir: &Path, id: i64) -> PathBuf {
+    dir.join(format!("export-{id}.part"))
 }
 
 /// Starts `count` workers on the current actix runtime; 0 starts none.
@@ -113,7 +113,14 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
     };
     let id = job.id;
     log::info!("export {id}: started (attempt {})", job.attempts);
-    match run(&mut conn, &job, &settings.dir) {
+    // A panic inside a writer (rust_xlsxwriter panics on some I/O errors of its spill files)
+    // must fail the attempt like any error, not leave the job `running` until a restart.
+    let outcome = catch_unwind(AssertUnwindSafe(|| run(&mut conn, &job, &settings.dir)))
+        .unwrap_or_else(|_| {
+            let _ = std::fs::remove_file(part_path(&settings.dir, id));
+            Err(anyhow::anyhow!("the export writer stopped unexpectedly"))
+        });
+    match outcome {
         Ok(Some(rows)) => log::info!("export {id}: {rows} rows"),
         Ok(None) => log::info!("export {id}: cancelled"),
         Err(e) => {
@@ -145,59 +152,11 @@ pub fn sweep(conn: &mut DbConn, dir: &Path) {
     }
 }
 
-/// A CSV writer over a file, gzip or plain.
-enum Sink {
-    Plain(csv::Writer<BufWriter<File>>),
-    Gzip(csv::Writer<flate2::write::GzEncoder<BufWriter<File>>>),
-}
-
-impl Sink {
-    fn open(path: &Path, gzip: bool) -> anyhow::Result<Sink> {
-        let mut file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
-        const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
-        Ok(if gzip {
-            let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-            gz.write_all(BOM)?;
-            Sink::Gzip(csv::Writer::from_writer(gz))
-        } else {
-            file.write_all(BOM)?;
-            Sink::Plain(csv::Writer::from_writer(file))
-        })
-    }
-
-    fn record(&mut self, fields: &[String]) -> anyhow::Result<()> {
-        match self {
-            Sink::Plain(w) => w.write_record(fields)?,
-            Sink::Gzip(w) => w.write_record(fields)?,
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> anyhow::Result<()> {
-        match self {
-            Sink::Plain(w) => {
-                let mut file = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-                file.flush()?;
-                file.into_inner()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                    .sync_all()?;
-            }
-            Sink::Gzip(w) => {
-                let gz = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-                let mut file = gz.finish()?;
-                file.flush()?;
-                file.into_inner()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                    .sync_all()?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Runs one claimed job; `Ok(None)` when it was cancelled while running.
 pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Option<i64>> {
     let desc: JobFilter = serde_json::from_str(&job.filter)?;
+    let format = ExportFormat::from_code(&job.format)
+        .ok_or_else(|| anyhow::anyhow!("unknown export format {:?}", job.format))?;
     let account = accounts::get_account(conn, job.account_id)?
         .ok_or_else(|| anyhow::anyhow!("the account is gone"))?;
     let scope = AccountScope::new(account.id);
@@ -213,8 +172,8 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
     if let Some(total) = estimate(conn, &scope, &desc.spec)? {
         exports::set_total(conn, job.id, total)?;
     }
-    let part = dir.join(format!("export-{}.part", job.id));
-    let mut sink = Sink::open(&part, job.gzip)?;
+    let part = part_path(dir, job.id);
+    let mut sink = Sink::create(&part, format, job.gzip)?;
     let mut rows: i64 = 0;
     // Progress is written, and a cancel noticed, between keyset steps.
     let checkpoint = |conn: &mut DbConn, rows: i64| -> anyhow::Result<bool> {
@@ -223,12 +182,12 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
     };
     let outcome: anyhow::Result<bool> = (|| match &desc.spec {
         ExportSpec::Status { filter } => {
-            sink.record(&presenter.status_header())?;
+            sink.header(presenter.status_header())?;
             let mut from = None;
             loop {
                 let page = status::page(conn, &scope, filter, from, STEP)?;
                 for m in &page.rows {
-                    sink.record(&presenter.status_record(m))?;
+                    sink.record(presenter.status_record(m))?;
                 }
                 rows += page.rows.len() as i64;
                 if !checkpoint(conn, rows)? {
@@ -243,13 +202,13 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
         ExportSpec::List { list, filter } => {
             let list =
                 ListKind::from_code(list).ok_or_else(|| anyhow::anyhow!("unknown list {list}"))?;
-            sink.record(&presenter.list_header(list))?;
+            sink.header(presenter.list_header(list))?;
             let now = now_ms();
             let mut after = None;
             loop {
                 let page = list_pages::page(conn, &scope, list, filter, after, STEP, now)?;
                 for e in &page {
-                    sink.record(&presenter.list_record(list, e))?;
+                    sink.record(presenter.list_record(list, e))?;
                 }
                 rows += page.len() as i64;
                 if !checkpoint(conn, rows)? {
@@ -262,12 +221,12 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
             }
         }
         ExportSpec::OpensClicks { filter } => {
-            sink.record(&presenter.tracking_header())?;
+            sink.header(presenter.tracking_header())?;
             let mut after = None;
             loop {
                 let page = list_pages::tracking_page(conn, &scope, filter, after, STEP)?;
                 for r in &page {
-                    sink.record(&presenter.tracking_record(r))?;
+                    sink.record(presenter.tracking_record(r))?;
                 }
                 rows += page.len() as i64;
                 if !checkpoint(conn, rows)? {
@@ -283,7 +242,7 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
     match outcome {
         Ok(true) => {
             sink.finish()?;
-            let name = final_name(job);
+            let name = final_name(job, format);
             std::fs::rename(&part, dir.join(&name))?;
             let size = std::fs::metadata(dir.join(&name))?.len() as i64;
             if !exports::succeed(conn, job.id, rows, &name, size, now_ms(), KEEP_MS)? {
