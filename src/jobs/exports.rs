@@ -180,65 +180,71 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
         exports::progress(conn, job.id, rows)?;
         Ok(exports::state(conn, job.id)?.as_deref() == Some("running"))
     };
-    let outcome: anyhow::Result<bool> = (|| match &desc.spec {
-        ExportSpec::Status { filter } => {
-            sink.header(presenter.status_header())?;
-            let mut from = None;
-            loop {
-                let page = status::page(conn, &scope, filter, from, STEP)?;
-                for m in &page.rows {
-                    sink.record(presenter.status_record(m))?;
-                }
-                rows += page.rows.len() as i64;
-                if !checkpoint(conn, rows)? {
-                    return Ok(false);
-                }
-                match page.older {
-                    Some(p) => from = Some((p, Direction::Older)),
-                    None => return Ok(true),
-                }
-            }
-        }
-        ExportSpec::List { list, filter } => {
-            let list =
-                ListKind::from_code(list).ok_or_else(|| anyhow::anyhow!("unknown list {list}"))?;
-            sink.header(presenter.list_header(list))?;
-            let now = now_ms();
-            let mut after = None;
-            loop {
-                let page = list_pages::page(conn, &scope, list, filter, after, STEP, now)?;
-                for e in &page {
-                    sink.record(presenter.list_record(list, e))?;
-                }
-                rows += page.len() as i64;
-                if !checkpoint(conn, rows)? {
-                    return Ok(false);
-                }
-                match page.last() {
-                    Some(e) if page.len() as i64 == STEP => after = Some(list_pages::position(e)),
-                    _ => return Ok(true),
+    // Rows are read once, front to back: a big page cache would only hold them for nothing.
+    let outcome: anyhow::Result<bool> = conn
+        .with_small_cache(|conn| match &desc.spec {
+            ExportSpec::Status { filter } => {
+                sink.header(presenter.status_header())?;
+                let mut from = None;
+                loop {
+                    let page = status::page(conn, &scope, filter, from, STEP)?;
+                    for m in &page.rows {
+                        sink.record(&presenter.status_record(m))?;
+                    }
+                    rows += page.rows.len() as i64;
+                    if !checkpoint(conn, rows)? {
+                        return Ok(false);
+                    }
+                    match page.older {
+                        Some(p) => from = Some((p, Direction::Older)),
+                        None => return Ok(true),
+                    }
                 }
             }
-        }
-        ExportSpec::OpensClicks { filter } => {
-            sink.header(presenter.tracking_header())?;
-            let mut after = None;
-            loop {
-                let page = list_pages::tracking_page(conn, &scope, filter, after, STEP)?;
-                for r in &page {
-                    sink.record(presenter.tracking_record(r))?;
-                }
-                rows += page.len() as i64;
-                if !checkpoint(conn, rows)? {
-                    return Ok(false);
-                }
-                match page.last() {
-                    Some(r) if page.len() as i64 == STEP => after = Some((r.occurred_at, r.id)),
-                    _ => return Ok(true),
+            ExportSpec::List { list, filter } => {
+                let list = ListKind::from_code(list)
+                    .ok_or_else(|| anyhow::anyhow!("unknown list {list}"))?;
+                sink.header(presenter.list_header(list))?;
+                let now = now_ms();
+                let mut after = None;
+                loop {
+                    let page = list_pages::page(conn, &scope, list, filter, after, STEP, now)?;
+                    for e in &page {
+                        sink.record(&presenter.list_record(list, e))?;
+                    }
+                    rows += page.len() as i64;
+                    if !checkpoint(conn, rows)? {
+                        return Ok(false);
+                    }
+                    match page.last() {
+                        Some(e) if page.len() as i64 == STEP => {
+                            after = Some(list_pages::position(e))
+                        }
+                        _ => return Ok(true),
+                    }
                 }
             }
-        }
-    })();
+            ExportSpec::OpensClicks { filter } => {
+                sink.header(presenter.tracking_header())?;
+                let mut after = None;
+                loop {
+                    let page = list_pages::tracking_page(conn, &scope, filter, after, STEP)?;
+                    for r in &page {
+                        sink.record(&presenter.tracking_record(r))?;
+                    }
+                    rows += page.len() as i64;
+                    if !checkpoint(conn, rows)? {
+                        return Ok(false);
+                    }
+                    match page.last() {
+                        Some(r) if page.len() as i64 == STEP => after = Some((r.occurred_at, r.id)),
+                        _ => return Ok(true),
+                    }
+                }
+            }
+        })
+        .map_err(anyhow::Error::from)
+        .and_then(|walked| walked);
     match outcome {
         Ok(true) => {
             sink.finish()?;

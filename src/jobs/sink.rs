@@ -59,14 +59,15 @@ impl Sink {
     pub fn header(&mut self, fields: Vec<String>) -> anyhow::Result<()> {
         match &mut self.inner {
             Inner::Xlsx(x) => x.header(fields),
-            _ => self.record(fields),
+            _ => self.record(&fields),
         }
     }
 
-    pub fn record(&mut self, fields: Vec<String>) -> anyhow::Result<()> {
+    pub fn record<S: AsRef<str>>(&mut self, fields: &[S]) -> anyhow::Result<()> {
+        let bytes = fields.iter().map(|f| f.as_ref().as_bytes());
         match &mut self.inner {
-            Inner::Csv(w) => w.write_record(&fields)?,
-            Inner::CsvGzip(w) => w.write_record(&fields)?,
+            Inner::Csv(w) => w.write_record(bytes)?,
+            Inner::CsvGzip(w) => w.write_record(bytes)?,
             Inner::Xlsx(x) => x.record(fields)?,
         }
         Ok(())
@@ -138,23 +139,23 @@ impl XlsxSink {
             let col = col as u16;
             // Wide enough for a time or an address; constant-memory sheets cannot autofit.
             sheet.set_column_width(col, 20)?;
-            sheet.write_string_with_format(0, col, fit_cell(name.clone()), &self.bold)?;
+            sheet.write_string_with_format(0, col, fit_cell(name), &self.bold)?;
         }
         sheet.set_freeze_panes(1, 0)?;
         self.row = 1;
         Ok(())
     }
 
-    fn record(&mut self, fields: Vec<String>) -> anyhow::Result<()> {
+    fn record<S: AsRef<str>>(&mut self, fields: &[S]) -> anyhow::Result<()> {
         if self.row >= self.rows_per_sheet {
             self.book.add_worksheet_with_constant_memory()?;
             self.sheet += 1;
             self.write_header()?;
         }
         let sheet = self.book.worksheet_from_index(self.sheet)?;
-        for (col, value) in fields.into_iter().enumerate() {
+        for (col, value) in fields.iter().enumerate() {
             // Empty values make no cell at all, as Excel itself does.
-            sheet.write_string(self.row, col as u16, fit_cell(value))?;
+            sheet.write_string(self.row, col as u16, fit_cell(value.as_ref()))?;
         }
         self.row += 1;
         Ok(())
@@ -169,7 +170,7 @@ impl XlsxSink {
 
 /// Cuts a value to what one Excel cell holds, at a character boundary, rather than failing
 /// the whole export for one overlong SMTP reply.
-fn fit_cell(mut value: String) -> String {
+fn fit_cell(value: &str) -> &str {
     // UTF-8 never has fewer bytes than UTF-16 has units, so short strings need no count.
     if value.len() <= XLSX_CELL_MAX {
         return value;
@@ -181,11 +182,8 @@ fn fit_cell(mut value: String) -> String {
             units += c.len_utf16();
             units > XLSX_CELL_MAX
         })
-        .map(|(i, _)| i);
-    if let Some(cut) = cut {
-        value.truncate(cut);
-    }
-    value
+        .map_or(value.len(), |(i, _)| i);
+    &value[..cut]
 }
 
 #[cfg(test)]
@@ -214,7 +212,7 @@ mod tests {
         };
         sink.header(vec!["name".into(), "n".into()]).unwrap();
         for i in 0..5 {
-            sink.record(vec![format!("row{i}"), i.to_string()]).unwrap();
+            sink.record(&[format!("row{i}"), i.to_string()]).unwrap();
         }
         sink.finish().unwrap();
         // Three rows a sheet: a header and two records, then the next sheet.
@@ -234,13 +232,13 @@ mod tests {
 
     #[test]
     fn overlong_values_are_cut_to_what_a_cell_holds() {
-        assert_eq!(fit_cell("short".into()), "short");
+        assert_eq!(fit_cell("short"), "short");
         let long = "é".repeat(XLSX_CELL_MAX + 10);
-        let cut = fit_cell(long);
+        let cut = fit_cell(&long);
         assert_eq!(cut.chars().count(), XLSX_CELL_MAX);
         // A character outside the BMP counts twice and is never split.
         let astral = "😀".repeat(XLSX_CELL_MAX);
-        let cut = fit_cell(astral);
+        let cut = fit_cell(&astral);
         assert_eq!(cut.encode_utf16().count(), XLSX_CELL_MAX - 1);
     }
 }

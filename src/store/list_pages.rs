@@ -511,6 +511,10 @@ pub fn tracking_page(
     limit: i64,
 ) -> StoreResult<Vec<TrackingRow>> {
     use crate::db::schema::tracking_events as t;
+    // One upper bound, the period's end narrowed by the cursor: with two, SQLite may range
+    // over the period's end and read every earlier page again (see `status::page`).
+    let last = f.to_ms.saturating_sub(1);
+    let last = after.map_or(last, |(at, _)| last.min(at));
     let mut q = t::table
         .select((
             t::id,
@@ -527,7 +531,7 @@ pub fn tracking_page(
         ))
         .filter(t::account_id.eq(scope.account_id()))
         .filter(t::occurred_at.ge(f.from_ms))
-        .filter(t::occurred_at.lt(f.to_ms))
+        .filter(t::occurred_at.le(last))
         .into_boxed();
     if let Some(k) = f.kind {
         q = q.filter(t::kind.eq(k));
@@ -542,11 +546,7 @@ pub fn tracking_page(
         q = q.filter(t::tag.eq(tag.clone()));
     }
     if let Some((at, id)) = after {
-        q = q.filter(
-            t::occurred_at
-                .le(at)
-                .and(t::occurred_at.lt(at).or(t::id.lt(id))),
-        );
+        q = q.filter(t::occurred_at.lt(at).or(t::id.lt(id)));
     }
     q.order((t::occurred_at.desc(), t::id.desc()))
         .limit(limit)
