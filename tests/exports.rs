@@ -12,7 +12,16 @@ use mailtrail::domain::Role;
 use mailtrail::store::accounts;
 
 fn setup(db: common::TestDb, messages: u64) -> (TestApp, Client, i64) {
-    let app = TestApp::start(db);
+    let settings = common::settings_for(&db);
+    setup_with(db, settings, messages)
+}
+
+fn setup_with(
+    db: common::TestDb,
+    settings: mailtrail::Settings,
+    messages: u64,
+) -> (TestApp, Client, i64) {
+    let app = TestApp::start_with(db, settings);
     let account = app.account("acme");
     app.user(&account, "owner@acme.test", Role::Owner, "pw");
     if messages > 0 {
@@ -541,7 +550,10 @@ both_backends!(an_xlsx_export_holds_exactly_what_the_csv_holds, |db| {
 });
 
 both_backends!(progress_only_grows, |db| {
-    let (app, mut client, account_id) = setup(db, 40_000);
+    // Progress written at every step, so that a test-sized export shows several.
+    let mut settings = common::settings_for(&db);
+    settings.export_progress_ms = 0;
+    let (app, mut client, account_id) = setup_with(db, settings, 40_000);
     let (from, to) = days();
     let token = client.get("/status").csrf_token();
     client.post_form(

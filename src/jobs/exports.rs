@@ -5,7 +5,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,14 +14,16 @@ use super::sink::Sink;
 use crate::db::{DbConn, Pool};
 use crate::domain::{now_ms, ExportFormat};
 use crate::store::exports::{self, ExportJob};
-use crate::store::list_pages::{self, ListFilter, TrackingFilter};
-use crate::store::lists::ListKind;
+use crate::store::list_pages::{self, ListFilter, TrackingFilter, TrackingRow};
+use crate::store::lists::{ListEntry, ListKind};
+use crate::store::models::StatusRow;
 use crate::store::status::{self, Direction, StatusFilter};
 use crate::store::{accounts, AccountScope};
+use crate::Settings;
 
 /// Files are kept this long after a job succeeds.
 pub const KEEP_MS: i64 = 7 * 24 * 3_600_000;
-/// Rows read per keyset step, and how often progress is written.
+/// Rows read per keyset step.
 const STEP: i64 = 5_000;
 
 /// What a job exports, as stored in its `filter` column (JSON).
@@ -46,6 +48,18 @@ pub struct JobFilter {
 pub struct WorkerSettings {
     pub dir: PathBuf,
     pub poll: Duration,
+    /// Progress is written, and a cancel noticed, between keyset steps but at most this often.
+    pub progress_every: Duration,
+}
+
+impl WorkerSettings {
+    pub fn new(settings: &Settings) -> WorkerSettings {
+        WorkerSettings {
+            dir: settings.exports_dir(),
+            poll: Duration::from_millis(settings.export_poll_ms),
+            progress_every: Duration::from_millis(settings.export_progress_ms),
+        }
+    }
 }
 
 /// The file a job's export lives in once complete.
@@ -113,10 +127,11 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
     };
     let id = job.id;
     log::info!("export {id}: started (attempt {})", job.attempts);
-    // A panic inside a writer (rust_xlsxwriter panics on some I/O errors of its spill files)
-    // must fail the attempt like any error, not leave the job `running` until a restart.
-    let outcome = catch_unwind(AssertUnwindSafe(|| run(&mut conn, &job, &settings.dir)))
-        .unwrap_or_else(|_| {
+    // A panic must fail the attempt like any error, not leave the job `running` until a
+    // restart (the writing thread's panics, e.g. rust_xlsxwriter's on I/O errors of its spill
+    // files, come back from its join as errors already).
+    let outcome =
+        catch_unwind(AssertUnwindSafe(|| run(&mut conn, &job, settings))).unwrap_or_else(|_| {
             let _ = std::fs::remove_file(part_path(&settings.dir, id));
             Err(anyhow::anyhow!("the export writer stopped unexpectedly"))
         });
@@ -153,7 +168,12 @@ pub fn sweep(conn: &mut DbConn, dir: &Path) {
 }
 
 /// Runs one claimed job; `Ok(None)` when it was cancelled while running.
-pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Option<i64>> {
+pub fn run(
+    conn: &mut DbConn,
+    job: &ExportJob,
+    settings: &WorkerSettings,
+) -> anyhow::Result<Option<i64>> {
+    let dir = settings.dir.as_path();
     let desc: JobFilter = serde_json::from_str(&job.filter)?;
     let format = ExportFormat::from_code(&job.format)
         .ok_or_else(|| anyhow::anyhow!("unknown export format {:?}", job.format))?;
@@ -173,81 +193,32 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
         exports::set_total(conn, job.id, total)?;
     }
     let part = part_path(dir, job.id);
-    let mut sink = Sink::create(&part, format, job.gzip)?;
+    let sink = Sink::create(&part, format, job.gzip)?;
     let mut rows: i64 = 0;
-    // Progress is written, and a cancel noticed, between keyset steps.
-    let checkpoint = |conn: &mut DbConn, rows: i64| -> anyhow::Result<bool> {
-        exports::progress(conn, job.id, rows)?;
-        Ok(exports::state(conn, job.id)?.as_deref() == Some("running"))
-    };
     // Rows are read once, front to back: a big page cache would only hold them for nothing.
-    let outcome: anyhow::Result<bool> = conn
-        .with_small_cache(|conn| match &desc.spec {
-            ExportSpec::Status { filter } => {
-                sink.header(presenter.status_header())?;
-                let mut from = None;
-                loop {
-                    let page = status::page(conn, &scope, filter, from, STEP)?;
-                    for m in &page.rows {
-                        sink.record(&presenter.status_record(m))?;
-                    }
-                    rows += page.rows.len() as i64;
-                    if !checkpoint(conn, rows)? {
-                        return Ok(false);
-                    }
-                    match page.older {
-                        Some(p) => from = Some((p, Direction::Older)),
-                        None => return Ok(true),
-                    }
-                }
-            }
-            ExportSpec::List { list, filter } => {
-                let list = ListKind::from_code(list)
-                    .ok_or_else(|| anyhow::anyhow!("unknown list {list}"))?;
-                sink.header(presenter.list_header(list))?;
-                let now = now_ms();
-                let mut after = None;
-                loop {
-                    let page = list_pages::page(conn, &scope, list, filter, after, STEP, now)?;
-                    for e in &page {
-                        sink.record(&presenter.list_record(list, e))?;
-                    }
-                    rows += page.len() as i64;
-                    if !checkpoint(conn, rows)? {
-                        return Ok(false);
-                    }
-                    match page.last() {
-                        Some(e) if page.len() as i64 == STEP => {
-                            after = Some(list_pages::position(e))
-                        }
-                        _ => return Ok(true),
-                    }
-                }
-            }
-            ExportSpec::OpensClicks { filter } => {
-                sink.header(presenter.tracking_header())?;
-                let mut after = None;
-                loop {
-                    let page = list_pages::tracking_page(conn, &scope, filter, after, STEP)?;
-                    for r in &page {
-                        sink.record(&presenter.tracking_record(r))?;
-                    }
-                    rows += page.len() as i64;
-                    if !checkpoint(conn, rows)? {
-                        return Ok(false);
-                    }
-                    match page.last() {
-                        Some(r) if page.len() as i64 == STEP => after = Some((r.occurred_at, r.id)),
-                        _ => return Ok(true),
-                    }
-                }
-            }
+    let walked = conn
+        .with_small_cache(|conn| {
+            write_behind(sink, &presenter, |write| {
+                let mut progress = Progress {
+                    id: job.id,
+                    every: settings.progress_every,
+                    rows: &mut rows,
+                    reported: Instant::now(),
+                };
+                walk(conn, &scope, &desc.spec, &presenter, &mut progress, write)
+            })
         })
         .map_err(anyhow::Error::from)
-        .and_then(|walked| walked);
-    match outcome {
+        .and_then(|walked| walked)
+        .and_then(|(complete, sink)| {
+            if complete {
+                sink.finish().map(|()| true)
+            } else {
+                Ok(false)
+            }
+        });
+    match walked {
         Ok(true) => {
-            sink.finish()?;
             let name = final_name(job, format);
             std::fs::rename(&part, dir.join(&name))?;
             let size = std::fs::metadata(dir.join(&name))?.len() as i64;
@@ -259,14 +230,154 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
             Ok(Some(rows))
         }
         Ok(false) => {
-            drop(sink);
             let _ = std::fs::remove_file(&part);
             Ok(None)
         }
         Err(e) => {
-            drop(sink);
             let _ = std::fs::remove_file(&part);
             Err(e)
+        }
+    }
+}
+
+/// One keyset step's rows, on their way from the reading side to the writing side.
+enum Batch {
+    Header(Vec<String>),
+    Status(Vec<StatusRow>),
+    List(ListKind, Vec<ListEntry>),
+    Tracking(Vec<TrackingRow>),
+}
+
+impl Batch {
+    fn write(self, presenter: &Presenter, sink: &mut Sink) -> anyhow::Result<()> {
+        match self {
+            Batch::Header(names) => sink.header(names),
+            Batch::Status(rows) => rows
+                .iter()
+                .try_for_each(|m| sink.record(&presenter.status_record(m))),
+            Batch::List(list, entries) => entries
+                .iter()
+                .try_for_each(|e| sink.record(&presenter.list_record(list, e))),
+            Batch::Tracking(rows) => rows
+                .iter()
+                .try_for_each(|r| sink.record(&presenter.tracking_record(r))),
+        }
+    }
+}
+
+/// Runs `read` while a thread of its own presents and writes what it reads, so that writing
+/// one step overlaps reading the next (on PostgreSQL, the server's work for it). At most two
+/// steps wait in between, so memory stays flat. Answers what `read` answered and the sink,
+/// or the first error of either side.
+fn write_behind(
+    mut sink: Sink,
+    presenter: &Presenter,
+    read: impl FnOnce(&mut dyn FnMut(Batch) -> anyhow::Result<()>) -> anyhow::Result<bool>,
+) -> anyhow::Result<(bool, Sink)> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let writer = scope.spawn(move || -> anyhow::Result<Sink> {
+            for batch in rx {
+                batch.write(presenter, &mut sink)?;
+            }
+            Ok(sink)
+        });
+        let read_outcome = read(&mut |batch| {
+            tx.send(batch)
+                .map_err(|_| anyhow::anyhow!("the export writer stopped"))
+        });
+        drop(tx);
+        // The writer's own error says more than the reader's failed hand-over.
+        let sink = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the export writer stopped unexpectedly"))??;
+        Ok((read_outcome?, sink))
+    })
+}
+
+/// The rows a job has done, written to the job now and then.
+struct Progress<'a> {
+    id: i64,
+    every: Duration,
+    rows: &'a mut i64,
+    reported: Instant,
+}
+
+impl Progress<'_> {
+    /// Counts a step's rows and writes the count when it is time; false once the job is no
+    /// longer running (cancelled).
+    fn step(&mut self, conn: &mut DbConn, rows: usize) -> anyhow::Result<bool> {
+        *self.rows += rows as i64;
+        if self.reported.elapsed() < self.every {
+            return Ok(true);
+        }
+        self.reported = Instant::now();
+        Ok(exports::progress(conn, self.id, *self.rows)?)
+    }
+}
+
+/// Reads the spec's rows step by step by keyset cursor and hands each step to `write`.
+/// Between steps it counts progress and notices a cancel; `Ok(false)` when cancelled.
+fn walk(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    spec: &ExportSpec,
+    presenter: &Presenter,
+    progress: &mut Progress,
+    write: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    let mut checkpoint = |conn: &mut DbConn, step: usize| progress.step(conn, step);
+    match spec {
+        ExportSpec::Status { filter } => {
+            write(Batch::Header(presenter.status_header()))?;
+            let mut from = None;
+            loop {
+                let page = status::page(conn, scope, filter, from, STEP)?;
+                let step = page.rows.len();
+                write(Batch::Status(page.rows))?;
+                if !checkpoint(conn, step)? {
+                    return Ok(false);
+                }
+                match page.older {
+                    Some(p) => from = Some((p, Direction::Older)),
+                    None => return Ok(true),
+                }
+            }
+        }
+        ExportSpec::List { list, filter } => {
+            let list =
+                ListKind::from_code(list).ok_or_else(|| anyhow::anyhow!("unknown list {list}"))?;
+            write(Batch::Header(presenter.list_header(list)))?;
+            let now = now_ms();
+            let mut after = None;
+            loop {
+                let page = list_pages::page(conn, scope, list, filter, after, STEP, now)?;
+                let step = page.len();
+                after = page.last().map(list_pages::position);
+                write(Batch::List(list, page))?;
+                if !checkpoint(conn, step)? {
+                    return Ok(false);
+                }
+                if step < STEP as usize {
+                    return Ok(true);
+                }
+            }
+        }
+        ExportSpec::OpensClicks { filter } => {
+            write(Batch::Header(presenter.tracking_header()))?;
+            let mut after = None;
+            loop {
+                let page = list_pages::tracking_page(conn, scope, filter, after, STEP)?;
+                let step = page.len();
+                after = page.last().map(|r| (r.occurred_at, r.id));
+                write(Batch::Tracking(page))?;
+                if !checkpoint(conn, step)? {
+                    return Ok(false);
+                }
+                if step < STEP as usize {
+                    return Ok(true);
+                }
+            }
         }
     }
 }

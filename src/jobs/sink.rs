@@ -25,9 +25,10 @@ pub struct Sink {
     inner: Inner,
 }
 
+/// Boxed: the writers are hundreds of bytes each, and a sink is made once per export.
 enum Inner {
-    Csv(csv::Writer<BufWriter<File>>),
-    CsvGzip(csv::Writer<GzEncoder<BufWriter<File>>>),
+    Csv(Box<csv::Writer<BufWriter<File>>>),
+    CsvGzip(Box<csv::Writer<GzEncoder<BufWriter<File>>>>),
     Xlsx(Box<XlsxSink>),
 }
 
@@ -39,11 +40,11 @@ impl Sink {
             ExportFormat::Csv if gzip => {
                 let mut gz = GzEncoder::new(file, flate2::Compression::fast());
                 gz.write_all(BOM)?;
-                Inner::CsvGzip(csv::Writer::from_writer(gz))
+                Inner::CsvGzip(Box::new(csv::Writer::from_writer(gz)))
             }
             ExportFormat::Csv => {
                 file.write_all(BOM)?;
-                Inner::Csv(csv::Writer::from_writer(file))
+                Inner::Csv(Box::new(csv::Writer::from_writer(file)))
             }
             ExportFormat::Xlsx => {
                 // The sheets' spill files go beside the export: that disk was chosen to
