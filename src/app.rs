@@ -215,10 +215,7 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
     let shutdown = state.shutdown.clone();
     crate::jobs::exports::start(
         state.pool.clone(),
-        crate::jobs::exports::WorkerSettings {
-            dir: state.settings.exports_dir(),
-            poll: std::time::Duration::from_millis(state.settings.export_poll_ms),
-        },
+        crate::jobs::exports::WorkerSettings::new(&state.settings),
         state.settings.export_workers,
     );
     crate::jobs::maintenance::start(state.pool.clone(), std::time::Duration::from_secs(600));

@@ -31,6 +31,10 @@ pub struct Settings {
     pub export_workers: usize,
     /// How often an idle export worker looks for work.
     pub export_poll_ms: u64,
+    /// How often a running export writes its progress (and notices a cancel), at most: on
+    /// PostgreSQL each write is a commit that waits for the disk, and the jobs page refreshes
+    /// every 2 s anyway.
+    pub export_progress_ms: u64,
     /// Where export files are written; default `DATA_DIR/exports`.
     pub exports_dir: Option<PathBuf>,
 }
@@ -51,6 +55,7 @@ impl Settings {
             workers: None,
             export_workers: 1,
             export_poll_ms: 1_000,
+            export_progress_ms: 250,
             exports_dir: None,
         }
     }

@@ -1,10 +1,10 @@
 //! Offline exports: the worker writes exactly the filter's rows (count, values, masking,
-//! BOM, gzip), downloads stay in their account, retention, retry, cancel, recovery after a
-//! crash, and accounts that forbid exports.
+//! BOM, gzip, XLSX), progress only grows, downloads stay in their account, retention, retry,
+//! cancel, recovery after a crash, and accounts that forbid exports.
 
 mod common;
 
-use std::io::Read;
+use std::io::{Cursor, Read};
 use std::time::{Duration, Instant};
 
 use common::{Client, TestApp};
@@ -12,7 +12,16 @@ use mailtrail::domain::Role;
 use mailtrail::store::accounts;
 
 fn setup(db: common::TestDb, messages: u64) -> (TestApp, Client, i64) {
-    let app = TestApp::start(db);
+    let settings = common::settings_for(&db);
+    setup_with(db, settings, messages)
+}
+
+fn setup_with(
+    db: common::TestDb,
+    settings: mailtrail::Settings,
+    messages: u64,
+) -> (TestApp, Client, i64) {
+    let app = TestApp::start_with(db, settings);
     let account = app.account("acme");
     app.user(&account, "owner@acme.test", Role::Owner, "pw");
     if messages > 0 {
@@ -24,19 +33,21 @@ fn setup(db: common::TestDb, messages: u64) -> (TestApp, Client, i64) {
     (app, client, account.id)
 }
 
+fn job_state(app: &TestApp, id: i64) -> String {
+    use diesel::prelude::*;
+    use mailtrail::db::schema::export_jobs;
+    export_jobs::table
+        .find(id)
+        .select(export_jobs::state)
+        .first::<String>(&mut *app.conn())
+        .unwrap()
+}
+
 /// Waits (at most a minute) until job `id` leaves queued/running; answers its state.
 fn settle(app: &TestApp, id: i64) -> String {
     let started = Instant::now();
     loop {
-        let state = {
-            use diesel::prelude::*;
-            use mailtrail::db::schema::export_jobs;
-            export_jobs::table
-                .find(id)
-                .select(export_jobs::state)
-                .first::<String>(&mut *app.conn())
-                .unwrap()
-        };
+        let state = job_state(app, id);
         if !matches!(state.as_str(), "queued" | "running")
             || started.elapsed() > Duration::from_secs(60)
         {
@@ -212,12 +223,15 @@ both_backends!(retention_retry_cancel_and_recovery, |db| {
             .execute(&mut *app.conn())
             .unwrap();
     }
+    // The sweep deletes the file, then marks the job: wait for both.
     let started = Instant::now();
-    while path.exists() && started.elapsed() < Duration::from_secs(30) {
+    while (path.exists() || job_state(&app, id) != "expired")
+        && started.elapsed() < Duration::from_secs(30)
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!path.exists());
-    assert_eq!(settle(&app, id), "expired");
+    assert_eq!(job_state(&app, id), "expired");
     assert_eq!(client.get(&format!("/exports/{id}/download")).status, 404);
 
     // A failed job can be retried; a job of a crashed server is picked up again at start.
@@ -327,4 +341,271 @@ both_backends!(an_account_that_forbids_export_gets_403_everywhere, |db| {
     assert!(accounts::get_account(&mut app.conn(), account_id)
         .unwrap()
         .is_some());
+});
+
+/// The rows of every sheet of an XLSX file, in order, each padded to `width` cells (Excel
+/// writes no cell for an empty value). Reads inline strings and shared strings alike.
+fn xlsx_sheets(bytes: &[u8], width: usize) -> Vec<Vec<Vec<String>>> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("an xlsx file is a zip");
+    let mut part = |name: &str| -> Option<String> {
+        let mut text = String::new();
+        zip.by_name(name).ok()?.read_to_string(&mut text).unwrap();
+        Some(text)
+    };
+    let shared: Vec<String> = part("xl/sharedStrings.xml")
+        .map(|xml| xml.split("<si>").skip(1).map(text_of).collect())
+        .unwrap_or_default();
+    let mut sheets = Vec::new();
+    for n in 1.. {
+        let Some(xml) = part(&format!("xl/worksheets/sheet{n}.xml")) else {
+            break;
+        };
+        let rows = xml
+            .split("<row ")
+            .skip(1)
+            .map(|row| {
+                let row = &row[..row.find("</row>").unwrap_or(row.len())];
+                let mut cells = vec![String::new(); width];
+                for cell in row.split("<c r=\"").skip(1) {
+                    let col = cell
+                        .bytes()
+                        .take_while(u8::is_ascii_uppercase)
+                        .fold(0, |n, b| n * 26 + (b - b'A' + 1) as usize)
+                        - 1;
+                    let value = if cell.contains("t=\"s\"") {
+                        let v = &cell[cell.find("<v>").unwrap() + 3..cell.find("</v>").unwrap()];
+                        shared[v.parse::<usize>().unwrap()].clone()
+                    } else {
+                        text_of(cell)
+                    };
+                    cells[col] = value;
+                }
+                cells
+            })
+            .collect();
+        sheets.push(rows);
+    }
+    sheets
+}
+
+/// The text of the first `<t>` element in `xml`, unescaped.
+fn text_of(xml: &str) -> String {
+    let Some(open) = xml.find("<t") else {
+        return String::new();
+    };
+    let start = open + xml[open..].find('>').unwrap() + 1;
+    let end = start + xml[start..].find("</t>").unwrap();
+    xml[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+fn mask_all(app: &TestApp) {
+    use diesel::prelude::*;
+    use mailtrail::db::schema::accounts as a;
+    diesel::update(a::table)
+        .set(a::mask_addresses.eq(true))
+        .execute(&mut *app.conn())
+        .unwrap();
+}
+
+both_backends!(an_xlsx_export_holds_exactly_what_the_csv_holds, |db| {
+    let (app, mut client, account_id) = setup(db, 1_500);
+    mask_all(&app);
+    let (from, to) = days();
+    let token = client.get("/status").csrf_token();
+    let export = |client: &mut Client, format: &str, gzip: &str| {
+        let res = client.post_form(
+            "/exports",
+            &[
+                ("csrf_token", &token),
+                ("kind", "status"),
+                ("format", format),
+                ("gzip", gzip),
+                ("from", &from),
+                ("to", &to),
+                ("api_user", "billing"),
+            ],
+        );
+        assert_eq!(res.status, 303, "{}", res.body);
+        let id = last_job(&app);
+        assert_eq!(settle(&app, id), "succeeded");
+        id
+    };
+    let csv_id = export(&mut client, "csv", "");
+    // gzip is for CSV; an XLSX is compressed already and stays a plain .xlsx.
+    let xlsx_id = export(&mut client, "xlsx", "1");
+    assert!(app
+        .settings
+        .exports_dir()
+        .join(format!("export-{xlsx_id}.xlsx"))
+        .exists());
+
+    let head = client.get(&format!("/exports/{xlsx_id}/download"));
+    assert!(head
+        .header("content-disposition")
+        .unwrap()
+        .ends_with(&format!("-{xlsx_id}.xlsx\"")));
+    let (status, content_type, bytes) = client.get_bytes(&format!("/exports/{xlsx_id}/download"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(client.get("/exports").body.contains(&format!(
+        "<tr data-id=\"{xlsx_id}\" data-state=\"succeeded\">"
+    )));
+
+    let csv_text = client.get(&format!("/exports/{csv_id}/download")).body;
+    let csv_rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv_text.trim_start_matches('\u{feff}').as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let width = csv_rows[0].len();
+    let sheets = xlsx_sheets(&bytes, width);
+    assert_eq!(sheets.len(), 1, "one sheet below Excel's row limit");
+    let rows = &sheets[0];
+
+    let zone = chrono_tz::Asia::Shanghai;
+    let start = mailtrail::domain::day_start(
+        &zone,
+        chrono::NaiveDate::parse_from_str(&from, "%Y-%m-%d").unwrap(),
+    );
+    let expected = app.count(&format!("SELECT COUNT(*) AS n FROM messages WHERE account_id = {account_id} AND api_user = 'billing' AND requested_at >= {start}"));
+    assert!(expected > 100);
+    assert_eq!(rows.len() as i64 - 1, expected, "exactly the filter's rows");
+    assert_eq!(
+        rows[0],
+        [
+            "emailId",
+            "Status",
+            "Reason",
+            "Status code",
+            "Reason code",
+            "subStat",
+            "API_USER",
+            "Recipient",
+            "Mail type",
+            "Tags",
+            "Request time",
+            "Status update time",
+            "SMTP reply"
+        ]
+    );
+    // The newest message comes first, with its own values.
+    #[derive(diesel::QueryableByName)]
+    struct Newest {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        email_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        recipient: String,
+    }
+    let newest: Newest = {
+        use diesel::prelude::*;
+        let mut conn = app.conn();
+        let conn: &mut mailtrail::db::DbConn = &mut conn;
+        diesel::sql_query(format!("SELECT email_id, recipient FROM messages WHERE account_id = {account_id} AND api_user = 'billing' ORDER BY requested_at DESC, id DESC LIMIT 1"))
+            .get_result(conn)
+            .unwrap()
+    };
+    assert_eq!(rows[1][0], newest.email_id);
+    assert_eq!(
+        rows[1][7],
+        mailtrail::domain::mask_address(&newest.recipient)
+    );
+    assert!(rows[1..].iter().all(|r| r[6] == "billing"));
+    assert!(
+        rows[1..].iter().all(|r| r[7].contains("***@")),
+        "masked as in the CSV"
+    );
+    assert!(rows[1..]
+        .iter()
+        .all(|r| chrono::NaiveDateTime::parse_from_str(&r[10], "%Y-%m-%d %H:%M:%S").is_ok()));
+    // Cell for cell what the CSV of the same filter holds.
+    assert_eq!(rows, &csv_rows);
+
+    // A format nobody offers is a message, not a 500.
+    let res = client.post_form(
+        "/exports",
+        &[
+            ("csrf_token", &token),
+            ("kind", "status"),
+            ("format", "pdf"),
+        ],
+    );
+    assert_eq!(res.status, 400);
+    assert!(res.body.contains("Choose CSV or XLSX."));
+    assert_eq!(last_job(&app), xlsx_id, "no job for a bad format");
+    // Every export form offers both formats.
+    for page in ["/status", "/bounces", "/opens-clicks"] {
+        let body = client.get(page).body;
+        assert!(body.contains("<option value=\"xlsx\">"), "{page}");
+        assert!(body.contains("<option value=\"csv\">"), "{page}");
+    }
+});
+
+both_backends!(progress_only_grows, |db| {
+    // Progress written at every step, so that a test-sized export shows several.
+    let mut settings = common::settings_for(&db);
+    settings.export_progress_ms = 0;
+    let (app, mut client, account_id) = setup_with(db, settings, 40_000);
+    let (from, to) = days();
+    let token = client.get("/status").csrf_token();
+    client.post_form(
+        "/exports",
+        &[
+            ("csrf_token", &token),
+            ("kind", "status"),
+            ("format", "csv"),
+            ("from", &from),
+            ("to", &to),
+        ],
+    );
+    let id = last_job(&app);
+    // What the jobs page says of the job, as often as it can be asked.
+    let row_marker = format!("<tr data-id=\"{id}\" data-state=\"");
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    let started = Instant::now();
+    loop {
+        let body = client.get("/exports").body;
+        let at = body.find(&row_marker).expect("the job is listed") + row_marker.len();
+        let state = body[at..at + body[at..].find('"').unwrap()].to_string();
+        let marker = "data-rows-done=\"";
+        let done_at = at + body[at..].find(marker).unwrap() + marker.len();
+        let done: i64 = body[done_at..done_at + body[done_at..].find('"').unwrap()]
+            .parse()
+            .unwrap();
+        let finished = !matches!(state.as_str(), "queued" | "running");
+        seen.push((state, done));
+        if finished || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+    }
+    let (state, last) = seen.last().unwrap().clone();
+    assert_eq!(state, "succeeded", "{seen:?}");
+    for pair in seen.windows(2) {
+        assert!(pair[1].1 >= pair[0].1, "rows_done went back: {seen:?}");
+    }
+    let total = app.count(&format!(
+        "SELECT COUNT(*) AS n FROM messages WHERE account_id = {account_id}"
+    ));
+    assert!(total > 20_000);
+    assert_eq!(last, total, "ends at every row");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT rows_total AS n FROM export_jobs WHERE id = {id}"
+        )),
+        total
+    );
+    // The job was watched while it ran, not only after.
+    assert!(
+        seen.iter()
+            .any(|(s, n)| s == "running" && *n > 0 && *n < total),
+        "progress seen in between: {seen:?}"
+    );
 });

@@ -19,8 +19,10 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
      PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; \
-     PRAGMA temp_store = MEMORY; \
-     PRAGMA cache_size = -65536;";
+     PRAGMA temp_store = MEMORY;";
+
+/// Each pooled SQLite connection's page cache: 64 MiB.
+const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -65536;";
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -83,6 +85,7 @@ impl Manager {
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(SQLITE_PRAGMAS)
+                    .and_then(|()| conn.batch_execute(SQLITE_CACHE_SIZE))
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Sqlite(conn))
             }
@@ -145,6 +148,20 @@ pub fn migrate(conn: &mut DbConn) -> Result<usize, DbError> {
 impl DbConn {
     pub fn is_sqlite(&self) -> bool {
         matches!(self, DbConn::Sqlite(_))
+    }
+
+    /// Runs `read` with a small SQLite page cache, then gives the connection its usual one
+    /// back. For streaming reads (exports) that never come back to a page: with the pool's
+    /// 64 MiB cache they would grow the process by the whole cache and push out the pages
+    /// people read again. PostgreSQL keeps its cache in the server; nothing changes there.
+    pub fn with_small_cache<T>(&mut self, read: impl FnOnce(&mut DbConn) -> T) -> QueryResult<T> {
+        if !self.is_sqlite() {
+            return Ok(read(self));
+        }
+        self.batch_execute("PRAGMA cache_size = -2048")?;
+        let out = read(self);
+        self.batch_execute(SQLITE_CACHE_SIZE)?;
+        Ok(out)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Plain types of the product, with no I/O: the codes that are contract live here once.
 
 mod address;
+mod export;
 mod lists;
 mod period;
 mod secret;
@@ -10,6 +11,7 @@ pub mod token;
 mod user_agent;
 
 pub use address::{mask_address, normalize_address, EmailAddress};
+pub use export::ExportFormat;
 pub use lists::{bounce_backoff_ms, SPAM_REPORT_TTL_MS};
 pub use period::{day_start, Period, PeriodError, MAX_PERIOD_DAYS};
 pub use secret::{

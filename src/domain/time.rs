@@ -1,6 +1,6 @@
 //! Times are stored as UTC milliseconds since the epoch and shown in the account's zone.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
@@ -17,13 +17,36 @@ pub fn parse_zone(name: &str) -> Option<Tz> {
 }
 
 /// Formats a stored time in `zone` as `YYYY-MM-DD HH:MM:SS`, the way SendCloud shows times.
+/// Exports call this twice a row, so the digits are laid out directly instead of through a
+/// format string that would be parsed again on every call.
 pub fn format_in_zone(ms: Millis, zone: &Tz) -> String {
-    match DateTime::<Utc>::from_timestamp_millis(ms) {
-        Some(t) => zone
-            .from_utc_datetime(&t.naive_utc())
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string(),
-        None => String::from("—"),
+    let Some(t) = DateTime::<Utc>::from_timestamp_millis(ms) else {
+        return String::from("—");
+    };
+    let local = zone.from_utc_datetime(&t.naive_utc()).naive_local();
+    let year = local.year();
+    if !(0..=9999).contains(&year) {
+        return local.format("%Y-%m-%d %H:%M:%S").to_string();
+    }
+    let mut out = String::with_capacity(19);
+    push_digits(&mut out, year as u32, 4);
+    out.push('-');
+    push_digits(&mut out, local.month(), 2);
+    out.push('-');
+    push_digits(&mut out, local.day(), 2);
+    out.push(' ');
+    push_digits(&mut out, local.hour(), 2);
+    out.push(':');
+    push_digits(&mut out, local.minute(), 2);
+    out.push(':');
+    push_digits(&mut out, local.second(), 2);
+    out
+}
+
+/// Appends the last `width` decimal digits of `n`, zero-padded.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
     }
 }
 
@@ -40,5 +63,18 @@ mod tests {
             "2026-01-01 08:00:00"
         );
         assert!(parse_zone("Mars/Olympus").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lays_out_the_same_text_as_chrono(
+            ms in -80_000_000_000_000i64..300_000_000_000_000,
+            zone in proptest::sample::select(vec!["Asia/Shanghai", "America/New_York", "Asia/Kolkata", "UTC"]),
+        ) {
+            let zone = parse_zone(zone).unwrap();
+            let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
+            let expected = zone.from_utc_datetime(&t.naive_utc()).format("%Y-%m-%d %H:%M:%S").to_string();
+            proptest::prop_assert_eq!(format_in_zone(ms, &zone), expected);
+        }
     }
 }

@@ -1,27 +1,29 @@
 //! The offline export worker: claims a job, streams its rows by keyset cursor into a
-//! temporary file (CSV with BOM, optionally gzip), renames it when complete, and reports
-//! progress as it goes. Memory stays flat however many rows; a crash leaves no partial file
+//! temporary file (CSV with BOM, optionally gzip, or XLSX; see `sink`), renames it when
+//! complete, and reports progress as it goes. Memory stays flat however many rows; a crash leaves no partial file
 //! under the final name, and the job is queued again at the next start.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::rows::Presenter;
+use super::sink::Sink;
 use crate::db::{DbConn, Pool};
-use crate::domain::now_ms;
+use crate::domain::{now_ms, ExportFormat};
 use crate::store::exports::{self, ExportJob};
-use crate::store::list_pages::{self, ListFilter, TrackingFilter};
-use crate::store::lists::ListKind;
+use crate::store::list_pages::{self, ListFilter, TrackingFilter, TrackingRow};
+use crate::store::lists::{ListEntry, ListKind};
+use crate::store::models::StatusRow;
 use crate::store::status::{self, Direction, StatusFilter};
 use crate::store::{accounts, AccountScope};
+use crate::Settings;
 
 /// Files are kept this long after a job succeeds.
 pub const KEEP_MS: i64 = 7 * 24 * 3_600_000;
-/// Rows read per keyset step, and how often progress is written.
+/// Rows read per keyset step.
 const STEP: i64 = 5_000;
 
 /// What a job exports, as stored in its `filter` column (JSON).
@@ -46,16 +48,28 @@ pub struct JobFilter {
 pub struct WorkerSettings {
     pub dir: PathBuf,
     pub poll: Duration,
+    /// Progress is written, and a cancel noticed, between keyset steps but at most this often.
+    pub progress_every: Duration,
+}
+
+impl WorkerSettings {
+    pub fn new(settings: &Settings) -> WorkerSettings {
+        WorkerSettings {
+            dir: settings.exports_dir(),
+            poll: Duration::from_millis(settings.export_poll_ms),
+            progress_every: Duration::from_millis(settings.export_progress_ms),
+        }
+    }
 }
 
 /// The file a job's export lives in once complete.
-pub fn final_name(job: &ExportJob) -> String {
-    format!(
-        "export-{}.{}{}",
-        job.id,
-        job.format,
-        if job.gzip { ".gz" } else { "" }
-    )
+pub fn final_name(job: &ExportJob, format: ExportFormat) -> String {
+    format!("export-{}.{}", job.id, format.extension(job.gzip))
+}
+
+/// The file a job writes into until it is complete.
+fn part_path(dir: &Path, id: i64) -> PathBuf {
+    dir.join(format!("export-{id}.part"))
 }
 
 /// Starts `count` workers on the current actix runtime; 0 starts none.
@@ -113,7 +127,15 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
     };
     let id = job.id;
     log::info!("export {id}: started (attempt {})", job.attempts);
-    match run(&mut conn, &job, &settings.dir) {
+    // A panic must fail the attempt like any error, not leave the job `running` until a
+    // restart (the writing thread's panics, e.g. rust_xlsxwriter's on I/O errors of its spill
+    // files, come back from its join as errors already).
+    let outcome =
+        catch_unwind(AssertUnwindSafe(|| run(&mut conn, &job, settings))).unwrap_or_else(|_| {
+            let _ = std::fs::remove_file(part_path(&settings.dir, id));
+            Err(anyhow::anyhow!("the export writer stopped unexpectedly"))
+        });
+    match outcome {
         Ok(Some(rows)) => log::info!("export {id}: {rows} rows"),
         Ok(None) => log::info!("export {id}: cancelled"),
         Err(e) => {
@@ -145,59 +167,16 @@ pub fn sweep(conn: &mut DbConn, dir: &Path) {
     }
 }
 
-/// A CSV writer over a file, gzip or plain.
-enum Sink {
-    Plain(csv::Writer<BufWriter<File>>),
-    Gzip(csv::Writer<flate2::write::GzEncoder<BufWriter<File>>>),
-}
-
-impl Sink {
-    fn open(path: &Path, gzip: bool) -> anyhow::Result<Sink> {
-        let mut file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
-        const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
-        Ok(if gzip {
-            let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-            gz.write_all(BOM)?;
-            Sink::Gzip(csv::Writer::from_writer(gz))
-        } else {
-            file.write_all(BOM)?;
-            Sink::Plain(csv::Writer::from_writer(file))
-        })
-    }
-
-    fn record(&mut self, fields: &[String]) -> anyhow::Result<()> {
-        match self {
-            Sink::Plain(w) => w.write_record(fields)?,
-            Sink::Gzip(w) => w.write_record(fields)?,
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> anyhow::Result<()> {
-        match self {
-            Sink::Plain(w) => {
-                let mut file = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-                file.flush()?;
-                file.into_inner()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                    .sync_all()?;
-            }
-            Sink::Gzip(w) => {
-                let gz = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-                let mut file = gz.finish()?;
-                file.flush()?;
-                file.into_inner()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-                    .sync_all()?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Runs one claimed job; `Ok(None)` when it was cancelled while running.
-pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Option<i64>> {
+pub fn run(
+    conn: &mut DbConn,
+    job: &ExportJob,
+    settings: &WorkerSettings,
+) -> anyhow::Result<Option<i64>> {
+    let dir = settings.dir.as_path();
     let desc: JobFilter = serde_json::from_str(&job.filter)?;
+    let format = ExportFormat::from_code(&job.format)
+        .ok_or_else(|| anyhow::anyhow!("unknown export format {:?}", job.format))?;
     let account = accounts::get_account(conn, job.account_id)?
         .ok_or_else(|| anyhow::anyhow!("the account is gone"))?;
     let scope = AccountScope::new(account.id);
@@ -213,25 +192,150 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
     if let Some(total) = estimate(conn, &scope, &desc.spec)? {
         exports::set_total(conn, job.id, total)?;
     }
-    let part = dir.join(format!("export-{}.part", job.id));
-    let mut sink = Sink::open(&part, job.gzip)?;
+    let part = part_path(dir, job.id);
+    let sink = Sink::create(&part, format, job.gzip)?;
     let mut rows: i64 = 0;
-    // Progress is written, and a cancel noticed, between keyset steps.
-    let checkpoint = |conn: &mut DbConn, rows: i64| -> anyhow::Result<bool> {
-        exports::progress(conn, job.id, rows)?;
-        Ok(exports::state(conn, job.id)?.as_deref() == Some("running"))
-    };
-    let outcome: anyhow::Result<bool> = (|| match &desc.spec {
+    // Rows are read once, front to back: a big page cache would only hold them for nothing.
+    let walked = conn
+        .with_small_cache(|conn| {
+            write_behind(sink, &presenter, |write| {
+                let mut progress = Progress {
+                    id: job.id,
+                    every: settings.progress_every,
+                    rows: &mut rows,
+                    reported: Instant::now(),
+                };
+                walk(conn, &scope, &desc.spec, &presenter, &mut progress, write)
+            })
+        })
+        .map_err(anyhow::Error::from)
+        .and_then(|walked| walked)
+        .and_then(|(complete, sink)| {
+            if complete {
+                sink.finish().map(|()| true)
+            } else {
+                Ok(false)
+            }
+        });
+    match walked {
+        Ok(true) => {
+            let name = final_name(job, format);
+            std::fs::rename(&part, dir.join(&name))?;
+            let size = std::fs::metadata(dir.join(&name))?.len() as i64;
+            if !exports::succeed(conn, job.id, rows, &name, size, now_ms(), KEEP_MS)? {
+                // Cancelled at the last moment: the file goes too.
+                let _ = std::fs::remove_file(dir.join(&name));
+                return Ok(None);
+            }
+            Ok(Some(rows))
+        }
+        Ok(false) => {
+            let _ = std::fs::remove_file(&part);
+            Ok(None)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            Err(e)
+        }
+    }
+}
+
+/// One keyset step's rows, on their way from the reading side to the writing side.
+enum Batch {
+    Header(Vec<String>),
+    Status(Vec<StatusRow>),
+    List(ListKind, Vec<ListEntry>),
+    Tracking(Vec<TrackingRow>),
+}
+
+impl Batch {
+    fn write(self, presenter: &Presenter, sink: &mut Sink) -> anyhow::Result<()> {
+        match self {
+            Batch::Header(names) => sink.header(names),
+            Batch::Status(rows) => rows
+                .iter()
+                .try_for_each(|m| sink.record(&presenter.status_record(m))),
+            Batch::List(list, entries) => entries
+                .iter()
+                .try_for_each(|e| sink.record(&presenter.list_record(list, e))),
+            Batch::Tracking(rows) => rows
+                .iter()
+                .try_for_each(|r| sink.record(&presenter.tracking_record(r))),
+        }
+    }
+}
+
+/// Runs `read` while a thread of its own presents and writes what it reads, so that writing
+/// one step overlaps reading the next (on PostgreSQL, the server's work for it). At most two
+/// steps wait in between, so memory stays flat. Answers what `read` answered and the sink,
+/// or the first error of either side.
+fn write_behind(
+    mut sink: Sink,
+    presenter: &Presenter,
+    read: impl FnOnce(&mut dyn FnMut(Batch) -> anyhow::Result<()>) -> anyhow::Result<bool>,
+) -> anyhow::Result<(bool, Sink)> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let writer = scope.spawn(move || -> anyhow::Result<Sink> {
+            for batch in rx {
+                batch.write(presenter, &mut sink)?;
+            }
+            Ok(sink)
+        });
+        let read_outcome = read(&mut |batch| {
+            tx.send(batch)
+                .map_err(|_| anyhow::anyhow!("the export writer stopped"))
+        });
+        drop(tx);
+        // The writer's own error says more than the reader's failed hand-over.
+        let sink = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the export writer stopped unexpectedly"))??;
+        Ok((read_outcome?, sink))
+    })
+}
+
+/// The rows a job has done, written to the job now and then.
+struct Progress<'a> {
+    id: i64,
+    every: Duration,
+    rows: &'a mut i64,
+    reported: Instant,
+}
+
+impl Progress<'_> {
+    /// Counts a step's rows and writes the count when it is time; false once the job is no
+    /// longer running (cancelled).
+    fn step(&mut self, conn: &mut DbConn, rows: usize) -> anyhow::Result<bool> {
+        *self.rows += rows as i64;
+        if self.reported.elapsed() < self.every {
+            return Ok(true);
+        }
+        self.reported = Instant::now();
+        Ok(exports::progress(conn, self.id, *self.rows)?)
+    }
+}
+
+/// Reads the spec's rows step by step by keyset cursor and hands each step to `write`.
+/// Between steps it counts progress and notices a cancel; `Ok(false)` when cancelled.
+fn walk(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    spec: &ExportSpec,
+    presenter: &Presenter,
+    progress: &mut Progress,
+    write: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    let mut checkpoint = |conn: &mut DbConn, step: usize| progress.step(conn, step);
+    match spec {
         ExportSpec::Status { filter } => {
-            sink.record(&presenter.status_header())?;
+            write(Batch::Header(presenter.status_header()))?;
             let mut from = None;
             loop {
-                let page = status::page(conn, &scope, filter, from, STEP)?;
-                for m in &page.rows {
-                    sink.record(&presenter.status_record(m))?;
-                }
-                rows += page.rows.len() as i64;
-                if !checkpoint(conn, rows)? {
+                let page = status::page(conn, scope, filter, from, STEP)?;
+                let step = page.rows.len();
+                write(Batch::Status(page.rows))?;
+                if !checkpoint(conn, step)? {
                     return Ok(false);
                 }
                 match page.older {
@@ -243,65 +347,37 @@ pub fn run(conn: &mut DbConn, job: &ExportJob, dir: &Path) -> anyhow::Result<Opt
         ExportSpec::List { list, filter } => {
             let list =
                 ListKind::from_code(list).ok_or_else(|| anyhow::anyhow!("unknown list {list}"))?;
-            sink.record(&presenter.list_header(list))?;
+            write(Batch::Header(presenter.list_header(list)))?;
             let now = now_ms();
             let mut after = None;
             loop {
-                let page = list_pages::page(conn, &scope, list, filter, after, STEP, now)?;
-                for e in &page {
-                    sink.record(&presenter.list_record(list, e))?;
-                }
-                rows += page.len() as i64;
-                if !checkpoint(conn, rows)? {
+                let page = list_pages::page(conn, scope, list, filter, after, STEP, now)?;
+                let step = page.len();
+                after = page.last().map(list_pages::position);
+                write(Batch::List(list, page))?;
+                if !checkpoint(conn, step)? {
                     return Ok(false);
                 }
-                match page.last() {
-                    Some(e) if page.len() as i64 == STEP => after = Some(list_pages::position(e)),
-                    _ => return Ok(true),
+                if step < STEP as usize {
+                    return Ok(true);
                 }
             }
         }
         ExportSpec::OpensClicks { filter } => {
-            sink.record(&presenter.tracking_header())?;
+            write(Batch::Header(presenter.tracking_header()))?;
             let mut after = None;
             loop {
-                let page = list_pages::tracking_page(conn, &scope, filter, after, STEP)?;
-                for r in &page {
-                    sink.record(&presenter.tracking_record(r))?;
-                }
-                rows += page.len() as i64;
-                if !checkpoint(conn, rows)? {
+                let page = list_pages::tracking_page(conn, scope, filter, after, STEP)?;
+                let step = page.len();
+                after = page.last().map(|r| (r.occurred_at, r.id));
+                write(Batch::Tracking(page))?;
+                if !checkpoint(conn, step)? {
                     return Ok(false);
                 }
-                match page.last() {
-                    Some(r) if page.len() as i64 == STEP => after = Some((r.occurred_at, r.id)),
-                    _ => return Ok(true),
+                if step < STEP as usize {
+                    return Ok(true);
                 }
             }
-        }
-    })();
-    match outcome {
-        Ok(true) => {
-            sink.finish()?;
-            let name = final_name(job);
-            std::fs::rename(&part, dir.join(&name))?;
-            let size = std::fs::metadata(dir.join(&name))?.len() as i64;
-            if !exports::succeed(conn, job.id, rows, &name, size, now_ms(), KEEP_MS)? {
-                // Cancelled at the last moment: the file goes too.
-                let _ = std::fs::remove_file(dir.join(&name));
-                return Ok(None);
-            }
-            Ok(Some(rows))
-        }
-        Ok(false) => {
-            drop(sink);
-            let _ = std::fs::remove_file(&part);
-            Ok(None)
-        }
-        Err(e) => {
-            drop(sink);
-            let _ = std::fs::remove_file(&part);
-            Err(e)
         }
     }
 }

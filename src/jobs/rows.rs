@@ -2,12 +2,14 @@
 //! zone, addresses masked when the account says so — shared by the online CSV downloads and
 //! the offline export worker.
 
+use std::borrow::Cow;
+
 use chrono_tz::Tz;
 
 use crate::domain::{browser_and_os, format_in_zone, mask_address, UnsubscribeReason};
 use crate::store::list_pages::TrackingRow;
 use crate::store::lists::{ListEntry, ListKind};
-use crate::store::models::Message;
+use crate::store::models::StatusRow;
 
 /// How to present values: language, time zone, masking.
 #[derive(Debug, Clone)]
@@ -23,10 +25,15 @@ impl Presenter {
     }
 
     pub fn address(&self, address: &str) -> String {
+        self.address_cow(address).into_owned()
+    }
+
+    /// The address as shown: masked when the account says so (a whole `@domain` never is).
+    fn address_cow<'a>(&self, address: &'a str) -> Cow<'a, str> {
         if self.mask && !address.starts_with('@') {
-            mask_address(address)
+            Cow::Owned(mask_address(address))
         } else {
-            address.to_string()
+            Cow::Borrowed(address)
         }
     }
 
@@ -60,26 +67,28 @@ impl Presenter {
         .collect()
     }
 
-    pub fn status_record(&self, m: &Message) -> Vec<String> {
+    /// One message's fields. What the message already holds is borrowed, not copied: an
+    /// export writes millions of these, and the copies cost more than the writing.
+    pub fn status_record<'m>(&self, m: &'m StatusRow) -> Vec<Cow<'m, str>> {
         let status = m.status();
         let reason = m.reason();
         vec![
-            m.email_id.clone(),
-            status.label(self.lang).to_string(),
-            reason.map(|r| r.label(self.lang)).unwrap_or("").to_string(),
-            status.code().to_string(),
-            reason.map(|r| r.code()).unwrap_or("").to_string(),
+            Cow::Borrowed(m.email_id.as_str()),
+            Cow::Borrowed(status.label(self.lang)),
+            Cow::Borrowed(reason.map(|r| r.label(self.lang)).unwrap_or("")),
+            Cow::Borrowed(status.code()),
+            Cow::Borrowed(reason.map(|r| r.code()).unwrap_or("")),
             reason
                 .and_then(|r| r.sub_stat(status))
-                .map(|s| s.to_string())
+                .map(|s| Cow::Owned(s.to_string()))
                 .unwrap_or_default(),
-            m.api_user.clone(),
-            self.address(&m.recipient),
-            m.mail_type().code().to_string(),
-            m.tags.clone(),
-            self.time(m.requested_at),
-            self.time(m.updated_at),
-            m.smtp_reply.clone().unwrap_or_default(),
+            Cow::Borrowed(m.api_user.as_str()),
+            self.address_cow(&m.recipient),
+            Cow::Borrowed(m.mail_type().code()),
+            Cow::Borrowed(m.tags.as_str()),
+            Cow::Owned(self.time(m.requested_at)),
+            Cow::Owned(self.time(m.updated_at)),
+            Cow::Borrowed(m.smtp_reply.as_deref().unwrap_or("")),
         ]
     }
 

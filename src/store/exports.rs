@@ -123,16 +123,9 @@ pub fn claim(conn: &mut DbConn, now: Millis) -> StoreResult<Option<ExportJob>> {
     }
 }
 
-/// The state of a job now (the worker checks it to notice a cancel).
-pub fn state(conn: &mut DbConn, id: i64) -> StoreResult<Option<String>> {
-    export_jobs::table
-        .find(id)
-        .select(export_jobs::state)
-        .first(conn)
-        .optional()
-}
-
-pub fn progress(conn: &mut DbConn, id: i64, rows_done: i64) -> StoreResult<()> {
+/// Records a running job's progress; false when the job is no longer running (cancelled),
+/// so that one statement both reports and asks.
+pub fn progress(conn: &mut DbConn, id: i64, rows_done: i64) -> StoreResult<bool> {
     diesel::update(
         export_jobs::table
             .find(id)
@@ -140,7 +133,7 @@ pub fn progress(conn: &mut DbConn, id: i64, rows_done: i64) -> StoreResult<()> {
     )
     .set(export_jobs::rows_done.eq(rows_done))
     .execute(conn)
-    .map(|_| ())
+    .map(|n| n > 0)
 }
 
 pub fn succeed(

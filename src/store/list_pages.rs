@@ -589,16 +589,17 @@ macro_rules! tracking_columns {
     }};
 }
 
-/// A boxed query of the scope's opens and clicks narrowed by a [`TrackingFilter`].
+/// A boxed query of the scope's opens and clicks narrowed by a [`TrackingFilter`], up to and
+/// including the instant `$last` (the period's last millisecond, or a page cursor's).
 macro_rules! tracking_filtered {
-    ($select:expr, $scope:expr, $f:expr) => {{
+    ($select:expr, $scope:expr, $f:expr, $last:expr) => {{
         use crate::db::schema::tracking_events as t;
         let f: &TrackingFilter = $f;
         let mut q = t::table
             .select($select)
             .filter(t::account_id.eq($scope.account_id()))
             .filter(t::occurred_at.ge(f.from_ms))
-            .filter(t::occurred_at.lt(f.to_ms))
+            .filter(t::occurred_at.le($last))
             .into_boxed();
         if let Some(k) = f.kind {
             q = q.filter(t::kind.eq(k));
@@ -625,13 +626,13 @@ pub fn tracking_page(
     limit: i64,
 ) -> StoreResult<Vec<TrackingRow>> {
     use crate::db::schema::tracking_events as t;
-    let mut q = tracking_filtered!(tracking_columns!(), scope, f);
+    // One upper bound, the period's end narrowed by the cursor: with two, SQLite may range
+    // over the period's end and read every earlier page again (see `status::page`).
+    let last = f.to_ms.saturating_sub(1);
+    let last = after.map_or(last, |(at, _)| last.min(at));
+    let mut q = tracking_filtered!(tracking_columns!(), scope, f, last);
     if let Some((at, id)) = after {
-        q = q.filter(
-            t::occurred_at
-                .le(at)
-                .and(t::occurred_at.lt(at).or(t::id.lt(id))),
-        );
+        q = q.filter(t::occurred_at.lt(at).or(t::id.lt(id)));
     }
     q.order((t::occurred_at.desc(), t::id.desc()))
         .limit(limit)
@@ -648,7 +649,7 @@ pub fn tracking_offset_page(
     page: OffsetPage,
 ) -> StoreResult<Vec<TrackingRow>> {
     use crate::db::schema::tracking_events as t;
-    let mut q = tracking_filtered!(tracking_columns!(), scope, f);
+    let mut q = tracking_filtered!(tracking_columns!(), scope, f, f.to_ms - 1);
     if !api_users.is_empty() {
         q = q.filter(t::api_user.eq_any(api_users.to_vec()));
     }
@@ -667,7 +668,7 @@ pub fn tracking_count(
     api_users: &[String],
 ) -> StoreResult<i64> {
     use crate::db::schema::tracking_events as t;
-    let mut q = tracking_filtered!(diesel::dsl::count_star(), scope, f);
+    let mut q = tracking_filtered!(diesel::dsl::count_star(), scope, f, f.to_ms - 1);
     if !api_users.is_empty() {
         q = q.filter(t::api_user.eq_any(api_users.to_vec()));
     }

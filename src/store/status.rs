@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::models::Message;
+use super::models::{Message, StatusRow};
 use super::rollup::{self, HOUR_MS};
 use super::{AccountScope, OffsetPage, StoreResult};
 use crate::db::schema::{message_tags, messages};
@@ -47,7 +47,7 @@ pub enum Direction {
 }
 
 pub struct Page {
-    pub rows: Vec<Message>,
+    pub rows: Vec<StatusRow>,
     /// Where the next (older) page starts, when there is one.
     pub older: Option<Position>,
     /// Where the previous (newer) page ends, when there is one.
@@ -80,6 +80,19 @@ macro_rules! filtered {
     }};
 }
 
+/// The request times a page may hold, both inclusive: the filter's period narrowed by the
+/// cursor into one range. SQLite reads an index by one bound on each side of a column; given
+/// the period's end and the cursor as two upper bounds it took the period's end, so that each
+/// step of a deep walk (every export) read all the rows of the steps before it again.
+fn time_bounds(f: &StatusFilter, from: Option<(Position, Direction)>) -> (i64, i64) {
+    let (first, last) = (f.from_ms, f.to_ms.saturating_sub(1));
+    match from {
+        Some((p, Direction::Older)) => (first, last.min(p.at)),
+        Some((p, Direction::Newer)) => (first.max(p.at), last),
+        None => (first, last),
+    }
+}
+
 /// One page of the filter's rows from `from` onwards in `direction`, newest first.
 pub fn page(
     conn: &mut DbConn,
@@ -89,31 +102,24 @@ pub fn page(
     limit: i64,
 ) -> StoreResult<Page> {
     let direction = from.map(|(_, d)| d).unwrap_or(Direction::Older);
+    let (first, last) = time_bounds(f, from);
     let mut rows = match &f.tag {
         None => {
             // The time and keyset bounds are on the indexed columns themselves, so that each
             // filter's index is read in order and stops after `limit + 1` rows.
             let mut q = filtered!(
-                messages::table.select(Message::as_select()).into_boxed(),
+                messages::table.select(StatusRow::as_select()).into_boxed(),
                 scope,
                 f
             )
-            .filter(messages::requested_at.ge(f.from_ms))
-            .filter(messages::requested_at.lt(f.to_ms));
+            .filter(messages::requested_at.ge(first))
+            .filter(messages::requested_at.le(last));
             match from {
                 Some((p, Direction::Older)) => {
-                    q = q.filter(
-                        messages::requested_at
-                            .le(p.at)
-                            .and(messages::requested_at.lt(p.at).or(messages::id.lt(p.id))),
-                    )
+                    q = q.filter(messages::requested_at.lt(p.at).or(messages::id.lt(p.id)))
                 }
                 Some((p, Direction::Newer)) => {
-                    q = q.filter(
-                        messages::requested_at
-                            .ge(p.at)
-                            .and(messages::requested_at.gt(p.at).or(messages::id.gt(p.id))),
-                    )
+                    q = q.filter(messages::requested_at.gt(p.at).or(messages::id.gt(p.id)))
                 }
                 None => {}
             }
@@ -127,30 +133,26 @@ pub fn page(
             // The tag's own index leads; the message row supplies the other filters.
             let base = messages::table
                 .inner_join(message_tags::table.on(message_tags::message_id.eq(messages::id)))
-                .select(Message::as_select())
+                .select(StatusRow::as_select())
                 .into_boxed();
             let mut q = filtered!(base, scope, f)
                 .filter(message_tags::account_id.eq(scope.account_id()))
                 .filter(message_tags::tag.eq(tag.clone()))
-                .filter(message_tags::requested_at.ge(f.from_ms))
-                .filter(message_tags::requested_at.lt(f.to_ms));
+                .filter(message_tags::requested_at.ge(first))
+                .filter(message_tags::requested_at.le(last));
             match from {
                 Some((p, Direction::Older)) => {
                     q = q.filter(
-                        message_tags::requested_at.le(p.at).and(
-                            message_tags::requested_at
-                                .lt(p.at)
-                                .or(message_tags::message_id.lt(p.id)),
-                        ),
+                        message_tags::requested_at
+                            .lt(p.at)
+                            .or(message_tags::message_id.lt(p.id)),
                     )
                 }
                 Some((p, Direction::Newer)) => {
                     q = q.filter(
-                        message_tags::requested_at.ge(p.at).and(
-                            message_tags::requested_at
-                                .gt(p.at)
-                                .or(message_tags::message_id.gt(p.id)),
-                        ),
+                        message_tags::requested_at
+                            .gt(p.at)
+                            .or(message_tags::message_id.gt(p.id)),
                     )
                 }
                 None => {}

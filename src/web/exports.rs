@@ -11,7 +11,7 @@ use super::layout::PageCtx;
 use super::lists::{tracking_filter, ListForm};
 use super::status::StatusForm;
 use super::{with_db, AppError, AppResult};
-use crate::domain::{format_in_zone, now_ms};
+use crate::domain::{format_in_zone, now_ms, ExportFormat};
 use crate::jobs::exports::{ExportSpec, JobFilter};
 use crate::store::exports::{self, ExportJob};
 use crate::store::lists::ListKind;
@@ -33,11 +33,13 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
     let lang = viewer.lang;
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let format = get("format").unwrap_or_else(|| "csv".into());
-    if format != "csv" {
-        return Err(AppError::bad_request(lang.t("export.bad_format")));
-    }
-    let gzip = get("gzip").is_some_and(|v| v == "1");
+    let format = match get("format") {
+        None => ExportFormat::Csv,
+        Some(code) => ExportFormat::from_code(&code)
+            .ok_or_else(|| AppError::bad_request(lang.t("export.bad_format")))?,
+    };
+    // An XLSX file is a zip already; gzip is for CSV only.
+    let gzip = format.can_gzip() && get("gzip").is_some_and(|v| v == "1");
     let kind = get("kind").unwrap_or_default();
     let summary: String = fields
         .iter()
@@ -113,7 +115,7 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
                 requested_by: user,
                 kind: &stored_kind,
                 filter: &json,
-                format: &format,
+                format: format.code(),
                 gzip,
             },
             now_ms(),
@@ -207,7 +209,9 @@ fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
         },
         format: format!(
             "{}{}",
-            job.format.to_uppercase(),
+            ExportFormat::from_code(&job.format)
+                .map(ExportFormat::label)
+                .unwrap_or(&job.format),
             if job.gzip { " (gzip)" } else { "" }
         ),
         state_label: lang.t(&format!("export.state_{}", job.state)),
@@ -282,20 +286,16 @@ pub async fn download(viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
             .audit("staff.export_download", format!("#{id}"))
             .await?;
     }
-    let content_type = if job.gzip {
-        "application/gzip"
-    } else {
-        "text/csv; charset=utf-8"
-    };
+    let format = ExportFormat::from_code(&job.format).ok_or(AppError::NotFound)?;
     let download_name = format!(
-        "mailtrail-{}-{}.csv{}",
+        "mailtrail-{}-{}.{}",
         job.kind,
         job.id,
-        if job.gzip { ".gz" } else { "" }
+        format.extension(job.gzip)
     );
     let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
     Ok(HttpResponse::Ok()
-        .content_type(content_type)
+        .content_type(format.content_type(job.gzip))
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{download_name}\""),

@@ -101,6 +101,11 @@ impl PageCtx {
         self.lang.t(key)
     }
 
+    /// The formats an export form offers, CSV first (the default).
+    pub fn export_formats(&self) -> &'static [crate::domain::ExportFormat] {
+        crate::domain::ExportFormat::ALL
+    }
+
     /// The link that switches to the other language and comes back here.
     pub fn switch_href(&self) -> String {
         format!(

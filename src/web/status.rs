@@ -11,7 +11,7 @@ use super::auth::Viewer;
 use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::domain::{format_in_zone, MailType, Period, PeriodError, Reason, Status};
-use crate::store::models::Message;
+use crate::store::models::StatusRow;
 use crate::store::status::{self, Count, Direction, Position, StatusFilter, COUNT_CAP};
 
 pub const PER_PAGE_CHOICES: &[i64] = &[20, 50, 100];
@@ -504,7 +504,7 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
     )
 }
 
-fn row(viewer: &Viewer, m: &Message, zone: &chrono_tz::Tz) -> Row {
+fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz) -> Row {
     let lang = viewer.lang;
     let status = m.status();
     Row {
@@ -563,7 +563,7 @@ pub async fn csv(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Http
     out.write_record(presenter.status_header())
         .map_err(AppError::internal)?;
     for m in &rows {
-        out.write_record(presenter.status_record(m))
+        out.write_record(presenter.status_record(m).iter().map(|f| f.as_bytes()))
             .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
