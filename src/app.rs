@@ -11,6 +11,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers, Logger};
 use actix_web::{web as aweb, App, HttpServer};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::db::{self, Pool};
 use crate::settings::Settings;
@@ -25,6 +26,8 @@ pub struct AppState {
     /// Cancelled when the process is asked to stop (SIGTERM or SIGINT): the HTTP server then
     /// finishes the requests in flight and the background workers put their work down.
     pub shutdown: CancellationToken,
+    /// The background workers, so that a stopping server can wait for them to finish.
+    pub tasks: TaskTracker,
 }
 
 impl AppState {
@@ -40,6 +43,7 @@ impl AppState {
             settings: Arc::new(settings),
             login_limiter,
             shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         })
     }
 }
@@ -215,8 +219,12 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
     let shutdown = state.shutdown.clone();
     crate::jobs::exports::start(
         state.pool.clone(),
-        crate::jobs::exports::WorkerSettings::new(&state.settings),
+        crate::jobs::exports::WorkerSettings {
+            shutdown: shutdown.clone(),
+            ..crate::jobs::exports::WorkerSettings::new(&state.settings)
+        },
         state.settings.export_workers,
+        &state.tasks,
     );
     crate::jobs::maintenance::start(state.pool.clone(), std::time::Duration::from_secs(600));
     let data = aweb::Data::new(state);

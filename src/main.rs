@@ -202,11 +202,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let listener =
                 TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
             println!("mailtrail listening on http://{}", listener.local_addr()?);
-            let shutdown = state.shutdown.clone();
+            let (shutdown, tasks) = (state.shutdown.clone(), state.tasks.clone());
             actix_web::rt::System::new().block_on(async move {
                 let server = mailtrail::launch(listener, state)?;
                 actix_web::rt::spawn(stop_on_signal(shutdown));
                 server.await?;
+                // The workers have seen the same signal; a running export goes back to the
+                // queue at its next step, which is well within this.
+                tasks.close();
+                if tokio::time::timeout(std::time::Duration::from_secs(30), tasks.wait())
+                    .await
+                    .is_err()
+                {
+                    log::warn!("background workers did not stop within 30 s");
+                }
                 Ok::<_, anyhow::Error>(())
             })?;
             println!("mailtrail stopped");

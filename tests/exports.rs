@@ -250,23 +250,38 @@ both_backends!(retention_retry_cancel_and_recovery, |db| {
     let res = client.post_form(&format!("/exports/{id}/retry"), &[("csrf_token", &token)]);
     assert_eq!(res.status, 303);
     assert_eq!(settle(&app, id), "succeeded");
-    {
+    // A running job whose lease is fresh belongs to a live server (several may share the
+    // queue): a server starting up leaves it alone.
+    let set_running = |app: &TestApp, heartbeat_at: i64| {
         use diesel::prelude::*;
         use mailtrail::db::schema::export_jobs;
         diesel::update(export_jobs::table.find(id))
             .set((
                 export_jobs::state.eq("running"),
                 export_jobs::rows_done.eq(0),
+                export_jobs::heartbeat_at.eq(heartbeat_at),
             ))
             .execute(&mut *app.conn())
             .unwrap();
-    }
+    };
+    set_running(&app, mailtrail::domain::now_ms());
     let db = app.stop();
     let app = TestApp::start(db);
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(
+        job_state(&app, id),
+        "running",
+        "another server's job is not taken while its lease is fresh"
+    );
+    // Once the lease has run out, the server that held it is taken for dead.
+    set_running(
+        &app,
+        mailtrail::domain::now_ms() - mailtrail::jobs::exports::LEASE_MS - 1,
+    );
     assert_eq!(
         settle(&app, id),
         "succeeded",
-        "a job left running by a crash finishes after restart"
+        "a job left running by a crashed server finishes after its lease runs out"
     );
     assert!(app
         .settings

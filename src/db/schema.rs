@@ -203,6 +203,7 @@ diesel::table! {
         started_at -> Nullable<BigInt>,
         finished_at -> Nullable<BigInt>,
         expires_at -> Nullable<BigInt>,
+        heartbeat_at -> Nullable<BigInt>,
     }
 }
 

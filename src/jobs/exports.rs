@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::rows::Presenter;
 use super::sink::Sink;
@@ -25,6 +27,10 @@ use crate::Settings;
 pub const KEEP_MS: i64 = 7 * 24 * 3_600_000;
 /// Rows read per keyset step.
 const STEP: i64 = 5_000;
+/// A running job whose lease is this old belongs to a server that died: it is queued again.
+pub const LEASE_MS: i64 = 60_000;
+/// How often a running job's lease is renewed, whatever the job is doing.
+const LEASE_RENEW: Duration = Duration::from_secs(10);
 
 /// What a job exports, as stored in its `filter` column (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +56,9 @@ pub struct WorkerSettings {
     pub poll: Duration,
     /// Progress is written, and a cancel noticed, between keyset steps but at most this often.
     pub progress_every: Duration,
+    /// Cancelled when the server stops: a running job is put back in the queue for the next
+    /// server, and the worker ends.
+    pub shutdown: CancellationToken,
 }
 
 impl WorkerSettings {
@@ -58,6 +67,7 @@ impl WorkerSettings {
             dir: settings.exports_dir(),
             poll: Duration::from_millis(settings.export_poll_ms),
             progress_every: Duration::from_millis(settings.export_progress_ms),
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -72,8 +82,9 @@ fn part_path(dir: &Path, id: i64) -> PathBuf {
     dir.join(format!("export-{id}.part"))
 }
 
-/// Starts `count` workers on the current actix runtime; 0 starts none.
-pub fn start(pool: Pool, settings: WorkerSettings, count: usize) {
+/// Starts `count` workers on the current actix runtime; 0 starts none. Each is tracked by
+/// `tasks`, so that a stopping server can wait until its workers have put their jobs down.
+pub fn start(pool: Pool, settings: WorkerSettings, count: usize, tasks: &TaskTracker) {
     if count == 0 {
         return;
     }
@@ -81,19 +92,11 @@ pub fn start(pool: Pool, settings: WorkerSettings, count: usize) {
         log::error!("export folder {}: {e}", settings.dir.display());
         return;
     }
-    // Jobs a crash left running start over; their files were never renamed into place.
-    if let Ok(mut conn) = pool.get() {
-        match exports::requeue_running(&mut conn, now_ms()) {
-            Ok(n) if n > 0 => log::info!("requeued {n} export jobs left running"),
-            Ok(_) => {}
-            Err(e) => log::error!("requeue exports: {e}"),
-        }
-    }
     for n in 0..count {
         let pool = pool.clone();
         let settings = settings.clone();
-        actix_web::rt::spawn(async move {
-            loop {
+        actix_web::rt::spawn(tasks.track_future(async move {
+            while !settings.shutdown.is_cancelled() {
                 let (pool2, settings2) = (pool.clone(), settings.clone());
                 let worked = actix_web::web::block(move || work_once(&pool2, &settings2)).await;
                 match worked {
@@ -101,9 +104,13 @@ pub fn start(pool: Pool, settings: WorkerSettings, count: usize) {
                     Ok(false) => {}
                     Err(e) => log::error!("export worker {n}: {e}"),
                 }
-                actix_web::rt::time::sleep(settings.poll).await;
+                tokio::select! {
+                    _ = settings.shutdown.cancelled() => {}
+                    _ = actix_web::rt::time::sleep(settings.poll) => {}
+                }
             }
-        });
+            log::info!("export worker {n}: stopped");
+        }));
     }
 }
 
@@ -117,6 +124,13 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
         }
     };
     sweep(&mut conn, &settings.dir);
+    // Jobs of a server that died (or hangs) go back to the queue once their lease runs out;
+    // their files were never renamed into place.
+    match exports::requeue_stale(&mut conn, now_ms(), LEASE_MS) {
+        Ok(n) if n > 0 => log::info!("requeued {n} export jobs whose server stopped renewing them"),
+        Ok(_) => {}
+        Err(e) => log::warn!("export worker: requeue: {e}"),
+    }
     let job = match exports::claim(&mut conn, now_ms()) {
         Ok(Some(job)) => job,
         Ok(None) => return false,
@@ -127,16 +141,31 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
     };
     let id = job.id;
     log::info!("export {id}: started (attempt {})", job.attempts);
-    // A panic must fail the attempt like any error, not leave the job `running` until a
-    // restart (the writing thread's panics, e.g. rust_xlsxwriter's on I/O errors of its spill
-    // files, come back from its join as errors already).
-    let outcome =
-        catch_unwind(AssertUnwindSafe(|| run(&mut conn, &job, settings))).unwrap_or_else(|_| {
-            let _ = std::fs::remove_file(part_path(&settings.dir, id));
-            Err(anyhow::anyhow!("the export writer stopped unexpectedly"))
-        });
+    let outcome = std::thread::scope(|scope| {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        scope.spawn(move || keep_lease(pool, id, &stopped));
+        // A panic must fail the attempt like any error, not leave the job `running` until its
+        // lease runs out (the writing thread's panics, e.g. rust_xlsxwriter's on I/O errors of
+        // its spill files, come back from its join as errors already).
+        let outcome = catch_unwind(AssertUnwindSafe(|| run(&mut conn, &job, settings)))
+            .unwrap_or_else(|_| {
+                let _ = std::fs::remove_file(part_path(&settings.dir, id));
+                Err(anyhow::anyhow!("the export writer stopped unexpectedly"))
+            });
+        drop(stop);
+        outcome
+    });
     match outcome {
         Ok(Some(rows)) => log::info!("export {id}: {rows} rows"),
+        Ok(None) if settings.shutdown.is_cancelled() => {
+            match exports::release(&mut conn, id, now_ms()) {
+                Ok(true) => {
+                    log::info!("export {id}: put back in the queue, the server is stopping")
+                }
+                Ok(false) => log::info!("export {id}: cancelled"),
+                Err(e) => log::error!("export {id}: putting it back: {e}"),
+            }
+        }
         Ok(None) => log::info!("export {id}: cancelled"),
         Err(e) => {
             log::warn!("export {id}: {e}");
@@ -146,6 +175,21 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
         }
     }
     true
+}
+
+/// Renews job `id`'s lease every few seconds until `stopped` says the job is over, on a
+/// connection of its own: the job's connection may be inside a long read.
+fn keep_lease(pool: &Pool, id: i64, stopped: &std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(LEASE_RENEW) {
+        match pool.get() {
+            Ok(mut conn) => {
+                if let Err(e) = exports::heartbeat(&mut conn, id, now_ms()) {
+                    log::warn!("export {id}: renewing its lease: {e}");
+                }
+            }
+            Err(e) => log::warn!("export {id}: renewing its lease: {e}"),
+        }
+    }
 }
 
 /// Deletes the files of jobs older than seven days and marks them expired.
@@ -202,6 +246,7 @@ pub fn run(
                 let mut progress = Progress {
                     id: job.id,
                     every: settings.progress_every,
+                    shutdown: &settings.shutdown,
                     rows: &mut rows,
                     reported: Instant::now(),
                 };
@@ -299,6 +344,7 @@ fn write_behind(
 struct Progress<'a> {
     id: i64,
     every: Duration,
+    shutdown: &'a CancellationToken,
     rows: &'a mut i64,
     reported: Instant,
 }
@@ -308,11 +354,14 @@ impl Progress<'_> {
     /// longer running (cancelled).
     fn step(&mut self, conn: &mut DbConn, rows: usize) -> anyhow::Result<bool> {
         *self.rows += rows as i64;
+        if self.shutdown.is_cancelled() {
+            return Ok(false);
+        }
         if self.reported.elapsed() < self.every {
             return Ok(true);
         }
         self.reported = Instant::now();
-        Ok(exports::progress(conn, self.id, *self.rows)?)
+        Ok(exports::progress(conn, self.id, *self.rows, now_ms())?)
     }
 }
 

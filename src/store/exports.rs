@@ -100,15 +100,16 @@ struct Claimed {
 /// re-checks the state.
 pub fn claim(conn: &mut DbConn, now: Millis) -> StoreResult<Option<ExportJob>> {
     let sql = if conn.is_sqlite() {
-        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, error = NULL \
+        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, heartbeat_at = ?, error = NULL \
          WHERE id = (SELECT id FROM export_jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1) \
          AND state = 'queued' RETURNING id"
     } else {
-        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, error = NULL \
+        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, heartbeat_at = ?, error = NULL \
          WHERE id = (SELECT id FROM export_jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING id"
     };
     let claimed: Option<Claimed> = diesel::sql_query(placeholders(sql, !conn.is_sqlite()))
+        .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(now)
         .get_result(conn)
@@ -123,15 +124,18 @@ pub fn claim(conn: &mut DbConn, now: Millis) -> StoreResult<Option<ExportJob>> {
     }
 }
 
-/// Records a running job's progress; false when the job is no longer running (cancelled),
-/// so that one statement both reports and asks.
-pub fn progress(conn: &mut DbConn, id: i64, rows_done: i64) -> StoreResult<bool> {
+/// Records a running job's progress and renews its lease; false when the job is no longer
+/// running (cancelled), so that one statement both reports and asks.
+pub fn progress(conn: &mut DbConn, id: i64, rows_done: i64, now: Millis) -> StoreResult<bool> {
     diesel::update(
         export_jobs::table
             .find(id)
             .filter(export_jobs::state.eq("running")),
     )
-    .set(export_jobs::rows_done.eq(rows_done))
+    .set((
+        export_jobs::rows_done.eq(rows_done),
+        export_jobs::heartbeat_at.eq(now),
+    ))
     .execute(conn)
     .map(|n| n > 0)
 }
@@ -190,14 +194,54 @@ pub fn fail(conn: &mut DbConn, id: i64, error: &str, now: Millis) -> StoreResult
     Ok(())
 }
 
-/// At start: jobs a crash left `running` go back to the queue (their attempt counted).
-pub fn requeue_running(conn: &mut DbConn, now: Millis) -> StoreResult<usize> {
-    diesel::update(export_jobs::table.filter(export_jobs::state.eq("running")))
-        .set((
-            export_jobs::state.eq("queued"),
-            export_jobs::run_after.eq(now),
-        ))
-        .execute(conn)
+/// Running jobs whose lease ran out (their server died or hangs) go back to the queue, their
+/// attempt counted. Jobs other servers are running renew their lease and stay theirs.
+pub fn requeue_stale(conn: &mut DbConn, now: Millis, lease_ms: i64) -> StoreResult<usize> {
+    diesel::update(
+        export_jobs::table
+            .filter(export_jobs::state.eq("running"))
+            .filter(
+                export_jobs::heartbeat_at
+                    .is_null()
+                    .or(export_jobs::heartbeat_at.lt(now - lease_ms)),
+            ),
+    )
+    .set((
+        export_jobs::state.eq("queued"),
+        export_jobs::run_after.eq(now),
+    ))
+    .execute(conn)
+}
+
+/// Renews a running job's lease.
+pub fn heartbeat(conn: &mut DbConn, id: i64, now: Millis) -> StoreResult<()> {
+    diesel::update(
+        export_jobs::table
+            .find(id)
+            .filter(export_jobs::state.eq("running")),
+    )
+    .set(export_jobs::heartbeat_at.eq(now))
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// A job this server stops running because it is shutting down goes back to the queue at
+/// once, its attempt not counted: nothing went wrong with it.
+pub fn release(conn: &mut DbConn, id: i64, now: Millis) -> StoreResult<bool> {
+    diesel::update(
+        export_jobs::table
+            .find(id)
+            .filter(export_jobs::state.eq("running")),
+    )
+    .set((
+        export_jobs::state.eq("queued"),
+        export_jobs::run_after.eq(now),
+        export_jobs::attempts.eq(export_jobs::attempts - 1),
+        export_jobs::rows_done.eq(0),
+        export_jobs::heartbeat_at.eq(None::<i64>),
+    ))
+    .execute(conn)
+    .map(|n| n > 0)
 }
 
 /// Succeeded jobs whose files are due to go; answers `(id, file name)`.
