@@ -305,6 +305,62 @@ both_backends!(event_ids_make_events_idempotent, |db| {
     api.assert_rollup_matches();
 });
 
+// Several clients posting the same requests at once (a retry racing its first try): every
+// call is answered and each message exists once.
+both_backends!(concurrent_batches_with_the_same_messages_all_apply, |db| {
+    let api = api(db);
+    let now = mailtrail::domain::now_ms();
+    let batch: Vec<serde_json::Value> = (0..300)
+        .map(|i| {
+            request(
+                &format!("race-{i}$x@acme.test"),
+                &format!("user{i}@acme.test"),
+                now,
+            )
+        })
+        .collect();
+    let body = serde_json::Value::from(batch).to_string();
+    let auth = format!("Bearer {}", api.key);
+    let barrier = std::sync::Barrier::new(4);
+    let answers: Vec<Resp> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut client = api.app.client();
+                    barrier.wait();
+                    client.post_raw(
+                        "/api/v1/events",
+                        &[
+                            ("Content-Type", "application/json"),
+                            ("Authorization", &auth),
+                        ],
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let parsed: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert!(
+            parsed["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["ok"] == true),
+            "{parsed}"
+        );
+    }
+    assert_eq!(
+        api.app
+            .count("SELECT COUNT(*) AS n FROM messages WHERE email_id LIKE 'race-%'"),
+        300
+    );
+    api.assert_rollup_matches();
+});
+
 both_backends!(out_of_order_events_end_in_the_right_state, |db| {
     let mut api = api(db);
     let t = now_ms() - HOUR;

@@ -35,15 +35,44 @@ pub fn ingest(
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     });
-    conn.transaction(|conn| {
-        store::begin_writing(conn)?;
-        let mut batch = Batch::load(conn, scope, sender, events)?;
-        for (index, event) in events.iter().enumerate() {
-            batch.take(index, event);
+    let mut attempt = 1;
+    loop {
+        let applied = conn.transaction(|conn| {
+            store::begin_writing(conn)?;
+            let mut batch = Batch::load(conn, scope, sender, events)?;
+            for (index, event) in events.iter().enumerate() {
+                batch.take(index, event);
+            }
+            batch.write(conn)?;
+            Ok(batch.outcomes)
+        });
+        match applied {
+            // Concurrent batches on PostgreSQL may create the same message (one emailId from
+            // two clients, or a client's retry racing its first try) or lock the same rows in
+            // opposite orders. The loser rolled back whole; run it again, and it sees what the
+            // winner wrote.
+            Err(e) if attempt < MAX_ATTEMPTS && lost_a_race(&e) => {
+                log::info!("ingest: batch retried after a concurrent write ({e})");
+                attempt += 1;
+            }
+            other => return other,
         }
-        batch.write(conn)?;
-        Ok(batch.outcomes)
-    })
+    }
+}
+
+/// How often a batch that lost a race with another one is run.
+const MAX_ATTEMPTS: u32 = 4;
+
+fn lost_a_race(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
 }
 
 /// An event as the log keeps it, which is also all that applying it needs — so that events
