@@ -36,6 +36,7 @@ impl AppState {
         let pool = db::open_pool(&settings.database_url, settings.pool_size)?;
         let mut conn = pool.get()?;
         db::migrate(&mut conn)?;
+        crate::store::partitions::ensure_ahead(&mut conn, crate::domain::now_ms())?;
         drop(conn);
         let login_limiter = Arc::new(web::auth::LoginLimiter::new(&settings));
         Ok(AppState {
@@ -226,7 +227,11 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
         state.settings.export_workers,
         &state.tasks,
     );
-    crate::jobs::maintenance::start(state.pool.clone(), std::time::Duration::from_secs(600));
+    crate::jobs::maintenance::start(
+        state.pool.clone(),
+        std::time::Duration::from_secs(600),
+        state.settings.retention_days,
+    );
     let data = aweb::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()

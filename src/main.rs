@@ -31,6 +31,10 @@ struct Cli {
         default_value = "data"
     )]
     data_dir: std::path::PathBuf,
+    /// Remove mail data (messages, their events, opens and clicks) older than this many days.
+    /// Unset: keep everything.
+    #[arg(long, global = true, env = "MAILTRAIL_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    retention_days: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +51,9 @@ enum Command {
     },
     /// Bring the database schema up to date.
     Migrate,
+    /// Remove the mail data older than --retention-days now, as the server does every 10
+    /// minutes; prints what went.
+    Prune,
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -147,6 +154,7 @@ fn main() {
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     let mut settings = Settings::new(cli.database.clone());
     settings.data_dir = cli.data_dir.clone();
+    settings.retention_days = cli.retention_days;
     if let Ok(key) = std::env::var("MAILTRAIL_SECRET_KEY") {
         if key.len() < 64 {
             bail!("MAILTRAIL_SECRET_KEY must be at least 64 characters long");
@@ -193,6 +201,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut conn = state.pool.get()?;
             let ran = mailtrail::db::migrate(&mut conn)?;
             println!("database is up to date ({ran} migrations ran now)");
+        }
+        Command::Prune => {
+            let days = settings
+                .retention_days
+                .context("no retention: pass --retention-days N or set MAILTRAIL_RETENTION_DAYS")?;
+            let state = AppState::open(settings)?;
+            let mut conn = state.pool.get()?;
+            let pruned =
+                mailtrail::store::retention::prune(&mut conn, days, mailtrail::domain::now_ms())?;
+            if pruned.skipped {
+                println!("another server is pruning now; nothing done");
+            } else {
+                println!(
+                    "kept the last {days} days (from {}): {} rows deleted, {} partitions dropped{}",
+                    chrono::DateTime::from_timestamp_millis(pruned.cutoff)
+                        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_default(),
+                    pruned.rows,
+                    pruned.partitions.len(),
+                    if pruned.partitions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", pruned.partitions.join(", "))
+                    }
+                );
+            }
         }
         Command::Serve { bind, demo } => {
             let state = AppState::open(settings)?;

@@ -37,6 +37,9 @@ pub struct Settings {
     pub export_progress_ms: u64,
     /// Where export files are written; default `DATA_DIR/exports`.
     pub exports_dir: Option<PathBuf>,
+    /// Mail data (messages, their events, opens and clicks) older than this many days is
+    /// removed by the periodic maintenance; `None` keeps everything.
+    pub retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -57,6 +60,7 @@ impl Settings {
             export_poll_ms: 1_000,
             export_progress_ms: 250,
             exports_dir: None,
+            retention_days: None,
         }
     }
 

@@ -569,6 +569,212 @@ both_backends!(arbitrary_bytes_never_break_the_endpoints, |db| {
         .unwrap();
 });
 
+both_backends!(retention_drops_old_mail_with_its_counts, |db| {
+    use mailtrail::store::partitions::{self, Month};
+    use mailtrail::store::retention;
+
+    let mut api = api(db);
+    let postgres = api.app.db.backend == common::Backend::Postgres;
+    let now = now_ms();
+    let keep_days: u32 = 30;
+    let cutoff = retention::cutoff(keep_days, now);
+    // Requests of many ages, each delivered and opened; the oldest months have no partition
+    // yet on PostgreSQL, so ingestion makes them.
+    let ages = [400, 100, 45, 31, 29, 2];
+    for age in ages {
+        let (id, t) = (format!("m{age}"), now - age * DAY);
+        api.events(&[
+            request(&id, &format!("bob{age}@example.com"), t),
+            event("deliver", &id, t + 1_000),
+            event("open", &id, t + 2_000),
+        ]);
+    }
+    // An event whose request never came, long ago.
+    api.events(&[event("deliver", "ghost", now - 100 * DAY)]);
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM messages"), 6);
+
+    let pruned = retention::prune(&mut api.app.conn(), keep_days, now).unwrap();
+    assert!(!pruned.skipped);
+    // SQLite deletes what is older than the cutoff; PostgreSQL drops whole months, so a month
+    // that reaches past the cutoff is kept entire.
+    let gone = |t: i64| {
+        if postgres {
+            Month::of(t).end_ms() <= cutoff
+        } else {
+            t < cutoff
+        }
+    };
+    let mut kept = 0;
+    for age in ages {
+        let t = now - age * DAY;
+        let expected = i64::from(!gone(t));
+        kept += expected;
+        let id = format!("m{age}");
+        for table in ["messages", "message_events", "tracking_events"] {
+            let rows = api.n(&format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE email_id = '{id}'"
+            ));
+            let per_message = if table == "message_events" { 3 } else { 1 };
+            assert_eq!(
+                rows,
+                expected * per_message,
+                "{table} of {id}, {age} days old"
+            );
+        }
+    }
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM messages WHERE email_id = 'm400'"),
+        0
+    );
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM messages WHERE email_id = 'm2'"),
+        1
+    );
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM messages WHERE email_id = 'm29'"),
+        1
+    );
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM message_events WHERE email_id = 'ghost'"),
+        0
+    );
+    // The tags and send logs of the messages that went, went with them.
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM message_tags"), 2 * kept);
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM send_logs"), kept);
+    // The counts of the hours that went, went too: the tabs still add up to the rows.
+    api.assert_rollup_matches();
+    let oldest_hour =
+        api.n("SELECT CAST(COALESCE(MIN(hour), 0) AS BIGINT) AS n FROM status_rollup");
+    assert!(
+        !gone(oldest_hour * HOUR),
+        "a count older than the kept rows"
+    );
+
+    if postgres {
+        let mut conn = api.app.conn();
+        let old = Month::of(now - 400 * DAY);
+        assert!(
+            pruned.partitions.contains(&old.partition_of("messages")),
+            "{pruned:?}"
+        );
+        assert!(pruned
+            .partitions
+            .contains(&old.partition_of("tracking_events")));
+        for (table, _) in partitions::TABLES {
+            let months: Vec<Month> = partitions::list(&mut conn, table)
+                .unwrap()
+                .into_iter()
+                .map(|p| p.month)
+                .collect();
+            assert!(
+                months.iter().all(|m| m.end_ms() > cutoff),
+                "{table}: {months:?}"
+            );
+            // This month and the next three are there ahead of the mail.
+            let mut month = Month::of(now);
+            for _ in 0..=partitions::AHEAD_MONTHS {
+                assert!(
+                    months.contains(&month),
+                    "{table} lacks {month:?}: {months:?}"
+                );
+                month = month.next();
+            }
+        }
+    } else {
+        assert!(
+            pruned.rows > 0 && pruned.partitions.is_empty(),
+            "{pruned:?}"
+        );
+    }
+    // A second run finds nothing more to do.
+    let again = retention::prune(&mut api.app.conn(), keep_days, now).unwrap();
+    assert_eq!((again.rows, again.partitions.len()), (0, 0), "{again:?}");
+
+    // The mail that was kept still takes events.
+    api.events(&[event("soft_bounce", "m2", now - DAY)]);
+    assert_eq!(api.status("m2").0, SOFT_BOUNCE);
+    api.assert_rollup_matches();
+});
+
+both_backends!(
+    times_outside_the_years_2000_to_2099_are_refused_one_by_one,
+    |db| {
+        let mut api = api(db);
+        let now = now_ms();
+        let mut seconds = request("s1", "carol@example.com", now);
+        seconds["timestamp"] = (now / 1000).into();
+        let mut micros = request("s2", "carol@example.com", now);
+        micros["timestamp"] = (now * 1000).into();
+        let body = serde_json::Value::from(vec![
+            seconds,
+            request("s3", "carol@example.com", now),
+            micros,
+        ]);
+        let r = api.post(&body.to_string());
+        assert_eq!(r.status, 200, "{}", r.body);
+        let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let results = answer["results"].as_array().unwrap();
+        assert_eq!(results[0]["ok"], false, "{answer}");
+        assert!(
+            results[0]["error"].as_str().unwrap().contains("2000"),
+            "{answer}"
+        );
+        assert_eq!(results[1]["ok"], true, "{answer}");
+        assert_eq!(results[2]["ok"], false, "{answer}");
+        assert_eq!(api.n("SELECT COUNT(*) AS n FROM messages"), 1);
+        assert_eq!(api.status("s3").0, REQUESTING);
+    }
+);
+
+/// Several servers making the same new month at the same moment all succeed, and the month
+/// exists once.
+#[test]
+fn servers_racing_to_make_a_partition_all_succeed() {
+    use mailtrail::store::partitions::{self, Month};
+
+    let Some(db) = common::TestDb::new(common::Backend::Postgres) else {
+        return common::skip("servers_racing_to_make_a_partition_all_succeed: PostgreSQL only");
+    };
+    let app = TestApp::start(db);
+    let far = now_ms() + 5 * 365 * DAY;
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = app.pool.clone();
+            std::thread::spawn(move || {
+                let mut conn = pool.get().unwrap();
+                partitions::ensure_months(&mut conn, [far]).unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for (table, _) in partitions::TABLES {
+        let name = Month::of(far).partition_of(table);
+        assert_eq!(
+            app.count(&format!(
+                "SELECT COUNT(*) AS n FROM pg_inherits WHERE inhrelid = to_regclass('{name}')"
+            )),
+            1,
+            "{name}"
+        );
+    }
+    // Rows of that month go into it.
+    let account = app.account("acme");
+    app.count(&format!(
+        "INSERT INTO tracking_events (account_id, email_id, recipient, api_user, kind, occurred_at) \
+         VALUES ({}, 'x', 'x@example.com', 'u', 1, {far}) RETURNING CAST(id AS BIGINT) AS n",
+        account.id
+    ));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM {}",
+            Month::of(far).partition_of("tracking_events")
+        )),
+        1
+    );
+}
+
 mod parser {
     use mailtrail::classify::Classifier;
     use proptest::prelude::*;

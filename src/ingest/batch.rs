@@ -35,6 +35,15 @@ pub fn ingest(
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     });
+    // PostgreSQL: the months these rows fall in must have their partitions; made outside the
+    // batch's transaction so that no one waits on its locks. Usually they exist already.
+    crate::store::partitions::ensure_months(
+        conn,
+        events
+            .iter()
+            .map(|e| e.occurred_at)
+            .filter(|at| Event::plausible_time(*at)),
+    )?;
     let mut attempt = 1;
     loop {
         let applied = conn.transaction(|conn| {

@@ -130,8 +130,22 @@ impl Event {
         }
     }
 
+    /// Whether `at` can be the time of a mail event: from 2000 to 2099 (UTC). Anything else is
+    /// a unit mistake (seconds or microseconds for milliseconds), not mail.
+    pub fn plausible_time(at: Millis) -> bool {
+        const YEAR_2000: Millis = 946_684_800_000;
+        const YEAR_2100: Millis = 4_102_444_800_000;
+        (YEAR_2000..YEAR_2100).contains(&at)
+    }
+
     /// What is missing for this event to make sense, in a sentence for the sender.
     pub fn problem(&self) -> Option<String> {
+        if !Event::plausible_time(self.occurred_at) {
+            return Some(format!(
+                "timestamp {} is not a time between the years 2000 and 2099 (epoch milliseconds)",
+                self.occurred_at
+            ));
+        }
         let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
         if self.kind == EventKind::Request {
             if !has(&self.email_id) {

@@ -1,6 +1,7 @@
 //! The periodic sweep: expired sessions, expired list entries (they already stopped
 //! suppressing on their own; this only keeps the tables small) and webhook tokens past the
-//! 24-hour replay window.
+//! 24-hour replay window; on PostgreSQL the month partitions ahead; and, when a retention is
+//! set, the mail data older than it.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use diesel::prelude::*;
 use crate::db::schema::{blacklist, bounces, spam_reports, webhook_tokens};
 use crate::db::{DbConn, Pool};
 use crate::domain::now_ms;
-use crate::store::{sessions, StoreResult};
+use crate::store::{partitions, retention, sessions, StoreResult};
 
 const DAY_MS: i64 = 24 * 3_600_000;
 
@@ -26,22 +27,46 @@ pub fn sweep(conn: &mut DbConn) -> StoreResult<usize> {
     Ok(n)
 }
 
-/// Runs the sweep every `every` on the current actix runtime.
-pub fn start(pool: Pool, every: Duration) {
+/// One round of maintenance; each part runs even when another failed.
+pub fn run_once(conn: &mut DbConn, retention_days: Option<u32>) {
+    match sweep(conn) {
+        Ok(n) if n > 0 => log::info!("maintenance: {n} expired rows deleted"),
+        Ok(_) => {}
+        Err(e) => log::warn!("maintenance: sweep: {e}"),
+    }
+    if let Err(e) = partitions::ensure_ahead(conn, now_ms()) {
+        log::warn!("maintenance: creating the partitions ahead: {e}");
+    }
+    if let Some(days) = retention_days {
+        match retention::prune(conn, days, now_ms()) {
+            Ok(p) if p.rows > 0 || !p.partitions.is_empty() => log::info!(
+                "retention ({days} days): {} rows deleted, partitions dropped: {}",
+                p.rows,
+                if p.partitions.is_empty() {
+                    "none".to_string()
+                } else {
+                    p.partitions.join(", ")
+                }
+            ),
+            Ok(_) => {}
+            Err(e) => log::warn!("maintenance: retention: {e}"),
+        }
+    }
+}
+
+/// Runs the maintenance every `every` on the current actix runtime.
+pub fn start(pool: Pool, every: Duration, retention_days: Option<u32>) {
     actix_web::rt::spawn(async move {
         loop {
             actix_web::rt::time::sleep(every).await;
             let pool = pool.clone();
-            let swept = actix_web::web::block(move || -> Result<usize, String> {
-                let mut conn = pool.get().map_err(|e| e.to_string())?;
-                sweep(&mut conn).map_err(|e| e.to_string())
+            let ran = actix_web::web::block(move || match pool.get() {
+                Ok(mut conn) => run_once(&mut conn, retention_days),
+                Err(e) => log::warn!("maintenance: {e}"),
             })
             .await;
-            match swept {
-                Ok(Ok(n)) if n > 0 => log::info!("maintenance: {n} expired rows deleted"),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => log::warn!("maintenance: {e}"),
-                Err(e) => log::warn!("maintenance: {e}"),
+            if let Err(e) = ran {
+                log::warn!("maintenance: {e}");
             }
         }
     });

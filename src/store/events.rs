@@ -236,7 +236,8 @@ pub fn attach_events(
 
 /// Writes the status columns of changed messages. SQLite runs one prepared statement per
 /// message (in process, a run costs less than parsing a fresh multi-row statement);
-/// PostgreSQL gets a multi-row UPDATE per chunk, since there every statement is a round trip.
+/// PostgreSQL gets a multi-row UPDATE per chunk, since there every statement is a round trip;
+/// the request time lets it look in the one partition that holds each message.
 pub fn update_statuses(
     conn: &mut DbConn,
     scope: &AccountScope,
@@ -271,16 +272,18 @@ fn update_statuses_in_chunks(
     scope: &AccountScope,
     rows: &[&Message],
 ) -> StoreResult<()> {
-    let row = "(CAST(? AS BIGINT), CAST(? AS SMALLINT), CAST(? AS SMALLINT), \
-               CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))";
+    let row = "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS SMALLINT), \
+               CAST(? AS SMALLINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))";
     for chunk in rows.chunks(500) {
         let values = vec![row; chunk.len()].join(", ");
         let sql = placeholders(
             &format!(
-                "WITH v (id, status, reason, smtp_reply, rule, updated_at) AS (VALUES {values}) \
+                "WITH v (id, requested_at, status, reason, smtp_reply, rule, updated_at) \
+                 AS (VALUES {values}) \
                  UPDATE messages SET status = v.status, reason = v.reason, \
                  smtp_reply = v.smtp_reply, rule = v.rule, updated_at = v.updated_at \
-                 FROM v WHERE messages.id = v.id AND messages.account_id = ?"
+                 FROM v WHERE messages.id = v.id AND messages.requested_at = v.requested_at \
+                 AND messages.account_id = ?"
             ),
             true,
         );
@@ -288,6 +291,7 @@ fn update_statuses_in_chunks(
         for m in chunk {
             query = query
                 .bind::<BigInt, _>(m.id)
+                .bind::<BigInt, _>(m.requested_at)
                 .bind::<SmallInt, _>(m.status)
                 .bind::<Nullable<SmallInt>, _>(m.reason)
                 .bind::<Nullable<Text>, _>(m.smtp_reply.as_deref())

@@ -161,6 +161,8 @@ pub fn generate(
     days: u32,
     seed: u64,
 ) -> StoreResult<Generated> {
+    let now = now_ms();
+    super::partitions::ensure_range(conn, now - i64::from(days.max(1)) * DAY_MS, now + DAY_MS)?;
     conn.transaction(|conn| {
         // A bulk load builds the indexes of the growing tables once at the end, which is many
         // times faster than updating them row by row; DDL is transactional on both backends.

@@ -9,6 +9,8 @@ pub mod list_pages;
 pub mod lists;
 pub mod messages;
 pub mod models;
+pub mod partitions;
+pub mod retention;
 pub mod rollup;
 pub mod sessions;
 pub mod status;
