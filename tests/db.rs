@@ -175,3 +175,177 @@ fn a_bad_database_url_is_a_clear_error_and_creates_nothing() {
     assert!(left.is_empty(), "no file was created: {left:?}");
     let _ = Backend::Sqlite;
 }
+
+both_backends!(prune_removes_what_is_older_than_the_retention, |db| {
+    use mailtrail::store::partitions::Month;
+    use mailtrail::store::retention;
+
+    let (ok, _, err) = run(mailtrail(&db).arg("prune"));
+    assert!(!ok, "prune without a retention must refuse");
+    assert!(err.contains("--retention-days"), "{err}");
+
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    app.generate(&account, 400, 90);
+    let before = app.count("SELECT COUNT(*) AS n FROM messages");
+    // What must be left: SQLite keeps from the cutoff on, PostgreSQL from the cutoff's month on.
+    let kept_from = |now| {
+        let cutoff = retention::cutoff(30, now);
+        match app.db.backend {
+            Backend::Sqlite => cutoff,
+            Backend::Postgres => Month::of(cutoff).start_ms(),
+        }
+    };
+    let from = kept_from(mailtrail::domain::now_ms());
+    let expected = app.count(&format!(
+        "SELECT COUNT(*) AS n FROM messages WHERE requested_at >= {from}"
+    ));
+    assert!(0 < expected && expected < before, "{expected} of {before}");
+
+    let (ok, out, err) = run(mailtrail(&app.db).args(["prune", "--retention-days", "30"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("kept the last 30 days"), "{out}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM messages"),
+        expected,
+        "{out}"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM tracking_events WHERE occurred_at < {from}"
+        )),
+        0
+    );
+    assert_eq!(
+        app.count("SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM status_rollup_daily"),
+        expected,
+        "the counts went with the rows"
+    );
+    if app.db.backend == Backend::Postgres {
+        assert!(out.contains("messages_p"), "{out}");
+    }
+});
+
+/// A PostgreSQL database made before the partitions: the migration moves every row into its
+/// month, ids go on from where they were, and the app works on it.
+#[test]
+fn an_existing_postgres_database_is_partitioned_with_its_rows() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, PgConnection};
+
+    let Some(db) = TestDb::new(Backend::Postgres) else {
+        return common::skip("an_existing_postgres_database_is_partitioned: PostgreSQL only");
+    };
+    let mut conn = PgConnection::establish(&db.url).unwrap();
+    conn.batch_execute(
+        "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
+         run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    )
+    .unwrap();
+    let mut earlier: Vec<_> = std::fs::read_dir("migrations/postgres")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.as_str() < "2026-11-28-000003")
+        .collect();
+    earlier.sort();
+    assert_eq!(earlier.len(), 3, "{earlier:?}");
+    for name in &earlier {
+        let sql = std::fs::read_to_string(format!("migrations/postgres/{name}/up.sql")).unwrap();
+        conn.batch_execute(&sql).unwrap();
+        let version = name.split('_').next().unwrap().replace('-', "");
+        conn.batch_execute(&format!(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('{version}')"
+        ))
+        .unwrap();
+    }
+    // 2024-03-10 and 2026-11-20 (UTC).
+    let (old, recent) = (1_710_028_800_000_i64, 1_795_132_800_000_i64);
+    conn.batch_execute(&format!(
+        "INSERT INTO accounts (name, created_at) VALUES ('acme', 0);
+         INSERT INTO messages (account_id, email_id, recipient, api_user, mail_type, status,
+             requested_at, updated_at)
+         VALUES (1, 'old', 'a@example.com', 'notify', 0, 0, {old}, {old}),
+                (1, 'recent', 'b@example.com', 'notify', 0, 1, {recent}, {recent});
+         INSERT INTO message_tags VALUES (1, 1, 'promo', {old});
+         INSERT INTO message_events (account_id, message_id, email_id, event_id, kind,
+             occurred_at, received_at)
+         VALUES (1, 1, 'old', 'ev-1', 'request', {old}, {old}),
+                (1, 2, 'recent', NULL, 'deliver', {recent}, {recent});
+         INSERT INTO tracking_events (account_id, message_id, email_id, recipient, api_user,
+             kind, occurred_at)
+         VALUES (1, 2, 'recent', 'b@example.com', 'notify', 1, {recent});
+         INSERT INTO send_logs VALUES (1, 1, 'queued');"
+    ))
+    .unwrap();
+    drop(conn);
+
+    let app = TestApp::start(db);
+    let partition = |sql: &str| -> String {
+        #[derive(diesel::QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let mut conn = app.conn();
+        let conn: &mut mailtrail::db::DbConn = &mut conn;
+        diesel::RunQueryDsl::get_result::<Name>(diesel::sql_query(sql), conn)
+            .unwrap()
+            .name
+    };
+    assert_eq!(
+        partition(
+            "SELECT CAST(tableoid::regclass AS TEXT) AS name FROM messages WHERE email_id = 'old'"
+        ),
+        "messages_p202403"
+    );
+    assert_eq!(
+        partition("SELECT CAST(tableoid::regclass AS TEXT) AS name FROM messages WHERE email_id = 'recent'"),
+        "messages_p202611"
+    );
+    assert_eq!(
+        partition("SELECT CAST(tableoid::regclass AS TEXT) AS name FROM message_tags"),
+        "message_tags_p202403"
+    );
+    assert_eq!(
+        partition("SELECT CAST(tableoid::regclass AS TEXT) AS name FROM tracking_events"),
+        "tracking_events_p202611"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM message_events"), 2);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM send_logs"), 1);
+    // Every month from the oldest row to three months ahead exists.
+    assert!(
+        app.count(
+            "SELECT COUNT(*) AS n FROM pg_inherits WHERE inhparent = 'messages'::regclass \
+             AND inhrelid::regclass::text LIKE 'messages_p%'"
+        ) >= 36
+    );
+    // New rows get new ids, and the old message still takes its events.
+    let id = app.count(
+        "INSERT INTO messages (account_id, email_id, recipient, api_user, mail_type, status, \
+         requested_at, updated_at) VALUES (1, 'new', 'c@example.com', 'notify', 0, 0, \
+         1795132800000, 0) RETURNING id AS n",
+    );
+    assert_eq!(id, 3);
+    let (_, key) = mailtrail::store::accounts::create_api_user(
+        &mut app.conn(),
+        &mailtrail::store::AccountScope::new(1),
+        "notify",
+        mailtrail::domain::MailType::Trigger,
+    )
+    .unwrap();
+    let event =
+        serde_json::json!([{"event": "deliver", "email_id": "old", "timestamp": old + 5_000}]);
+    let r = app.client().post_raw(
+        "/api/v1/events",
+        &[
+            ("Authorization", &format!("Bearer {key}")),
+            ("Content-Type", "application/json"),
+        ],
+        event.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        app.count("SELECT CAST(status AS BIGINT) AS n FROM messages WHERE email_id = 'old'"),
+        1
+    );
+}

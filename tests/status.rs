@@ -61,6 +61,8 @@ fn insert(app: &TestApp, account_id: i64, n: usize, spec: &Spec) -> i64 {
         requested_at: spec.at,
         updated_at: spec.at,
     };
+    // As ingestion does: on PostgreSQL the month must have its partition.
+    mailtrail::store::partitions::ensure_months(conn, [spec.at]).unwrap();
     diesel::insert_into(messages::table)
         .values((
             messages::account_id.eq(row.account_id),
