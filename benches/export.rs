@@ -265,7 +265,7 @@ fn export(
         },
         now_ms(),
     )?;
-    let job = exports::claim(conn, now_ms())?
+    let job = exports::claim(conn, now_ms(), mailtrail::jobs::exports::LEASE_MS)?
         .filter(|j| j.id == id)
         .ok_or_else(|| anyhow::anyhow!("another export job was queued"))?;
     let sampler = RssSampler::start();

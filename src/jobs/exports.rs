@@ -124,14 +124,8 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
         }
     };
     sweep(&mut conn, &settings.dir);
-    // Jobs of a server that died (or hangs) go back to the queue once their lease runs out;
-    // their files were never renamed into place.
-    match exports::requeue_stale(&mut conn, now_ms(), LEASE_MS) {
-        Ok(n) if n > 0 => log::info!("requeued {n} export jobs whose server stopped renewing them"),
-        Ok(_) => {}
-        Err(e) => log::warn!("export worker: requeue: {e}"),
-    }
-    let job = match exports::claim(&mut conn, now_ms()) {
+    // A job whose server died (or hangs) is taken over once its lease runs out.
+    let job = match exports::claim(&mut conn, now_ms(), LEASE_MS) {
         Ok(Some(job)) => job,
         Ok(None) => return false,
         Err(e) => {

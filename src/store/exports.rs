@@ -95,23 +95,34 @@ struct Claimed {
     id: i64,
 }
 
-/// Takes the oldest due queued job for this worker, or none. Only one worker can win a job:
-/// PostgreSQL skips rows another transaction holds; SQLite serialises writers and the update
+/// Takes the oldest due job for this worker, or none: a queued one, or a running one whose
+/// lease is older than `lease_ms` (its server died or hangs; its file was never renamed into
+/// place), whose attempt then counts. Jobs other servers are running renew their lease and
+/// stay theirs. Only one worker can win a job: PostgreSQL skips rows another transaction
+/// holds and re-checks a locked row's lease; SQLite serialises writers and the update
 /// re-checks the state.
-pub fn claim(conn: &mut DbConn, now: Millis) -> StoreResult<Option<ExportJob>> {
-    let sql = if conn.is_sqlite() {
-        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, heartbeat_at = ?, error = NULL \
-         WHERE id = (SELECT id FROM export_jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1) \
-         AND state = 'queued' RETURNING id"
+pub fn claim(conn: &mut DbConn, now: Millis, lease_ms: i64) -> StoreResult<Option<ExportJob>> {
+    let skip_locked = if conn.is_sqlite() {
+        ""
     } else {
-        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, heartbeat_at = ?, error = NULL \
-         WHERE id = (SELECT id FROM export_jobs WHERE state = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id"
+        "FOR UPDATE SKIP LOCKED"
     };
-    let claimed: Option<Claimed> = diesel::sql_query(placeholders(sql, !conn.is_sqlite()))
+    let sql = format!(
+        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, \
+         heartbeat_at = ?, error = NULL \
+         WHERE id = (SELECT id FROM export_jobs WHERE (state = 'queued' AND run_after <= ?) \
+           OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)) \
+           ORDER BY run_after, id LIMIT 1 {skip_locked}) \
+         AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?))) \
+         RETURNING id"
+    );
+    let stale = now - lease_ms;
+    let claimed: Option<Claimed> = diesel::sql_query(placeholders(&sql, !conn.is_sqlite()))
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(stale)
+        .bind::<BigInt, _>(stale)
         .get_result(conn)
         .optional()?;
     match claimed {
@@ -192,25 +203,6 @@ pub fn fail(conn: &mut DbConn, id: i64, error: &str, now: Millis) -> StoreResult
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// Running jobs whose lease ran out (their server died or hangs) go back to the queue, their
-/// attempt counted. Jobs other servers are running renew their lease and stay theirs.
-pub fn requeue_stale(conn: &mut DbConn, now: Millis, lease_ms: i64) -> StoreResult<usize> {
-    diesel::update(
-        export_jobs::table
-            .filter(export_jobs::state.eq("running"))
-            .filter(
-                export_jobs::heartbeat_at
-                    .is_null()
-                    .or(export_jobs::heartbeat_at.lt(now - lease_ms)),
-            ),
-    )
-    .set((
-        export_jobs::state.eq("queued"),
-        export_jobs::run_after.eq(now),
-    ))
-    .execute(conn)
 }
 
 /// Renews a running job's lease.

@@ -94,6 +94,19 @@ fn time_bounds(f: &StatusFilter, from: Option<(Position, Direction)>) -> (i64, i
 }
 
 /// One page of the filter's rows from `from` onwards in `direction`, newest first.
+
+/// A message's tag rows. The request time is part of the join so that PostgreSQL reads each
+/// message from the one month partition that holds it.
+type TagsOfMessage = diesel::dsl::And<
+    diesel::dsl::Eq<message_tags::message_id, messages::id>,
+    diesel::dsl::Eq<message_tags::requested_at, messages::requested_at>,
+>;
+
+fn tags_of_message() -> TagsOfMessage {
+    message_tags::message_id
+        .eq(messages::id)
+        .and(message_tags::requested_at.eq(messages::requested_at))
+}
 pub fn page(
     conn: &mut DbConn,
     scope: &AccountScope,
@@ -132,7 +145,7 @@ pub fn page(
         Some(tag) => {
             // The tag's own index leads; the message row supplies the other filters.
             let base = messages::table
-                .inner_join(message_tags::table.on(message_tags::message_id.eq(messages::id)))
+                .inner_join(message_tags::table.on(tags_of_message()))
                 .select(StatusRow::as_select())
                 .into_boxed();
             let mut q = filtered!(base, scope, f)
@@ -228,9 +241,7 @@ pub fn counts(
                 .load(conn)?,
                 Some(tag) => filtered!(
                     messages::table
-                        .inner_join(
-                            message_tags::table.on(message_tags::message_id.eq(messages::id))
-                        )
+                        .inner_join(message_tags::table.on(tags_of_message()))
                         .select(messages::id)
                         .into_boxed(),
                     scope,
@@ -344,7 +355,7 @@ pub fn offset_page(
         .load(conn),
         Some(tag) => selected!(
             messages::table
-                .inner_join(message_tags::table.on(message_tags::message_id.eq(messages::id)))
+                .inner_join(message_tags::table.on(tags_of_message()))
                 .select(Message::as_select())
                 .into_boxed(),
             scope,
@@ -417,7 +428,7 @@ pub fn total(conn: &mut DbConn, scope: &AccountScope, sel: &StatusSelection) -> 
         .get_result(conn),
         Some(tag) => selected!(
             messages::table
-                .inner_join(message_tags::table.on(message_tags::message_id.eq(messages::id)))
+                .inner_join(message_tags::table.on(tags_of_message()))
                 .select(diesel::dsl::count_star())
                 .into_boxed(),
             scope,
