@@ -93,8 +93,6 @@ fn time_bounds(f: &StatusFilter, from: Option<(Position, Direction)>) -> (i64, i
     }
 }
 
-/// One page of the filter's rows from `from` onwards in `direction`, newest first.
-
 /// A message's tag rows. The request time is part of the join so that PostgreSQL reads each
 /// message from the one month partition that holds it.
 type TagsOfMessage = diesel::dsl::And<
@@ -107,6 +105,8 @@ fn tags_of_message() -> TagsOfMessage {
         .eq(messages::id)
         .and(message_tags::requested_at.eq(messages::requested_at))
 }
+
+/// One page of the filter's rows from `from` onwards in `direction`, newest first.
 pub fn page(
     conn: &mut DbConn,
     scope: &AccountScope,
