@@ -571,3 +571,27 @@ both_backends!(csv_refuses_more_than_ten_thousand_rows, |db| {
     assert!(expected > 1000);
     assert_eq!(small.body.lines().count() as i64 - 1, expected);
 });
+
+both_backends!(a_period_past_the_retention_says_so, |db| {
+    let mut settings = common::settings_for(&db);
+    settings.retention_days = Some(30);
+    let app = TestApp::start_with(db, settings);
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "pw");
+    let mut client = app.client();
+    client.accept_language = Some("en".into());
+    assert_eq!(client.login("owner@acme.test", "pw").status, 303);
+
+    let page = client.get(&format!("/status?from={}&to={}", day(40), day(35)));
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("id=\"retention-notice\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("kept for 30 days"), "{}", page.body);
+    let page = client.get("/status");
+    assert!(!page.body.contains("retention-notice"));
+    let page = client.get(&format!("/status?from={}&to={}", day(20), day(0)));
+    assert!(!page.body.contains("retention-notice"));
+});

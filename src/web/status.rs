@@ -279,6 +279,8 @@ struct StatusPage {
     form: StatusForm,
     errors: Vec<FieldError>,
     notice: Option<String>,
+    /// The period reaches back past the retention: its oldest mail may be gone.
+    retention_notice: Option<String>,
     period_from: String,
     period_to: String,
     statuses: Vec<Choice>,
@@ -318,6 +320,19 @@ fn format_count(c: &Count) -> String {
     } else {
         c.n.to_string()
     }
+}
+
+/// Says so when the period starts before the server's retention cutoff.
+fn retention_notice(viewer: &Viewer, from_ms: i64) -> Option<String> {
+    let days = viewer.state().settings.retention_days?;
+    let cutoff = crate::store::retention::cutoff(days, crate::domain::now_ms());
+    (from_ms < cutoff).then(|| {
+        viewer
+            .lang
+            .t("status.retention")
+            .replace("{days}", &days.to_string())
+            .replace("{date}", &format_in_zone(cutoff, &viewer.account.zone()))
+    })
 }
 
 pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<HttpResponse> {
@@ -474,6 +489,7 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
         csv_href: format!("/status.csv?{}", form.query_with(&[])),
         period_from: parsed.period.from.to_string(),
         period_to: parsed.period.to.to_string(),
+        retention_notice: retention_notice(&viewer, parsed.filter.from_ms),
         errors: parsed.errors,
         notice: parsed.notice,
         statuses,
