@@ -349,3 +349,43 @@ fn an_existing_postgres_database_is_partitioned_with_its_rows() {
         1
     );
 }
+
+both_backends!(a_bulk_generation_keeps_every_index, |db| {
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    let sqlite_indexes = |app: &TestApp| {
+        app.count(
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' AND tbl_name IN \
+             ('messages', 'message_tags', 'message_events', 'tracking_events')",
+        )
+    };
+    let before = match app.db.backend {
+        Backend::Sqlite => sqlite_indexes(&app),
+        Backend::Postgres => 0,
+    };
+    // Large enough that the generator drops the indexes and builds them again at the end.
+    app.generate(&account, 20_000, 30);
+    match app.db.backend {
+        Backend::Sqlite => assert_eq!(sqlite_indexes(&app), before, "every index is back"),
+        Backend::Postgres => {
+            // Every partition has every index of its parent, valid.
+            let lacking = app.count(
+                "SELECT COUNT(*) AS n FROM pg_inherits p JOIN pg_class c ON c.oid = p.inhrelid \
+                 WHERE c.relkind = 'r' AND p.inhparent IN ('messages'::regclass, \
+                 'message_tags'::regclass, 'message_events'::regclass, \
+                 'tracking_events'::regclass) \
+                 AND (SELECT COUNT(*) FROM pg_index i WHERE i.indrelid = p.inhrelid \
+                      AND i.indisvalid) \
+                  <> (SELECT COUNT(*) FROM pg_index i WHERE i.indrelid = p.inhparent)",
+            );
+            assert_eq!(lacking, 0, "partitions lacking an index of their parent");
+            assert!(app.count("SELECT COUNT(*) AS n FROM pg_index WHERE NOT indisvalid") == 0);
+            assert!(
+                app.count(
+                    "SELECT COUNT(*) AS n FROM pg_indexes WHERE tablename LIKE 'messages_p%'"
+                ) >= 8 * 4,
+                "eight indexes on each of at least four months"
+            );
+        }
+    }
+});

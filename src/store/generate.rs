@@ -172,8 +172,18 @@ pub fn generate(
             Vec::new()
         };
         let stats = generate_rows(conn, scope, count, days, seed)?;
+        let bulk = !rebuild.is_empty();
         for create in rebuild {
             diesel::sql_query(create).execute(conn)?;
+        }
+        if bulk && !conn.is_sqlite() {
+            // Fresh statistics, so that the first queries after a bulk load use the indexes
+            // (autovacuum never analyses a partitioned parent, and its partitions only later).
+            diesel::sql_query(
+                "ANALYZE messages, message_tags, message_events, tracking_events, status_rollup, \
+                 status_rollup_daily",
+            )
+            .execute(conn)?;
         }
         Ok(stats)
     })
@@ -205,7 +215,12 @@ fn drop_indexes(conn: &mut DbConn) -> StoreResult<Vec<String>> {
     for index in &indexes {
         diesel::sql_query(format!("DROP INDEX {}", index.name)).execute(conn)?;
     }
-    Ok(indexes.into_iter().map(|i| i.sql).collect())
+    // PostgreSQL describes an index of a partitioned table as `ON ONLY` the parent, which
+    // would build it for no partition; built on the parent, it is built on every partition.
+    Ok(indexes
+        .into_iter()
+        .map(|i| i.sql.replacen(" ON ONLY ", " ON ", 1))
+        .collect())
 }
 
 fn generate_rows(

@@ -167,3 +167,6 @@ CREATE INDEX tracking_events_time ON tracking_events (account_id, occurred_at DE
 CREATE INDEX tracking_events_kind ON tracking_events (account_id, kind, occurred_at DESC, id DESC);
 CREATE INDEX tracking_events_recipient ON tracking_events (account_id, recipient, occurred_at DESC, id DESC);
 CREATE UNIQUE INDEX tracking_events_once ON tracking_events (account_id, email_id, kind, occurred_at, url);
+
+-- Autovacuum never analyses a partitioned parent; give the planner statistics from the start.
+ANALYZE messages, message_tags, message_events, tracking_events;
