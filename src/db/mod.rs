@@ -21,6 +21,11 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; \
      PRAGMA foreign_keys = ON; \
      PRAGMA temp_store = MEMORY;";
 
+/// PostgreSQL settings of every pooled connection. No JIT: our queries are short index reads
+/// whose estimated cost over partitioned tables can pass `jit_above_cost`, and compiling them
+/// (tens of milliseconds) costs many times more than running them.
+const POSTGRES_SESSION: &str = "SET jit = off;";
+
 /// Each pooled SQLite connection's page cache: 64 MiB.
 const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -65536;";
 
@@ -81,7 +86,12 @@ pub struct Manager {
 impl Manager {
     fn connect_now(&self) -> Result<DbConn, diesel::ConnectionError> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConn::Postgres),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url)?;
+                conn.batch_execute(POSTGRES_SESSION)
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Postgres(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(SQLITE_PRAGMAS)
