@@ -221,6 +221,11 @@ both_backends!(prune_removes_what_is_older_than_the_retention, |db| {
         expected,
         "the counts went with the rows"
     );
+    assert_eq!(
+        app.count("SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM status_rollup_tags"),
+        expected,
+        "the per-tag counts too (one tag a generated message)"
+    );
     if app.db.backend == Backend::Postgres {
         assert!(out.contains("messages_p"), "{out}");
     }

@@ -135,6 +135,25 @@ impl Api {
               AND h.api_user = d.api_user AND h.mail_type = d.mail_type)",
         );
         assert_eq!(misplaced, 0, "daily buckets that disagree with their hours");
+        // Per tag: every tag row of a message counts once, in its message's bucket.
+        let disagreeing = self.n(
+            "SELECT COUNT(*) AS n FROM (SELECT t.tag, m.status, COALESCE(m.reason, 0) AS reason, \
+             COUNT(*) AS c FROM message_tags t JOIN messages m ON m.id = t.message_id \
+             GROUP BY t.tag, m.status, COALESCE(m.reason, 0)) AS counted \
+             FULL OUTER JOIN (SELECT tag, status, reason, SUM(count) AS c FROM status_rollup_tags \
+             GROUP BY tag, status, reason HAVING SUM(count) <> 0) AS rolled \
+             ON rolled.tag = counted.tag AND rolled.status = counted.status \
+             AND rolled.reason = counted.reason \
+             WHERE rolled.c IS NULL OR counted.c IS NULL OR rolled.c <> counted.c",
+        );
+        assert_eq!(
+            disagreeing, 0,
+            "tag rollup buckets that disagree with the tagged messages"
+        );
+        assert!(
+            self.n("SELECT COUNT(*) AS n FROM message_tags") == 0
+                || self.n("SELECT COUNT(*) AS n FROM status_rollup_tags") > 0
+        );
     }
 }
 

@@ -99,7 +99,9 @@ fn insert(app: &TestApp, account_id: i64, n: usize, spec: &Spec) -> i64 {
         api_user: spec.api_user.into(),
         mail_type: spec.mail_type.as_i16(),
     };
-    rollup::apply(conn, &AccountScope::new(account_id), &[(key, 1)]).unwrap();
+    let scope = AccountScope::new(account_id);
+    rollup::apply_tags(conn, &scope, &[((key.clone(), spec.tag.into()), 1)]).unwrap();
+    rollup::apply(conn, &scope, &[(key, 1)]).unwrap();
     id
 }
 
@@ -283,6 +285,28 @@ both_backends!(rows_carry_their_codes_and_counts_match, |db| {
             "direct tab {status}"
         );
     }
+    // A tag's tabs come from the per-tag rollup, alone and with the rollup's other filters.
+    let tagged = client.get("/status?tag=promo");
+    let with_user = client.get("/status?tag=promo&api_user=market");
+    for &status in Status::ALL {
+        let promo = |s: &Spec| s.status == status && s.tag == "promo";
+        let n = today.iter().filter(|s| promo(s)).count();
+        assert_eq!(
+            tab(&tagged.body, status.code()),
+            n.to_string(),
+            "tag tab {status}"
+        );
+        let n = today
+            .iter()
+            .filter(|s| promo(s) && s.api_user == "market")
+            .count();
+        assert_eq!(
+            tab(&with_user.body, status.code()),
+            n.to_string(),
+            "tag and API_USER tab {status}"
+        );
+    }
+    assert_ne!(tab(&tagged.body, ""), "0");
 });
 
 // Tabs over a 30-day span add whole UTC days from the daily rollup and the ragged hours at

@@ -245,6 +245,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    status_rollup_tags (account_id, tag, hour, status, reason, api_user, mail_type) {
+        account_id -> BigInt,
+        tag -> Text,
+        hour -> BigInt,
+        status -> SmallInt,
+        reason -> SmallInt,
+        api_user -> Text,
+        mail_type -> SmallInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
     webhook_tokens (account_id, token) {
         account_id -> BigInt,
         token -> Text,
@@ -274,5 +287,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     status_rollup,
     status_rollup_daily,
+    status_rollup_tags,
     webhook_tokens,
 );

@@ -717,18 +717,35 @@ impl<'a> Batch<'a> {
         lists::record_unsubscribes(conn, &scope, &self.unsubscribes)?;
 
         let mut deltas: HashMap<BucketKey, i64> = HashMap::new();
+        let mut tag_deltas: HashMap<(BucketKey, String), i64> = HashMap::new();
         for t in self.messages.values().filter(|t| t.changed) {
             let after = bucket(&t.message);
             if t.before.as_ref() == Some(&after) {
                 continue;
             }
+            let mut tags = t.message.tag_list();
+            tags.sort_unstable();
+            tags.dedup();
             if let Some(before) = &t.before {
                 *deltas.entry(before.clone()).or_default() -= 1;
+                for tag in &tags {
+                    *tag_deltas
+                        .entry((before.clone(), tag.to_string()))
+                        .or_default() -= 1;
+                }
+            }
+            for tag in &tags {
+                *tag_deltas
+                    .entry((after.clone(), tag.to_string()))
+                    .or_default() += 1;
             }
             *deltas.entry(after).or_default() += 1;
         }
         let deltas: Vec<(BucketKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
-        rollup::apply(conn, &scope, &deltas)
+        rollup::apply(conn, &scope, &deltas)?;
+        let tag_deltas: Vec<((BucketKey, String), i64)> =
+            tag_deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+        rollup::apply_tags(conn, &scope, &tag_deltas)
     }
 }
 

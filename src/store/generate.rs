@@ -257,6 +257,7 @@ fn generate_rows(
 
     let mut stats = Generated::default();
     let mut rollup_counts: HashMap<BucketKey, i64> = HashMap::new();
+    let mut tag_counts: HashMap<(BucketKey, String), i64> = HashMap::new();
     let mut bounce_list: HashMap<String, NewBounce> = HashMap::new();
     let mut unsubscribed: HashMap<String, NewUnsubscribe> = HashMap::new();
     let mut spam: HashMap<String, NewSpamReport> = HashMap::new();
@@ -514,15 +515,17 @@ fn generate_rows(
                 }
             }
 
-            *rollup_counts
-                .entry(BucketKey {
-                    hour: requested_at.div_euclid(HOUR_MS),
-                    status: status.as_i16(),
-                    reason: reason.map(Reason::as_i16).unwrap_or(0),
-                    api_user: api_user.to_string(),
-                    mail_type: mail_type.as_i16(),
-                })
+            let key = BucketKey {
+                hour: requested_at.div_euclid(HOUR_MS),
+                status: status.as_i16(),
+                reason: reason.map(Reason::as_i16).unwrap_or(0),
+                api_user: api_user.to_string(),
+                mail_type: mail_type.as_i16(),
+            };
+            *tag_counts
+                .entry((key.clone(), tag.to_string()))
                 .or_insert(0) += 1;
+            *rollup_counts.entry(key).or_insert(0) += 1;
             tags.push(MessageTag {
                 message_id: id,
                 account_id: account,
@@ -635,6 +638,8 @@ fn generate_rows(
         }
         let changes: Vec<(BucketKey, i64)> = rollup_counts.into_iter().collect();
         rollup::apply(conn, scope, &changes)?;
+        let changes: Vec<((BucketKey, String), i64)> = tag_counts.into_iter().collect();
+        rollup::apply_tags(conn, scope, &changes)?;
         if let DbConn::Postgres(_) = conn {
             for table in [
                 "messages",

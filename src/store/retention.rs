@@ -125,7 +125,7 @@ fn prune_rows(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
 
 /// Deletes the account's rollup counts of the hours before `before` (a UTC midnight).
 fn trim_rollups(conn: &mut DbConn, scope: &AccountScope, before: Millis) -> StoreResult<usize> {
-    use crate::db::schema::{status_rollup, status_rollup_daily};
+    use crate::db::schema::{status_rollup, status_rollup_daily, status_rollup_tags};
     let hours = diesel::delete(
         status_rollup::table
             .filter(status_rollup::account_id.eq(scope.account_id()))
@@ -138,7 +138,14 @@ fn trim_rollups(conn: &mut DbConn, scope: &AccountScope, before: Millis) -> Stor
             .filter(status_rollup_daily::day.lt(before.div_euclid(DAY_MS))),
     )
     .execute(conn)?;
-    Ok(hours + days)
+    // Keyed by tag first: this reads the account's part of the table, once a run.
+    let tagged = diesel::delete(
+        status_rollup_tags::table
+            .filter(status_rollup_tags::account_id.eq(scope.account_id()))
+            .filter(status_rollup_tags::hour.lt(before.div_euclid(HOUR_MS))),
+    )
+    .execute(conn)?;
+    Ok(hours + days + tagged)
 }
 
 #[derive(QueryableByName)]

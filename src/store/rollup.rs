@@ -1,5 +1,6 @@
 //! The status rollup: message counts per account, UTC hour of request, status, reason,
-//! API_USER and mail type, kept current by every status change (DESIGN §6).
+//! API_USER and mail type, kept current by every status change (DESIGN §6); summed per UTC
+//! day beside it, and kept once more per tag (a message counts under each of its tags).
 
 use std::collections::HashMap;
 
@@ -42,16 +43,38 @@ pub fn apply(
         conn,
         scope,
         Grain::Hour,
-        changes.iter().map(|(k, d)| (k, *d)),
+        changes.iter().map(|(k, d)| (k, "", *d)),
     )?;
-    upsert(conn, scope, Grain::Day, daily.iter().map(|(k, d)| (k, *d)))
+    upsert(
+        conn,
+        scope,
+        Grain::Day,
+        daily.iter().map(|(k, d)| (k, "", *d)),
+    )
 }
 
-/// The two tables of the rollup: the same key and count, bucketed by UTC hour or UTC day.
+/// Adds `delta` to each tag's bucket: the same change as [`apply`] made once for each tag of
+/// the message.
+pub fn apply_tags(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    changes: &[((BucketKey, String), i64)],
+) -> StoreResult<()> {
+    upsert(
+        conn,
+        scope,
+        Grain::TagHour,
+        changes.iter().map(|((k, tag), d)| (k, tag.as_str(), *d)),
+    )
+}
+
+/// The tables of the rollup: the same count, bucketed by UTC hour or UTC day, or by tag and
+/// UTC hour.
 #[derive(Debug, Clone, Copy)]
 enum Grain {
     Hour,
     Day,
+    TagHour,
 }
 
 impl Grain {
@@ -59,40 +82,58 @@ impl Grain {
         match self {
             Grain::Hour => "status_rollup",
             Grain::Day => "status_rollup_daily",
+            Grain::TagHour => "status_rollup_tags",
         }
     }
 
     fn column(self) -> &'static str {
         match self {
-            Grain::Hour => "hour",
+            Grain::Hour | Grain::TagHour => "hour",
             Grain::Day => "day",
+        }
+    }
+
+    /// The key's leading column beyond the account, if any.
+    fn tag_column(self) -> &'static str {
+        match self {
+            Grain::TagHour => "tag, ",
+            Grain::Hour | Grain::Day => "",
         }
     }
 }
 
-/// `key.hour` holds the bucket in the grain's unit (an hour or a day since the epoch).
+/// `key.hour` holds the bucket in the grain's unit (an hour or a day since the epoch); the
+/// tag is bound only for the per-tag table.
 fn upsert<'k>(
     conn: &mut DbConn,
     scope: &AccountScope,
     grain: Grain,
-    changes: impl Iterator<Item = (&'k BucketKey, i64)>,
+    changes: impl Iterator<Item = (&'k BucketKey, &'k str, i64)>,
 ) -> StoreResult<()> {
-    let (table, bucket) = (grain.table(), grain.column());
+    let (table, bucket, tag) = (grain.table(), grain.column(), grain.tag_column());
+    let tag_value = if tag.is_empty() { "" } else { "?, " };
     let sql = placeholders(
         &format!(
-            "INSERT INTO {table} (account_id, {bucket}, status, reason, api_user, mail_type, count) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (account_id, {bucket}, status, reason, api_user, mail_type) \
+            "INSERT INTO {table} (account_id, {tag}{bucket}, status, reason, api_user, mail_type, \
+             count) VALUES (?, {tag_value}?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (account_id, {tag}{bucket}, status, reason, api_user, mail_type) \
              DO UPDATE SET count = {table}.count + excluded.count"
         ),
         !conn.is_sqlite(),
     );
-    for (key, delta) in changes {
+    for (key, tag_name, delta) in changes {
         if delta == 0 {
             continue;
         }
-        diesel::sql_query(&sql)
-            .bind::<BigInt, _>(scope.account_id())
+        let query = diesel::sql_query(&sql)
+            .into_boxed()
+            .bind::<BigInt, _>(scope.account_id());
+        let query = if tag.is_empty() {
+            query
+        } else {
+            query.bind::<Text, _>(tag_name)
+        };
+        query
             .bind::<BigInt, _>(key.hour)
             .bind::<SmallInt, _>(key.status)
             .bind::<SmallInt, _>(key.reason)
@@ -146,20 +187,29 @@ pub struct StatusReasonCount {
     pub count: i64,
 }
 
-/// Counts per status and reason over `[from_hour, to_hour)`, optionally for one API_USER
-/// and one mail type. The whole UTC days inside the span are read from the daily table and
-/// only the hours before the first and after the last of them from the hourly one.
+/// What narrows a rollup count beyond the period.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Narrowing<'a> {
+    pub api_user: Option<&'a str>,
+    pub mail_type: Option<i16>,
+    pub tag: Option<&'a str>,
+}
+
+/// Counts per status and reason over `[from_hour, to_hour)`, narrowed. The whole UTC days
+/// inside the span are read from the daily table and only the hours before the first and
+/// after the last of them from the hourly one; a tag's counts come from the per-tag table.
 pub fn grouped(
     conn: &mut DbConn,
     scope: &AccountScope,
     from_hour: i64,
     to_hour: i64,
-    api_user: Option<&str>,
-    mail_type: Option<i16>,
+    narrowing: Narrowing<'_>,
 ) -> StoreResult<Vec<StatusReasonCount>> {
     let first_day = (from_hour + HOURS_PER_DAY - 1).div_euclid(HOURS_PER_DAY);
     let end_day = to_hour.div_euclid(HOURS_PER_DAY);
-    let spans = if first_day < end_day {
+    let spans = if narrowing.tag.is_some() {
+        vec![(Grain::TagHour, from_hour, to_hour)]
+    } else if first_day < end_day {
         vec![
             (Grain::Hour, from_hour, first_day * HOURS_PER_DAY),
             (Grain::Day, first_day, end_day),
@@ -173,7 +223,7 @@ pub fn grouped(
         if from >= to {
             continue;
         }
-        for row in grouped_in(conn, scope, grain, from, to, api_user, mail_type)? {
+        for row in grouped_in(conn, scope, grain, from, to, narrowing)? {
             *totals.entry((row.status, row.reason)).or_default() += row.count;
         }
     }
@@ -197,14 +247,19 @@ fn grouped_in(
     grain: Grain,
     from: i64,
     to: i64,
-    api_user: Option<&str>,
-    mail_type: Option<i16>,
+    narrowing: Narrowing<'_>,
 ) -> StoreResult<Vec<StatusReasonCount>> {
+    let Narrowing {
+        api_user,
+        mail_type,
+        tag,
+    } = narrowing;
     let (table, bucket) = (grain.table(), grain.column());
-    let mut sql = format!(
-        "SELECT status, reason, CAST(SUM(count) AS BIGINT) AS count FROM {table} \
-         WHERE account_id = ? AND {bucket} >= ? AND {bucket} < ?"
-    );
+    let mut sql = format!("SELECT status, reason, CAST(SUM(count) AS BIGINT) AS count FROM {table} WHERE account_id = ?");
+    if tag.is_some() {
+        sql.push_str(" AND tag = ?");
+    }
+    sql.push_str(&format!(" AND {bucket} >= ? AND {bucket} < ?"));
     if api_user.is_some() {
         sql.push_str(" AND api_user = ?");
     }
@@ -215,9 +270,12 @@ fn grouped_in(
     let sql = placeholders(&sql, !conn.is_sqlite());
     let query = diesel::sql_query(sql)
         .into_boxed()
-        .bind::<BigInt, _>(scope.account_id())
-        .bind::<BigInt, _>(from)
-        .bind::<BigInt, _>(to);
+        .bind::<BigInt, _>(scope.account_id());
+    let query = match tag {
+        Some(t) => query.bind::<Text, _>(t.to_string()),
+        None => query,
+    };
+    let query = query.bind::<BigInt, _>(from).bind::<BigInt, _>(to);
     let query = match api_user {
         Some(a) => query.bind::<Text, _>(a.to_string()),
         None => query,

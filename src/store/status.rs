@@ -27,7 +27,7 @@ pub struct StatusFilter {
 impl StatusFilter {
     /// Filters the rollup cannot answer select few rows; they are counted directly.
     fn needs_direct_count(&self) -> bool {
-        self.recipient.is_some() || self.email_id.is_some() || self.tag.is_some()
+        self.recipient.is_some() || self.email_id.is_some()
     }
 }
 
@@ -273,8 +273,11 @@ pub fn counts(
         scope,
         from_hour,
         to_hour,
-        f.api_user.as_deref(),
-        f.mail_type.map(MailType::as_i16),
+        rollup::Narrowing {
+            api_user: f.api_user.as_deref(),
+            mail_type: f.mail_type.map(MailType::as_i16),
+            tag: f.tag.as_deref(),
+        },
     )?;
     for &status in Status::ALL {
         let n: i64 = rows
@@ -403,8 +406,11 @@ pub fn total(conn: &mut DbConn, scope: &AccountScope, sel: &StatusSelection) -> 
                 scope,
                 from_hour,
                 to_hour,
-                api_user,
-                f.mail_type.map(MailType::as_i16),
+                rollup::Narrowing {
+                    api_user,
+                    mail_type: f.mail_type.map(MailType::as_i16),
+                    tag: f.tag.as_deref(),
+                },
             )?;
             n += rows
                 .iter()
