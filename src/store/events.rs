@@ -98,6 +98,7 @@ pub fn begin_writing(conn: &mut DbConn) -> StoreResult<()> {
     if conn.is_sqlite() {
         diesel::sql_query("UPDATE accounts SET id = id WHERE id = -1").execute(conn)?;
     }
+    conn.prefer_custom_plans()?;
     Ok(())
 }
 

@@ -180,7 +180,7 @@ pub fn page(
                     message_tags::message_id.asc(),
                 )),
             };
-            q.limit(limit + 1).load(conn)?
+            conn.with_custom_plans(|conn| q.limit(limit + 1).load(conn))?
         }
     };
     let more = rows.len() as i64 > limit;
@@ -356,25 +356,27 @@ pub fn offset_page(
         .offset(page.start)
         .limit(page.limit)
         .load(conn),
-        Some(tag) => selected!(
-            messages::table
-                .inner_join(message_tags::table.on(tags_of_message()))
-                .select(Message::as_select())
-                .into_boxed(),
-            scope,
-            sel
-        )
-        .filter(message_tags::account_id.eq(scope.account_id()))
-        .filter(message_tags::tag.eq(tag.clone()))
-        .filter(message_tags::requested_at.ge(f.from_ms))
-        .filter(message_tags::requested_at.lt(f.to_ms))
-        .order((
-            message_tags::requested_at.asc(),
-            message_tags::message_id.asc(),
-        ))
-        .offset(page.start)
-        .limit(page.limit)
-        .load(conn),
+        Some(tag) => {
+            let q = selected!(
+                messages::table
+                    .inner_join(message_tags::table.on(tags_of_message()))
+                    .select(Message::as_select())
+                    .into_boxed(),
+                scope,
+                sel
+            )
+            .filter(message_tags::account_id.eq(scope.account_id()))
+            .filter(message_tags::tag.eq(tag.clone()))
+            .filter(message_tags::requested_at.ge(f.from_ms))
+            .filter(message_tags::requested_at.lt(f.to_ms))
+            .order((
+                message_tags::requested_at.asc(),
+                message_tags::message_id.asc(),
+            ))
+            .offset(page.start)
+            .limit(page.limit);
+            conn.with_custom_plans(|conn| q.load(conn))
+        }
     }
 }
 
