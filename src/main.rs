@@ -214,10 +214,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("another server is pruning now; nothing done");
             } else {
                 println!(
-                    "kept the last {days} days (from {}): {} rows deleted, {} partitions dropped{}",
+                    "kept the last {days} days (from {}): {} messages (with their event logs) \
+                     and {} other rows deleted, {} partitions dropped{}",
                     chrono::DateTime::from_timestamp_millis(pruned.cutoff)
                         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
                         .unwrap_or_default(),
+                    pruned.messages,
                     pruned.rows,
                     pruned.partitions.len(),
                     if pruned.partitions.is_empty() {

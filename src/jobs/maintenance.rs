@@ -39,8 +39,10 @@ pub fn run_once(conn: &mut DbConn, retention_days: Option<u32>) {
     }
     if let Some(days) = retention_days {
         match retention::prune(conn, days, now_ms()) {
-            Ok(p) if p.rows > 0 || !p.partitions.is_empty() => log::info!(
-                "retention ({days} days): {} rows deleted, partitions dropped: {}",
+            Ok(p) if p.messages + p.rows > 0 || !p.partitions.is_empty() => log::info!(
+                "retention ({days} days): {} messages and {} other rows deleted, \
+                 partitions dropped: {}",
+                p.messages,
                 p.rows,
                 if p.partitions.is_empty() {
                     "none".to_string()

@@ -32,7 +32,11 @@ const PRUNE_LOCK: i64 = 0x6d61_696c_7472_6c01;
 pub struct Pruned {
     /// Everything older than this (UTC midnight) may go.
     pub cutoff: Millis,
-    /// Rows deleted (SQLite).
+    /// Messages deleted (SQLite); their event logs, tags, contents and send logs went with
+    /// them and are not counted.
+    pub messages: usize,
+    /// Other rows deleted: opens and clicks, events that never got their request (SQLite),
+    /// and rollup counts (both).
     pub rows: usize,
     /// Partitions dropped (PostgreSQL), oldest first.
     pub partitions: Vec<String>,
@@ -89,10 +93,10 @@ fn delete_in_chunks(
 }
 
 fn prune_rows(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
-    let mut rows = 0;
+    let (mut messages, mut rows) = (0, 0);
     for scope in account_scopes(conn)? {
         // Tags, event log, content and send log go with their message (ON DELETE CASCADE).
-        rows += delete_in_chunks(
+        messages += delete_in_chunks(
             conn,
             "DELETE FROM messages WHERE id IN (SELECT id FROM messages \
              WHERE account_id = ? AND requested_at < ? LIMIT ?)",
@@ -118,6 +122,7 @@ fn prune_rows(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
     )?;
     Ok(Pruned {
         cutoff,
+        messages,
         rows,
         ..Pruned::default()
     })
@@ -209,6 +214,7 @@ fn drop_old_months(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
     });
     Ok(Pruned {
         cutoff,
+        messages: 0,
         rows,
         partitions: dropped,
         skipped: false,
