@@ -666,10 +666,7 @@ impl<'a> Batch<'a> {
             .iter()
             .filter_map(|id| self.messages.get(id))
             .flat_map(|t| {
-                let mut tags = t.message.tag_list();
-                tags.sort_unstable();
-                tags.dedup();
-                tags.into_iter().map(|tag| MessageTag {
+                t.message.distinct_tags().into_iter().map(|tag| MessageTag {
                     message_id: t.message.id,
                     account_id: scope.account_id(),
                     tag: tag.to_string(),
@@ -723,9 +720,7 @@ impl<'a> Batch<'a> {
             if t.before.as_ref() == Some(&after) {
                 continue;
             }
-            let mut tags = t.message.tag_list();
-            tags.sort_unstable();
-            tags.dedup();
+            let tags = t.message.distinct_tags();
             if let Some(before) = &t.before {
                 *deltas.entry(before.clone()).or_default() -= 1;
                 for tag in &tags {

@@ -151,6 +151,14 @@ impl Message {
     pub fn tag_list(&self) -> Vec<&str> {
         self.tags.split(',').filter(|t| !t.is_empty()).collect()
     }
+
+    /// Each tag once, sorted: a message has one tag row and one per-tag count per tag.
+    pub fn distinct_tags(&self) -> Vec<&str> {
+        let mut tags = self.tag_list();
+        tags.sort_unstable();
+        tags.dedup();
+        tags
+    }
 }
 
 #[derive(Debug, Clone, Insertable)]

@@ -13,12 +13,13 @@ use super::StoreResult;
 use crate::db::DbConn;
 use crate::domain::Millis;
 
-/// The partitioned tables, with the column each is partitioned by.
-pub const TABLES: [(&str, &str); 4] = [
-    ("messages", "requested_at"),
-    ("message_tags", "requested_at"),
-    ("message_events", "occurred_at"),
-    ("tracking_events", "occurred_at"),
+/// The partitioned tables: messages and their tags by request time, the event log and
+/// opens/clicks by the time the event happened.
+pub const TABLES: [&str; 4] = [
+    "messages",
+    "message_tags",
+    "message_events",
+    "tracking_events",
 ];
 
 /// How many months after the current one the server keeps created.
@@ -102,7 +103,7 @@ pub fn ensure_months(
     let mut tables = Vec::new();
     let mut starts = Vec::new();
     for month in &months {
-        for (table, _) in TABLES {
+        for table in TABLES {
             tables.push(table.to_string());
             starts.push(month.start_ms());
         }

@@ -12,7 +12,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 
-use super::partitions::{self, Month, PartitionInfo};
+use super::partitions::{self, PartitionInfo};
 use super::rollup::HOUR_MS;
 use super::{AccountScope, StoreResult};
 use crate::db::schema::accounts;
@@ -38,7 +38,7 @@ pub struct Pruned {
     /// Other rows deleted: opens and clicks, events that never got their request (SQLite),
     /// and rollup counts (both).
     pub rows: usize,
-    /// Partitions dropped (PostgreSQL), oldest first.
+    /// Partitions dropped (PostgreSQL), table by table, oldest first.
     pub partitions: Vec<String>,
     /// Another server was pruning: this run did nothing.
     pub skipped: bool,
@@ -182,7 +182,7 @@ fn prune_partitions(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
 
 fn drop_old_months(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
     let mut listed = Vec::new();
-    for (table, _) in partitions::TABLES {
+    for table in partitions::TABLES {
         listed.push((table, partitions::list(conn, table)?));
     }
     let mut dropped = Vec::new();
@@ -207,11 +207,6 @@ fn drop_old_months(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
     for scope in account_scopes(conn)? {
         rows += trim_rollups(conn, &scope, kept_from)?;
     }
-    dropped.sort_by_key(|name| {
-        partitions::TABLES
-            .iter()
-            .find_map(|(t, _)| Month::from_partition(t, name))
-    });
     Ok(Pruned {
         cutoff,
         messages: 0,
