@@ -23,6 +23,7 @@ pub struct AppState {
     pub pool: Pool,
     pub settings: Arc<Settings>,
     pub login_limiter: Arc<web::auth::LoginLimiter>,
+    pub apiv2_limiter: Arc<web::sendcloud_api::CallLimiter>,
     /// Cancelled when the process is asked to stop (SIGTERM or SIGINT): the HTTP server then
     /// finishes the requests in flight and the background workers put their work down.
     pub shutdown: CancellationToken,
@@ -39,10 +40,12 @@ impl AppState {
         crate::store::partitions::ensure_ahead(&mut conn, crate::domain::now_ms())?;
         drop(conn);
         let login_limiter = Arc::new(web::auth::LoginLimiter::new(&settings));
+        let apiv2_limiter = Arc::new(web::sendcloud_api::CallLimiter::new(&settings));
         Ok(AppState {
             pool,
             settings: Arc::new(settings),
             login_limiter,
+            apiv2_limiter,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
@@ -183,6 +186,8 @@ fn sendcloud_routes(cfg: &mut aweb::ServiceConfig) {
             "/apiv2/spamreported/delete",
             sc::spam_reported_delete,
         ))
+        .service(get_and_post("/apiv2/complaint/list", sc::complaint_list))
+        .service(get_and_post("/apiv2/complaint/delete", sc::complaint_delete))
         .service(get_and_post("/apiv2/data/openOrClick", sc::open_or_click))
         .service(get_and_post("/apiv2/openandclick/list", sc::open_or_click));
 }

@@ -178,6 +178,11 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
             .parse()
             .context("MAILTRAIL_EXPORT_WORKERS must be a number")?;
     }
+    if let Ok(n) = std::env::var("MAILTRAIL_APIV2_CALLS_PER_MINUTE") {
+        settings.apiv2_calls_per_minute = n
+            .parse()
+            .context("MAILTRAIL_APIV2_CALLS_PER_MINUTE must be a number (0: no limit)")?;
+    }
     if let Ok(dir) = std::env::var("MAILTRAIL_EXPORTS_DIR") {
         settings.exports_dir = Some(dir.into());
     }

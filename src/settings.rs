@@ -40,6 +40,9 @@ pub struct Settings {
     /// Mail data (messages, their events, opens and clicks) older than this many days is
     /// removed by the periodic maintenance; `None` keeps everything.
     pub retention_days: Option<u32>,
+    /// SendCloud API v2 calls allowed per API_USER per minute (also the burst); 0: no limit.
+    /// Over it, a call answers SendCloud's `50000` ("interface frequency limited").
+    pub apiv2_calls_per_minute: u32,
 }
 
 impl Settings {
@@ -61,6 +64,7 @@ impl Settings {
             export_progress_ms: 250,
             exports_dir: None,
             retention_days: None,
+            apiv2_calls_per_minute: 600,
         }
     }
 

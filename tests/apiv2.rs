@@ -227,7 +227,7 @@ both_backends!(email_status_answers_in_sendclouds_shape, |db| {
         .unwrap()
         .ends_with(" 00:00:01"));
     assert_eq!(list[1]["subStat"], 406);
-    assert_eq!(list[1]["subStatDesc"], "地址不存在");
+    assert_eq!(list[1]["subStatDesc"], "邮箱地址不存在");
     assert_eq!(list[1]["sendLog"], "550 5.1.1 user unknown");
     assert_eq!(list[2]["subStat"], 505);
     assert_eq!(list[2]["subStatDesc"], "IP、域名被拒");
@@ -494,7 +494,9 @@ both_backends!(bounce_list_and_delete_by_window, |db| {
     assert_eq!(
         info["dataList"][0],
         json!({"email": "five@qq.com", "reason": "550 5.1.1 user unknown",
-               "bounceTime": local(&zone, noon(5)), "domain": "qq.com"})
+               "bounceTime": local(&zone, noon(5)), "domain": "qq.com",
+               "expireTime": local(&zone, noon(5) + HOUR)}),
+        "a first bounce blocks sends for an hour"
     );
     let by_email = sc.call(
         "GET",
@@ -664,7 +666,7 @@ both_backends!(spam_reports_list_and_delete, |db| {
     assert_eq!(info["count"], 1);
     assert_eq!(
         info["dataList"][0],
-        json!({"receiver": "angry@qq.com", "reason": "", "spamReportedTime": local(&zone, at),
+        json!({"receiver": "angry@qq.com", "reason": "收件人举报垃圾邮件", "spamReportedTime": local(&zone, at),
                "domain": "qq.com"})
     );
     let week = sc.call("POST", "/apiv2/spamreported/list", &[("days", "7")]);
@@ -826,4 +828,169 @@ both_backends!(another_accounts_key_sees_and_deletes_nothing, |db| {
     assert_eq!(strings(&ok(&mine)["dataList"], "email"), ["u@acme.test"]);
     let mine = sc.call("GET", "/apiv2/bounce/list", &[("days", "1")]);
     assert_eq!(strings(&ok(&mine)["dataList"], "email"), ["x@acme.test"]);
+});
+
+// SendCloud's documented `status` codes of emailStatus: 1 送达, 4 无效邮件, 5 软退信, 18 请求中;
+// `subStatus` a `;`-separated list of subStat codes; `labelName`.
+both_backends!(email_status_filters_by_status_substatus_and_label_name, |db| {
+    let mut sc = setup(db);
+    let zone = sc.zone();
+    let t0 = midnight(&zone, 0);
+    sc.events(vec![
+        json!({"event": "request", "email_id": "d1", "recipient": "a@qq.com",
+               "tags": ["welcome", "7"], "timestamp": t0 + SECOND}),
+        json!({"event": "deliver", "email_id": "d1", "timestamp": t0 + 2 * SECOND}),
+        request("i406", "b@qq.com", t0 + 3 * SECOND),
+        json!({"event": "invalid", "email_id": "i406", "reason": "address_not_found",
+               "timestamp": t0 + 4 * SECOND}),
+        request("i407", "c@qq.com", t0 + 5 * SECOND),
+        json!({"event": "invalid", "email_id": "i407", "reason": "spam",
+               "timestamp": t0 + 6 * SECOND}),
+        request("s507", "d@qq.com", t0 + 7 * SECOND),
+        json!({"event": "soft_bounce", "email_id": "s507", "reason": "spam",
+               "timestamp": t0 + 8 * SECOND}),
+        request("r", "e@qq.com", t0 + 9 * SECOND),
+    ]);
+    let ids = |sc: &mut Sc, params: &[(&str, &str)]| {
+        let mut all = vec![("days", "1")];
+        all.extend_from_slice(params);
+        let answer = sc.call("GET", "/apiv2/data/emailStatus", &all);
+        let info = ok(&answer).clone();
+        let list = strings(&info["voList"], "emailId");
+        assert_eq!(info["total"], list.len().to_string(), "{params:?}");
+        list
+    };
+    assert_eq!(ids(&mut sc, &[("status", "1")]), ["d1"]);
+    assert_eq!(ids(&mut sc, &[("status", "4")]), ["i406", "i407"]);
+    assert_eq!(ids(&mut sc, &[("status", "5")]), ["s507"]);
+    assert_eq!(ids(&mut sc, &[("status", "18")]), ["r"]);
+    assert_eq!(ids(&mut sc, &[("subStatus", "406;507")]), ["i406", "s507"]);
+    assert_eq!(ids(&mut sc, &[("subStatus", "407")]), ["i407"]);
+    assert_eq!(
+        ids(&mut sc, &[("status", "4"), ("subStatus", "406;507")]),
+        ["i406"]
+    );
+    assert!(ids(&mut sc, &[("status", "1"), ("subStatus", "406")]).is_empty());
+    assert_eq!(ids(&mut sc, &[("labelName", "welcome")]), ["d1"]);
+
+    // SendCloud's own texts, one per code.
+    let answer = sc.call("GET", "/apiv2/data/emailStatus", &[("days", "1")]);
+    let list = ok(&answer)["voList"].as_array().unwrap().clone();
+    let desc = |id: &str| {
+        list.iter()
+            .find(|v| v["emailId"] == id)
+            .map(|v| (v["subStat"].clone(), v["subStatDesc"].clone()))
+            .unwrap()
+    };
+    assert_eq!(desc("i406"), (json!(406), json!("邮箱地址不存在")));
+    assert_eq!(desc("i407"), (json!(407), json!("垃圾邮件")));
+    assert_eq!(desc("s507"), (json!(507), json!("反垃圾邮件被拒")));
+
+    // A filter we cannot apply is refused, never ignored.
+    for bad in [
+        vec![("status", "2")],
+        vec![("status", "delivered")],
+        vec![("subStatus", "406;999")],
+        vec![("labelId", "7"), ("labelName", "welcome")],
+    ] {
+        let mut all = vec![("days", "1")];
+        all.extend(bad.iter().copied());
+        let answer = sc.call("GET", "/apiv2/data/emailStatus", &all);
+        assert_eq!(error_code(&answer), 40099, "{bad:?}");
+    }
+});
+
+both_backends!(unsubscribes_carry_type_and_label_name, |db| {
+    let mut sc = setup(db);
+    let now = now_ms();
+    sc.events(vec![
+        json!({"event": "request", "email_id": "u1", "recipient": "one@qq.com",
+               "tags": ["newsletter", "123"], "timestamp": now - 3 * SECOND}),
+        json!({"event": "unsubscribe", "email_id": "u1", "reason": "fraud", "timestamp": now - 2 * SECOND}),
+        json!({"event": "unsubscribe", "recipient": "two@qq.com", "reason": "not_subscribed",
+               "timestamp": now - SECOND}),
+    ]);
+    let listed = sc.call("GET", "/apiv2/unsubscribe/list", &[("days", "1")]);
+    let list = &ok(&listed)["dataList"];
+    assert_eq!(strings(list, "email"), ["one@qq.com", "two@qq.com"]);
+    assert_eq!(list[0]["unsubscribeType"], 3);
+    assert_eq!(list[0]["unsubscribeTypeDesc"], "这是欺诈邮件, 我要举报");
+    assert_eq!(list[0]["labelName"], "newsletter");
+    assert_eq!(list[0]["labelId"], 123);
+    assert_eq!(list[1]["unsubscribeType"], 1);
+    assert_eq!(list[1]["unsubscribeTypeDesc"], "这不是我订阅的");
+    assert_eq!(list[1]["labelName"], "");
+    let named = sc.call(
+        "POST",
+        "/apiv2/unsubscribe/list",
+        &[("days", "1"), ("labelNameList", "newsletter;other")],
+    );
+    assert_eq!(strings(&ok(&named)["dataList"], "email"), ["one@qq.com"]);
+});
+
+both_backends!(complaints_under_their_current_name, |db| {
+    let mut sc = setup(db);
+    let zone = sc.zone();
+    let at = now_ms() - SECOND;
+    sc.events(vec![
+        request("c1", "angry@qq.com", at - SECOND),
+        json!({"event": "report_spam", "email_id": "c1", "timestamp": at}),
+        json!({"event": "report_spam", "recipient": "old@163.com", "timestamp": midnight(&zone, 3)}),
+    ]);
+    let listed = sc.call("GET", "/apiv2/complaint/list", &[("days", "1")]);
+    let info = ok(&listed);
+    assert_eq!(info["count"], 1);
+    let entry = &info["dataList"][0];
+    assert_eq!(entry["email"], "angry@qq.com");
+    assert_eq!(entry["domain"], "qq.com");
+    assert_eq!(entry["complaintTime"], local(&zone, at));
+    assert_eq!(entry["expireTime"], local(&zone, at + 180 * 24 * HOUR));
+    assert!(
+        !entry["reason"].as_str().unwrap_or("").is_empty(),
+        "{entry}"
+    );
+    let by_email = sc.call("GET", "/apiv2/complaint/list", &[("email", "old@163.com")]);
+    assert_eq!(strings(&ok(&by_email)["dataList"], "email"), ["old@163.com"]);
+
+    let window = [("startDate", date(&zone, 4)), ("endDate", date(&zone, 2))];
+    let window: Vec<(&str, &str)> = window.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let deleted = sc.call("POST", "/apiv2/complaint/delete", &window);
+    assert_eq!(ok(&deleted)["count"], 1);
+    let deleted = sc.call("GET", "/apiv2/complaint/delete", &[("email", "angry@qq.com")]);
+    assert_eq!(ok(&deleted)["count"], 1);
+    assert_eq!(sc.app.count("SELECT COUNT(*) AS n FROM spam_reports"), 0);
+});
+
+both_backends!(too_many_calls_answer_sendclouds_50000, |db| {
+    let mut settings = common::settings_for(&db);
+    settings.apiv2_calls_per_minute = 3;
+    let app = TestApp::start_with(db, settings);
+    let account = app.account("acme");
+    let scope = AccountScope::new(account.id);
+    let (_, key) = accounts::create_api_user(&mut app.conn(), &scope, "notify", MailType::Trigger)
+        .unwrap();
+    let (_, other_key) =
+        accounts::create_api_user(&mut app.conn(), &scope, "billing", MailType::Trigger).unwrap();
+    let mut sc = Sc {
+        app,
+        client: common::Client::new("http://unused"),
+        key,
+        account_id: account.id,
+    };
+    sc.client = sc.app.client();
+    for _ in 0..3 {
+        let answer = sc.call("GET", "/apiv2/bounce/list", &[("days", "1")]);
+        ok(&answer);
+    }
+    let limited = sc.call("GET", "/apiv2/bounce/list", &[("days", "1")]);
+    assert_eq!(error_code(&limited), 50000);
+    // Per API_USER: another one still gets answers.
+    let answer = sc.call_as(
+        "GET",
+        "/apiv2/bounce/list",
+        "billing",
+        &other_key,
+        &[("days", "1")],
+    );
+    ok(&answer);
 });

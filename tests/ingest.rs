@@ -830,3 +830,112 @@ mod parser {
         }
     }
 }
+
+/// A feedback report (RFC 5965) from a mailbox provider's loop that names the recipient only
+/// in `Original-Rcpt-To`: no Message-ID, no emailId header.
+fn arf_without_message_id(recipient: &str) -> Vec<u8> {
+    format!(
+        "From: fbl@mail.example\r\nTo: abuse@acme.test\r\nSubject: FW: complaint\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n\r\n\
+--b1\r\nContent-Type: message/feedback-report\r\n\r\n\
+Feedback-Type: abuse\r\nUser-Agent: ExampleFBL/1.0\r\nVersion: 1\r\n\
+Original-Rcpt-To: <{recipient}>\r\nArrival-Date: Thu, 8 Mar 2026 14:00:00 +0800\r\n\r\n\
+--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+both_backends!(complaints_without_a_message_id_still_count, |db| {
+    let mut api = api(db);
+    let t = now_ms() - HOUR;
+    api.events(&[
+        request("older", "frank@example.com", t - 1_000),
+        request("newer", "frank@example.com", t),
+    ]);
+    let answer = api.bounce_message(&arf_without_message_id("Frank@Example.com"));
+    assert_eq!(answer["classification"]["kind"], "complaint", "{answer}");
+    assert_eq!(answer["lists"][0], "spam_reports", "{answer}");
+    assert_eq!(answer["email_id"], "newer", "linked to the most recent message");
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM spam_reports WHERE address = 'frank@example.com' AND email_id = 'newer'"),
+        1
+    );
+    // No message to that address at all: the report is still recorded.
+    let answer = api.bounce_message(&arf_without_message_id("stranger@example.com"));
+    assert_eq!(answer["lists"][0], "spam_reports", "{answer}");
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM spam_reports WHERE address = 'stranger@example.com' AND email_id IS NULL"),
+        1
+    );
+});
+
+both_backends!(a_dsn_keeps_the_providers_words, |db| {
+    let mut api = api(db);
+    let t = now_ms() - HOUR;
+    api.events(&[request("w1$gina@example.net", "gina@example.net", t)]);
+    let dsn = "From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@acme.test\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"r1\"\r\n\r\n\
+--r1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+--r1\r\nContent-Type: message/delivery-status\r\n\r\n\
+Reporting-MTA: dns; mx.example.net\r\n\r\n\
+Final-Recipient: rfc822; gina@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <gina@example.net>... User Unknown\r\n\r\n\
+--r1\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+From: news@acme.test\r\nTo: gina@example.net\r\nX-Mailtrail-Email-Id: w1$gina@example.net\r\n\r\n\
+--r1--\r\n";
+    let answer = api.bounce_message(dsn.as_bytes());
+    assert_eq!(answer["reason_after"], "address_not_found", "{answer}");
+    let reply = api.n(
+        "SELECT COUNT(*) AS n FROM messages WHERE email_id = 'w1$gina@example.net' \
+         AND smtp_reply = '550 5.1.1 <gina@example.net>... User Unknown' AND reason = 6 AND rule LIKE 'bounce message: %'",
+    );
+    assert_eq!(reply, 1, "the MTA's words, the reason code and the rule beside them");
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM bounces WHERE address = 'gina@example.net' \
+               AND reason_text = '550 5.1.1 <gina@example.net>... User Unknown'"),
+        1
+    );
+});
+
+both_backends!(hostile_recipients_are_refused_one_by_one, |db| {
+    let mut api = api(db);
+    let t = now_ms();
+    let long_local = format!("{}@example.com", "x".repeat(65));
+    let long_address = format!("a@{}.example.com", "d".repeat(250));
+    let events = serde_json::json!([
+        request("ok", "fine@example.com", t),
+        request("rlo", "ev\u{202E}moc.lia@example.com", t),
+        request("zw", "zero\u{200B}width@example.com", t),
+        request("ll", &long_local, t),
+        request("la", &long_address, t),
+        request("br", "[a@example.com]", t),
+        request("[\"x\",\"y\"]", "quoted@example.com", t),
+        {"event": "report_spam", "recipient": "iso\u{2066}late@example.com", "timestamp": rfc3339(t)},
+    ]);
+    let r = api.post(&events.to_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results[0]["ok"], true);
+    let expect = [
+        "invisible",
+        "invisible",
+        "64 octets",
+        "254 octets",
+        "brackets",
+        "email_id",
+        "invisible",
+    ];
+    for (i, word) in expect.iter().enumerate() {
+        let result = &results[i + 1];
+        assert_eq!(result["ok"], false, "{result}");
+        assert!(
+            result["error"].as_str().unwrap().contains(word),
+            "{i}: {result}"
+        );
+    }
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM messages"), 1);
+    assert_eq!(api.n("SELECT COUNT(*) AS n FROM spam_reports"), 0);
+});

@@ -141,6 +141,7 @@ diesel::table! {
         bounced_at -> BigInt,
         bounce_count -> Integer,
         expires_at -> BigInt,
+        first_bounced_at -> Nullable<BigInt>,
     }
 }
 

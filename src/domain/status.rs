@@ -79,8 +79,8 @@ coded_enum!(
         ServerUnreachable = (3, "server_unreachable", "服务器不可达", "Receiving server unreachable (MX)"),
         BadAddress = (4, "bad_address", "地址格式错误", "Malformed address"),
         IpDomainRejected = (5, "ip_domain_rejected", "IP、域名被拒", "IP or domain rejected"),
-        AddressNotFound = (6, "address_not_found", "地址不存在", "Address does not exist"),
-        Spam = (7, "spam", "垃圾邮件 / 反垃圾邮件被拒", "Rejected as spam"),
+        AddressNotFound = (6, "address_not_found", "邮箱地址不存在", "Address does not exist"),
+        Spam = (7, "spam", "垃圾邮件", "Spam"),
         SenderRecipientRejected = (8, "sender_recipient_rejected", "发件人/收件人被拒", "Sender or recipient rejected"),
         Other = (9, "other", "其他", "Other"),
         ServiceUnavailable = (10, "service_unavailable", "服务不可达", "MP service unavailable"),
@@ -204,6 +204,49 @@ impl Reason {
     }
 }
 
+/// SendCloud's own `subStatDesc` for each code, word for word, as its webhooks and API v2 carry
+/// it: one text per code. Clients of the SendCloud-compatible API may compare these strings,
+/// so 401 keeps SendCloud's name; the console says [`Reason::label_in`] instead.
+pub fn sub_stat_desc(code: u16) -> Option<&'static str> {
+    Some(match code {
+        401 => "SendCloud黑名单中",
+        402 => "取消订阅",
+        403 => "服务器不可达",
+        404 => "地址格式错误",
+        405 => "IP、域名被拒",
+        406 => "邮箱地址不存在",
+        407 => "垃圾邮件",
+        408 => "发件人/收件人被拒",
+        409 => "其他",
+        503 => "服务不可达",
+        505 => "IP、域名被拒",
+        506 => "邮箱地址不存在",
+        507 => "反垃圾邮件被拒",
+        508 => "发件人/收件人被拒",
+        509 => "其他",
+        _ => return None,
+    })
+}
+
+impl Reason {
+    /// The label of this reason in `status`, one per subStat code: SendCloud's words, except
+    /// that 401 says "黑名单中" (on our blacklist) where SendCloud names itself.
+    pub fn label_in(self, status: Status, lang: &str) -> &'static str {
+        let zh = lang.starts_with("zh");
+        match (status, self) {
+            (Status::SoftBounce, Reason::Spam) => {
+                if zh {
+                    "反垃圾邮件被拒"
+                } else {
+                    "Rejected by an anti-spam filter"
+                }
+            }
+            (Status::Invalid, Reason::Blacklisted) if zh => "黑名单中",
+            _ => self.label(lang),
+        }
+    }
+}
+
 impl UnsubscribeReason {
     /// Unsubscribes for spam or fraud also count as spam reports (DESIGN §3).
     pub fn is_complaint(self) -> bool {
@@ -251,6 +294,30 @@ mod tests {
                 assert!(status.allowed_reasons().contains(&r.project(status)));
             }
         }
+    }
+
+    #[test]
+    fn one_label_per_sub_stat_code() {
+        let mut seen = std::collections::HashSet::new();
+        for status in [Status::SoftBounce, Status::Invalid] {
+            for &reason in status.allowed_reasons() {
+                let code = reason.sub_stat(status).unwrap();
+                let desc = sub_stat_desc(code).expect("every code has SendCloud's text");
+                assert!(!desc.contains(" / "), "{code}: {desc}");
+                seen.insert(code);
+                let label = reason.label_in(status, "zh-CN");
+                assert!(!label.contains(" / "), "{code}: {label}");
+                if code != 401 {
+                    assert_eq!(label, desc, "the console says what SendCloud says");
+                }
+            }
+        }
+        assert_eq!(seen.len(), 15);
+        assert_eq!(sub_stat_desc(401), Some("SendCloud黑名单中"));
+        assert_eq!(sub_stat_desc(406), Some("邮箱地址不存在"));
+        assert_eq!(sub_stat_desc(407), Some("垃圾邮件"));
+        assert_eq!(sub_stat_desc(507), Some("反垃圾邮件被拒"));
+        assert_eq!(Reason::Blacklisted.label_in(Status::Invalid, "zh-CN"), "黑名单中");
     }
 
     #[test]

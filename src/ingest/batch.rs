@@ -471,7 +471,6 @@ impl<'a> Batch<'a> {
         let api_user = message.api_user.clone();
         let tag = message.tag_list().first().map(|t| t.to_string());
         if let Some(status) = step.status() {
-            let suppressed = fold::is_locked(message);
             let status_step = StatusStep {
                 status,
                 reason: step.reason,
@@ -482,9 +481,11 @@ impl<'a> Batch<'a> {
             if fold::apply(message, &status_step) {
                 tracked.changed = true;
             }
+            // The provider's word on the address counts whatever became of this message, so
+            // that the bounce list does not depend on the order events arrive in.
             let not_found = status != Status::Delivered
                 && step.reason.map(|r| r.project(status)) == Some(Reason::AddressNotFound);
-            if not_found && !suppressed {
+            if not_found {
                 self.add_bounce(&recipient, email_id, &step);
             }
             return;
@@ -740,7 +741,22 @@ impl<'a> Batch<'a> {
         rollup::apply(conn, &scope, &deltas)?;
         let tag_deltas: Vec<((BucketKey, String), i64)> =
             tag_deltas.into_iter().filter(|(_, d)| *d != 0).collect();
-        rollup::apply_tags(conn, &scope, &tag_deltas)
+        rollup::apply_tags(conn, &scope, &tag_deltas)?;
+
+        // Entries this batch added may cover requests taken before them.
+        let mut since: HashMap<String, Millis> = HashMap::new();
+        let added = self
+            .bounces
+            .iter()
+            .map(|h| (&h.address, h.at))
+            .chain(self.spam_reports.iter().map(|h| (&h.address, h.at)))
+            .chain(self.unsubscribes.iter().map(|h| (&h.address, h.at)));
+        for (address, at) in added {
+            let e = since.entry(address.clone()).or_insert(at);
+            *e = (*e).min(at);
+        }
+        super::suppress::catch_up(conn, &scope, &since, self.now)?;
+        Ok(())
     }
 }
 

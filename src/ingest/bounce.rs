@@ -54,6 +54,11 @@ pub fn apply_bounce_message(
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty());
         }
+        // An ARF report names the complained-about recipient in its feedback part
+        // (Original-Rcpt-To, RFC 5965) or in the returned original's To.
+        if classification.recipient.is_none() && classification.kind == Kind::Complaint {
+            classification.recipient = complained_recipient(raw);
+        }
         if classification.recipient.is_none() && classification.kind == Kind::AutoReply {
             classification.recipient = headers
                 .get_first_value("From")
@@ -92,7 +97,9 @@ pub fn apply_bounce_message(
             );
             e.detail = c.detail.map(str::to_string);
             e.rule = Some(format!("bounce message: {}", c.rule));
-            e.smtp_reply = reply_summary(c);
+            // The provider's own words when the DSN has them; the reason code and the rule
+            // that decided stay beside them.
+            e.smtp_reply = diagnostic_text(raw, c.recipient.as_deref()).or_else(|| reply_summary(c));
             Some(e)
         }
         (Kind::Complaint, _) => {
@@ -130,6 +137,127 @@ pub fn apply_bounce_message(
         result.reason_after = after.first().and_then(Message::reason);
     }
     Ok(result)
+}
+
+/// Every leaf part of a raw message, with its MIME type and its (transfer-decoded) body.
+fn leaf_parts(raw: &[u8]) -> Vec<(String, Vec<u8>)> {
+    fn walk(part: &mailparse::ParsedMail, out: &mut Vec<(String, Vec<u8>)>, depth: usize) {
+        if part.subparts.is_empty() || depth > 8 {
+            let body = part.get_body_raw().unwrap_or_default();
+            out.push((part.ctype.mimetype.to_ascii_lowercase(), body));
+            return;
+        }
+        for sub in &part.subparts {
+            walk(sub, out, depth + 1);
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(mail) = mailparse::parse_mail(raw) {
+        walk(&mail, &mut out, 0);
+    }
+    out
+}
+
+/// Header blocks one after another (a delivery-status body: the per-message block, then one
+/// block per recipient), read with `parse_headers` until the body runs out.
+fn header_blocks(body: &[u8]) -> Vec<Vec<(String, String)>> {
+    let mut blocks = Vec::new();
+    let mut rest = body;
+    while !rest.iter().all(|b| b.is_ascii_whitespace()) && blocks.len() < 1_000 {
+        let start = rest
+            .iter()
+            .position(|b| !matches!(b, b'\r' | b'\n'))
+            .unwrap_or(rest.len());
+        rest = &rest[start..];
+        let Ok((headers, used)) = mailparse::parse_headers(rest) else {
+            break;
+        };
+        if used == 0 {
+            break;
+        }
+        blocks.push(
+            headers
+                .iter()
+                .map(|h| (h.get_key().to_ascii_lowercase(), h.get_value()))
+                .collect(),
+        );
+        rest = &rest[used.min(rest.len())..];
+    }
+    blocks
+}
+
+/// `rfc822; a@b` → `a@b`; `smtp; 550 …` → `550 …`.
+fn without_type(value: &str) -> &str {
+    match value.split_once(';') {
+        Some((kind, rest)) if !kind.trim().is_empty() && !kind.contains(' ') => rest.trim(),
+        _ => value.trim(),
+    }
+}
+
+/// The `Diagnostic-Code` of a DSN as the reporting MTA wrote it, for `recipient` when given
+/// (else the first recipient that has one); whitespace of folded lines collapsed.
+pub fn diagnostic_text(raw: &[u8], recipient: Option<&str>) -> Option<String> {
+    let wanted = recipient.map(crate::domain::normalize_address);
+    let mut first = None;
+    for (mime, body) in leaf_parts(raw) {
+        if mime != "message/delivery-status" && mime != "message/global-delivery-status" {
+            continue;
+        }
+        for block in header_blocks(&body) {
+            let field = |name: &str| block.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            let Some(diagnostic) = field("diagnostic-code") else {
+                continue;
+            };
+            let text = without_type(diagnostic)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if text.is_empty() {
+                continue;
+            }
+            let text: String = text.chars().take(1_000).collect();
+            let rcpt = field("final-recipient")
+                .or(field("original-recipient"))
+                .map(|r| crate::domain::normalize_address(without_type(r)));
+            if wanted.is_some() && rcpt == wanted {
+                return Some(text);
+            }
+            first.get_or_insert(text);
+        }
+    }
+    first
+}
+
+/// The recipient an ARF complaint is about: `Original-Rcpt-To` of its feedback part, else the
+/// `To` of the original it returns.
+pub fn complained_recipient(raw: &[u8]) -> Option<String> {
+    let parts = leaf_parts(raw);
+    let from_report = parts
+        .iter()
+        .filter(|(mime, _)| mime == "message/feedback-report")
+        .flat_map(|(_, body)| header_blocks(body))
+        .flatten()
+        .find(|(k, _)| k == "original-rcpt-to")
+        .map(|(_, v)| without_type(&v).to_string());
+    let from_original = || {
+        parts
+            .iter()
+            .filter(|(mime, _)| mime == "message/rfc822" || mime == "text/rfc822-headers")
+            .filter_map(|(_, body)| {
+                let (headers, _) = mailparse::parse_headers(body).ok()?;
+                use mailparse::MailHeaderMap;
+                let to = headers.get_first_value("To")?;
+                match mailparse::addrparse(&to).ok()?.first()? {
+                    mailparse::MailAddr::Single(s) => Some(s.addr.clone()),
+                    _ => None,
+                }
+            })
+            .next()
+    };
+    from_report
+        .or_else(from_original)
+        .map(|a| a.trim().trim_matches(['<', '>']).to_string())
+        .filter(|a| crate::domain::EmailAddress::parse(a).is_some())
 }
 
 /// The reply and status codes as one line for the message's log, e.g. `550 5.1.1`.

@@ -6,6 +6,7 @@ mod batch;
 pub mod bounce;
 pub mod fold;
 pub mod sendcloud;
+pub mod suppress;
 
 use std::sync::OnceLock;
 
@@ -147,16 +148,25 @@ impl Event {
             ));
         }
         let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if let Some(id) = self.email_id.as_deref().filter(|id| !id.trim().is_empty()) {
+            // A list that was not split (`["a","b"]`) must not become one message's id.
+            let bad = |c: char| {
+                matches!(c, '[' | ']' | '"' | '\'' | '<' | '>' | ';') || c.is_control()
+            };
+            if id.chars().any(bad) || id.len() > 512 {
+                let shown: String = id.chars().take(80).collect();
+                return Some(format!(
+                    "email_id {shown:?} contains brackets, quotes, separators or control characters (or is over 512 octets)"
+                ));
+            }
+        }
         if self.kind == EventKind::Request {
             if !has(&self.email_id) {
                 return Some("a request needs email_id".into());
             }
             return match &self.recipient {
                 None => Some("a request needs recipient".into()),
-                Some(r) if crate::domain::EmailAddress::parse(r).is_none() => {
-                    Some(format!("recipient {r:?} is not an email address"))
-                }
-                Some(_) => None,
+                Some(r) => recipient_problem(r),
             };
         }
         if has(&self.email_id) {
@@ -164,13 +174,23 @@ impl Event {
         }
         if self.kind.may_name_recipient_only() {
             return match &self.recipient {
-                Some(r) if crate::domain::EmailAddress::parse(r).is_some() => None,
-                Some(r) => Some(format!("recipient {r:?} is not an email address")),
+                Some(r) => recipient_problem(r),
                 None => Some(format!("{} needs email_id or recipient", self.kind.code())),
             };
         }
         Some(format!("{} needs email_id", self.kind.code()))
     }
+}
+
+/// Why `recipient` is refused, in a sentence that quotes it safely (escaped, length-capped).
+fn recipient_problem(recipient: &str) -> Option<String> {
+    let problem = crate::domain::EmailAddress::check(recipient).err()?;
+    let shown: String = recipient.chars().take(80).collect();
+    let more = if shown.len() < recipient.len() { "…" } else { "" };
+    Some(format!(
+        "recipient {:?}{more} is not an email address: {problem}",
+        shown
+    ))
 }
 
 /// Who is posting: the API_USER a request belongs to when it names none.

@@ -13,8 +13,19 @@ use crate::db::DbConn;
 use crate::domain::{constant_time_eq, Millis, Reason};
 use crate::store::{webhooks, AccountScope, StoreResult};
 
-/// A token seen within this long is a replay.
+/// A post stamped further than this from the server's clock, either way, is refused: a
+/// captured post cannot be replayed after its token is forgotten.
+pub const TIMESTAMP_WINDOW_MS: Millis = 10 * 60_000;
+
+/// A token seen within this long is a replay. Any post that passes the timestamp window is
+/// at most twice the window older than a post with the same token, so this must cover that.
 pub const REPLAY_WINDOW_MS: Millis = 24 * 3_600_000;
+const _: () = assert!(REPLAY_WINDOW_MS >= 2 * TIMESTAMP_WINDOW_MS);
+
+/// Whether the post's `timestamp` (as signed) lies within ±[`TIMESTAMP_WINDOW_MS`] of `now`.
+pub fn timestamp_is_fresh(raw: &str, now: Millis) -> bool {
+    parse_timestamp(raw).is_some_and(|at| (at - now).abs() <= TIMESTAMP_WINDOW_MS)
+}
 
 /// `signature == lowercase hex(HMAC-SHA256(app_key, timestamp + token))`, compared in
 /// constant time.
@@ -63,25 +74,31 @@ pub fn parse_timestamp(raw: &str) -> Option<Millis> {
     Some(if n < 100_000_000_000 { n * 1000 } else { n })
 }
 
-/// A list field: a JSON array, or values separated by `;` or `,`.
-fn list(raw: &str) -> Vec<String> {
-    let raw = raw.trim();
-    if raw.starts_with('[') {
-        if let Ok(values) = serde_json::from_str::<Vec<serde_json::Value>>(raw) {
-            return values
-                .into_iter()
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s,
+/// A list field, however it came: a JSON array (`["a","b"]`), SendCloud's own example form
+/// (`[a, b]`), values separated by `;` or `,`, or several fields (one a line). No value keeps
+/// a bracket or a quote.
+pub fn list(raw: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    for part in raw.lines() {
+        let part = part.trim();
+        if part.starts_with('[') {
+            if let Ok(array) = serde_json::from_str::<Vec<serde_json::Value>>(part) {
+                values.extend(array.into_iter().map(|v| match v {
+                    serde_json::Value::String(s) => s.trim().to_string(),
                     other => other.to_string(),
-                })
-                .filter(|s| !s.trim().is_empty())
-                .collect();
+                }));
+                continue;
+            }
         }
+        let inner = part.trim_start_matches('[').trim_end_matches(']');
+        values.extend(
+            inner
+                .split([';', ','])
+                .map(|s| s.trim().trim_matches(['"', '\'', '[', ']']).trim().to_string()),
+        );
     }
-    raw.split([';', ','])
-        .map(|s| s.trim().trim_matches('"').to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
+    values.retain(|v| !v.is_empty());
+    values
 }
 
 /// Reads one post's fields (form or JSON, already flattened to strings).
@@ -134,7 +151,14 @@ fn requests(fields: &HashMap<String, String>, base: Event) -> Vec<Event> {
         .filter(|u| !u.is_empty())
         .or(Some(get("category")).filter(|u| !u.is_empty()))
         .map(str::to_string);
-    let label = get("labelId");
+    let label_id = Some(get("labelId")).filter(|l| !l.is_empty() && *l != "0");
+    let label_name = Some(get("labelName")).filter(|l| !l.is_empty());
+    // The label's name first: it is what the lists (unsubscribes) keep and filter by.
+    let tags: Vec<String> = label_name
+        .into_iter()
+        .chain(label_id)
+        .map(str::to_string)
+        .collect();
     email_ids
         .into_iter()
         .enumerate()
@@ -148,10 +172,7 @@ fn requests(fields: &HashMap<String, String>, base: Event) -> Vec<Event> {
             event.email_id = Some(email_id);
             event.request = Some(RequestFields {
                 api_user: api_user.clone(),
-                tags: (!label.is_empty() && label != "0")
-                    .then(|| label.to_string())
-                    .into_iter()
-                    .collect(),
+                tags: tags.clone(),
                 ..RequestFields::default()
             });
             event
@@ -206,6 +227,30 @@ mod tests {
         assert_eq!(parse_timestamp("1700000000"), Some(1_700_000_000_000));
         assert_eq!(parse_timestamp("1700000000123"), Some(1_700_000_000_123));
         assert_eq!(parse_timestamp("soon"), None);
+        let now = 1_700_000_000_000;
+        assert!(timestamp_is_fresh("1700000600000", now));
+        assert!(timestamp_is_fresh("1699999400", now));
+        assert!(!timestamp_is_fresh("1700000600001", now));
+        assert!(!timestamp_is_fresh("1699999399999", now));
+        assert!(!timestamp_is_fresh("", now));
+    }
+
+    #[test]
+    fn list_fields_in_every_shape() {
+        let want = vec!["a@x.com".to_string(), "b@y.com".to_string()];
+        for raw in [
+            "[a@x.com, b@y.com]",
+            "[\"a@x.com\",\"b@y.com\"]",
+            "a@x.com;b@y.com",
+            "a@x.com\nb@y.com",
+            "[\"a@x.com\"]\n[\"b@y.com\"]",
+            " ['a@x.com'; 'b@y.com'] ",
+            "a@x.com,b@y.com;",
+        ] {
+            assert_eq!(list(raw), want, "{raw:?}");
+        }
+        assert!(list("").is_empty());
+        assert!(list("[]").is_empty());
     }
 
     #[test]

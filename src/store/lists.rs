@@ -110,6 +110,12 @@ impl ListEntry {
         self.expires_at.is_none_or(|until| until > at)
     }
 
+    /// Whether the entry counts for a request at `at`: created at or before it and not yet
+    /// expired, so that a request's fate never depends on what arrived after it.
+    pub fn in_force(&self, at: Millis) -> bool {
+        self.created_at <= at && self.is_active(at)
+    }
+
     /// True when this entry names `address` itself or its whole domain.
     pub fn covers(&self, address: &str) -> bool {
         let address = normalize_address(address);
@@ -150,14 +156,14 @@ impl Suppression {
     }
 }
 
-/// Which entry among `entries` suppresses `address` at time `at`: any blacklist-like entry
-/// first (the one that lasts longest), then the unsubscribe list.
+/// Which entry among `entries` suppresses `address` at time `at`: among those in force at
+/// `at`, any blacklist-like entry first (the one that lasts longest), then the unsubscribe list.
 pub fn suppression_among(entries: &[ListEntry], address: &str, at: Millis) -> Option<Suppression> {
     let active = |list_is_blacklist: bool| {
         entries
             .iter()
             .filter(move |e| (e.list != ListKind::Unsubscribes) == list_is_blacklist)
-            .filter(move |e| e.is_active(at) && e.covers(address))
+            .filter(move |e| e.in_force(at) && e.covers(address))
     };
     let blocking = active(true)
         .max_by_key(|e| e.expires_at.unwrap_or(Millis::MAX))
@@ -191,7 +197,7 @@ pub fn entries_for_address(
     Ok(entries)
 }
 
-type BounceRow = (i64, String, String, Option<String>, i64, i64, i32);
+type BounceRow = (i64, String, String, Option<String>, i64, i64, i32, Option<i64>);
 type SpamReportRow = (i64, String, Option<String>, Option<String>, i64, i64);
 type UnsubscribeRow = (
     i64,
@@ -235,10 +241,12 @@ pub fn entries_for_addresses(
                 bounces::bounced_at,
                 bounces::expires_at,
                 bounces::bounce_count,
+                bounces::first_bounced_at,
             ))
             .load(conn)?;
+        // A bounce-list entry is in force from the address's first bounce.
         entries.extend(rows.into_iter().map(
-            |(id, address, reason, email_id, at, expires, count)| ListEntry {
+            |(id, address, reason, email_id, latest, expires, count, first)| ListEntry {
                 list: ListKind::Bounces,
                 id,
                 address,
@@ -247,7 +255,7 @@ pub fn entries_for_addresses(
                 email_id,
                 api_user: None,
                 tag: None,
-                created_at: at,
+                created_at: first.unwrap_or(latest).min(latest),
                 expires_at: Some(expires),
                 bounce_count: Some(count),
             },
@@ -401,9 +409,11 @@ pub fn record_bounces(
         return Ok(());
     }
     let addresses: Vec<String> = hits.iter().map(|h| normalize_address(&h.address)).collect();
-    let mut merged: HashMap<String, (i32, BounceHit)> = HashMap::new();
+    // Per address: the count, the first bounce, and the latest bounce (its words and emailId).
+    let mut merged: HashMap<String, (i32, Millis, BounceHit)> = HashMap::new();
     for chunk in addresses.chunks(2_000) {
-        let existing: Vec<(String, i32, i64, String, Option<String>)> = bounces::table
+        type Existing = (String, i32, i64, String, Option<String>, Option<i64>);
+        let existing: Vec<Existing> = bounces::table
             .filter(bounces::account_id.eq(scope.account_id()))
             .filter(bounces::address.eq_any(chunk))
             .select((
@@ -412,16 +422,17 @@ pub fn record_bounces(
                 bounces::bounced_at,
                 bounces::reason_text,
                 bounces::email_id,
+                bounces::first_bounced_at,
             ))
             .load(conn)?;
-        for (address, count, at, reason_text, email_id) in existing {
+        for (address, count, at, reason_text, email_id, first) in existing {
             let hit = BounceHit {
                 address: address.clone(),
                 reason_text,
                 email_id,
                 at,
             };
-            merged.insert(address, (count, hit));
+            merged.insert(address, (count, first.unwrap_or(at).min(at), hit));
         }
     }
     for hit in hits {
@@ -429,27 +440,33 @@ pub fn record_bounces(
         let entry = merged.entry(address.clone()).or_insert_with(|| {
             let mut first = hit.clone();
             first.address = address.clone();
-            (0, first)
+            (0, hit.at, first)
         });
         entry.0 += 1;
-        if hit.at >= entry.1.at {
-            entry.1 = BounceHit {
+        entry.1 = entry.1.min(hit.at);
+        // The latest bounce's words; at the same instant, the larger text, so that the
+        // result does not depend on arrival order.
+        let later = (hit.at, &hit.reason_text, &hit.email_id)
+            > (entry.2.at, &entry.2.reason_text, &entry.2.email_id);
+        if later {
+            entry.2 = BounceHit {
                 address,
                 ..hit.clone()
             };
         }
     }
     let sql = placeholders(
-        "INSERT INTO bounces (account_id, address, reason_text, source, email_id, bounced_at, bounce_count, expires_at) \
-         VALUES (?, ?, ?, 'delivery', ?, ?, ?, ?) \
+        "INSERT INTO bounces (account_id, address, reason_text, source, email_id, bounced_at, bounce_count, expires_at, first_bounced_at) \
+         VALUES (?, ?, ?, 'delivery', ?, ?, ?, ?, ?) \
          ON CONFLICT (account_id, address) DO UPDATE SET reason_text = excluded.reason_text, \
          email_id = excluded.email_id, bounced_at = excluded.bounced_at, \
-         bounce_count = excluded.bounce_count, expires_at = excluded.expires_at",
+         bounce_count = excluded.bounce_count, expires_at = excluded.expires_at, \
+         first_bounced_at = excluded.first_bounced_at",
         !conn.is_sqlite(),
     );
-    let mut touched: Vec<&(i32, BounceHit)> = merged.values().collect();
-    touched.sort_by(|a, b| a.1.address.cmp(&b.1.address));
-    for (count, hit) in touched {
+    let mut touched: Vec<&(i32, Millis, BounceHit)> = merged.values().collect();
+    touched.sort_by(|a, b| a.2.address.cmp(&b.2.address));
+    for (count, first, hit) in touched {
         diesel::sql_query(&sql)
             .bind::<BigInt, _>(scope.account_id())
             .bind::<Text, _>(&hit.address)
@@ -458,6 +475,7 @@ pub fn record_bounces(
             .bind::<BigInt, _>(hit.at)
             .bind::<Integer, _>(*count)
             .bind::<BigInt, _>(hit.at + bounce_backoff_ms(*count))
+            .bind::<BigInt, _>(*first)
             .execute(conn)?;
     }
     Ok(())
@@ -472,7 +490,9 @@ pub struct SpamHit {
     pub at: Millis,
 }
 
-/// Adds spam reports; a second report of an address renews its 180 days.
+/// Adds spam reports; a second report of an address renews its 180 days. The entry keeps the
+/// first report (its time, emailId and API_USER) and the latest expiry, whatever order the
+/// reports arrive in.
 pub fn record_spam_reports(
     conn: &mut DbConn,
     scope: &AccountScope,
@@ -481,9 +501,15 @@ pub fn record_spam_reports(
     let sql = placeholders(
         "INSERT INTO spam_reports (account_id, address, email_id, api_user, reported_at, expires_at) \
          VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (account_id, address) DO UPDATE SET email_id = excluded.email_id, \
-         api_user = excluded.api_user, reported_at = excluded.reported_at, expires_at = excluded.expires_at \
-         WHERE excluded.reported_at >= spam_reports.reported_at",
+         ON CONFLICT (account_id, address) DO UPDATE SET \
+         email_id = CASE WHEN excluded.reported_at < spam_reports.reported_at \
+           THEN excluded.email_id ELSE spam_reports.email_id END, \
+         api_user = CASE WHEN excluded.reported_at < spam_reports.reported_at \
+           THEN excluded.api_user ELSE spam_reports.api_user END, \
+         reported_at = CASE WHEN excluded.reported_at < spam_reports.reported_at \
+           THEN excluded.reported_at ELSE spam_reports.reported_at END, \
+         expires_at = CASE WHEN excluded.expires_at > spam_reports.expires_at \
+           THEN excluded.expires_at ELSE spam_reports.expires_at END",
         !conn.is_sqlite(),
     );
     for hit in hits {
@@ -512,7 +538,8 @@ pub struct UnsubscribeHit {
     pub at: Millis,
 }
 
-/// Adds unsubscribes; a later unsubscribe of the same address replaces the earlier one's reason.
+/// Adds unsubscribes. The first unsubscribe of an address is kept (its time, reason and
+/// source): from then on the address is unsubscribed, whatever order the events arrive in.
 pub fn record_unsubscribes(
     conn: &mut DbConn,
     scope: &AccountScope,
@@ -524,7 +551,7 @@ pub fn record_unsubscribes(
          ON CONFLICT (account_id, address) DO UPDATE SET reason = excluded.reason, \
          source = excluded.source, email_id = excluded.email_id, api_user = excluded.api_user, \
          tag = excluded.tag, unsubscribed_at = excluded.unsubscribed_at \
-         WHERE excluded.unsubscribed_at >= unsubscribes.unsubscribed_at",
+         WHERE excluded.unsubscribed_at < unsubscribes.unsubscribed_at",
         !conn.is_sqlite(),
     );
     for hit in hits {

@@ -14,6 +14,7 @@ pub mod retention;
 pub mod rollup;
 pub mod sessions;
 pub mod status;
+pub mod suppressed;
 pub mod tracking;
 pub mod webhooks;
 

@@ -312,6 +312,20 @@ pub struct StatusSelection {
     pub filter: StatusFilter,
     pub email_ids: Vec<String>,
     pub api_users: Vec<String>,
+    /// Any of these (status, reason) pairs: SendCloud's `subStatus=406;506`.
+    pub outcomes: Vec<(Status, Reason)>,
+}
+
+/// `(status, reason) IN (…)` as one SQL condition over small integers we produced ourselves.
+fn outcomes_condition(outcomes: &[(Status, Reason)]) -> String {
+    let codes: Vec<String> = outcomes
+        .iter()
+        .map(|(s, r)| (i64::from(s.as_i16()) * 100 + i64::from(r.as_i16())).to_string())
+        .collect();
+    format!(
+        "(messages.status * 100 + COALESCE(messages.reason, 0)) IN ({})",
+        codes.join(", ")
+    )
 }
 
 impl StatusSelection {
@@ -330,6 +344,11 @@ macro_rules! selected {
         }
         if !sel.api_users.is_empty() {
             q = q.filter(messages::api_user.eq_any(sel.api_users.clone()));
+        }
+        if !sel.outcomes.is_empty() {
+            q = q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                &outcomes_condition(&sel.outcomes),
+            ));
         }
         q
     }};
@@ -418,6 +437,13 @@ pub fn total(conn: &mut DbConn, scope: &AccountScope, sel: &StatusSelection) -> 
                 .iter()
                 .filter(|r| f.status.is_none_or(|s| s.as_i16() == r.status))
                 .filter(|r| f.reason.is_none_or(|x| x.as_i16() == r.reason))
+                .filter(|r| {
+                    sel.outcomes.is_empty()
+                        || sel
+                            .outcomes
+                            .iter()
+                            .any(|(s, x)| s.as_i16() == r.status && x.as_i16() == r.reason)
+                })
                 .map(|r| r.count)
                 .sum::<i64>();
         }

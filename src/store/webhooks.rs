@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Text};
 
 use super::models::ApiUser;
 use super::{AccountScope, StoreResult};
-use crate::db::schema::api_users;
+use crate::db::schema::{accounts, api_users};
 use crate::db::{placeholders, DbConn};
 use crate::domain::Millis;
 
@@ -42,4 +42,23 @@ pub fn claim_token(
         .bind::<BigInt, _>(now - window)
         .execute(conn)?;
     Ok(claimed > 0)
+}
+
+/// Why a pasted APP KEY cannot be right; the key itself is never repeated.
+pub fn check_app_key(key: &str) -> Result<(), &'static str> {
+    if key.len() < 16 || key.len() > 256 {
+        return Err("The APP KEY must be 16 to 256 characters long, as SendCloud's console shows it.");
+    }
+    if !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("The APP KEY may contain only visible ASCII characters, without spaces.");
+    }
+    Ok(())
+}
+
+/// Stores the APP KEY that SendCloud issued for this account, pasted by its owner.
+pub fn set_app_key(conn: &mut DbConn, scope: &AccountScope, key: &str) -> StoreResult<()> {
+    diesel::update(accounts::table.find(scope.account_id()))
+        .set(accounts::webhook_app_key.eq(key))
+        .execute(conn)
+        .map(|_| ())
 }

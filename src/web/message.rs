@@ -150,7 +150,7 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
             .unwrap_or_default(),
         reason_label: message
             .reason()
-            .map(|r| r.label(lang.code()).to_string())
+            .map(|r| r.label_in(status, lang.code()).to_string())
             .unwrap_or_default(),
         smtp_reply: message.smtp_reply.clone().unwrap_or_default(),
         rule: message.rule.clone().unwrap_or_default(),

@@ -19,7 +19,10 @@ use serde_json::{json, Value};
 use super::api::ApiCaller;
 use super::{with_db, AppError};
 use crate::app::AppState;
-use crate::domain::{format_in_zone, now_ms, EmailAddress, Millis, Period, MAX_PERIOD_DAYS};
+use crate::domain::{
+    format_in_zone, now_ms, sub_stat_desc, EmailAddress, Millis, Period, Reason, Status,
+    UnsubscribeReason, MAX_PERIOD_DAYS,
+};
 use crate::store::list_pages::{self, AnyOf, ListFilter, ManualEntry, TrackingFilter, TrackingRow};
 use crate::store::lists::{ListEntry, ListKind};
 use crate::store::models::Message;
@@ -51,7 +54,31 @@ pub mod code {
     pub const WINDOW_MISSING: u32 = 40090;
     pub const WINDOW_TOO_LONG: u32 = 40091;
     pub const BAD_PARAMETER: u32 = 40099;
-    pub const SERVER_ERROR: u32 = 50000;
+    /// SendCloud's "interface frequency limited": too many calls by this API_USER.
+    pub const RATE_LIMITED: u32 = 50000;
+    /// mailtrail's own: something failed on our side (not the caller's doing).
+    pub const SERVER_ERROR: u32 = 59900;
+}
+
+/// SendCloud API v2 calls per API_USER: `apiv2_calls_per_minute` in a burst, refilled evenly
+/// over the minute. Over it, a call answers `50000`.
+pub struct CallLimiter {
+    limiter: Option<governor::DefaultKeyedRateLimiter<i64>>,
+}
+
+impl CallLimiter {
+    pub fn new(settings: &crate::Settings) -> Self {
+        let limiter = std::num::NonZeroU32::new(settings.apiv2_calls_per_minute)
+            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_minute(n)));
+        CallLimiter { limiter }
+    }
+
+    /// Counts one call of API user `id`; false when its calls are exhausted for now.
+    fn allow(&self, id: i64) -> bool {
+        self.limiter
+            .as_ref()
+            .is_none_or(|l| l.check_key(&id).is_ok())
+    }
 }
 
 /// An answer with `result: false`.
@@ -86,7 +113,11 @@ impl ResponseError for SendCloudError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(envelope(false, self.code, &self.message, json!({})))
+        let mut answer = HttpResponse::build(self.status);
+        if self.code == code::RATE_LIMITED {
+            answer.insert_header((header::RETRY_AFTER, "60"));
+        }
+        answer.json(envelope(false, self.code, &self.message, json!({})))
     }
 }
 
@@ -302,6 +333,12 @@ impl Call {
         })
         .await?;
         let (api_user, zone) = found.ok_or_else(auth_failed)?;
+        if !state.apiv2_limiter.allow(api_user.id) {
+            return Err(SendCloudError::new(
+                code::RATE_LIMITED,
+                "接口调用频率受限, 请稍后重试",
+            ));
+        }
         Ok(Call {
             params,
             caller: ApiCaller::of(api_user),
@@ -463,9 +500,10 @@ struct EmailStatusVo {
 impl EmailStatusVo {
     fn of(m: &Message, call: &Call) -> Self {
         let status = m.status();
-        let failure = m
-            .reason()
-            .and_then(|r| Some((r.sub_stat(status)?, r.label(ZH))));
+        let failure = m.reason().and_then(|r| {
+            let code = r.sub_stat(status)?;
+            Some((code, sub_stat_desc(code)?))
+        });
         EmailStatusVo {
             email_id: m.email_id.clone(),
             status: status.label(ZH),
@@ -484,6 +522,17 @@ impl EmailStatusVo {
     }
 }
 
+/// SendCloud's `status` codes of `emailStatus`: 1 送达, 4 无效邮件, 5 软退信, 18 请求中.
+fn status_of_code(raw: &str) -> Option<Status> {
+    Some(match raw {
+        "1" => Status::Delivered,
+        "4" => Status::Invalid,
+        "5" => Status::SoftBounce,
+        "18" => Status::Requesting,
+        _ => return None,
+    })
+}
+
 /// `/apiv2/data/emailStatus`: the status table of a window of at most 30 days, as `/status`
 /// shows it.
 pub async fn email_status(
@@ -494,16 +543,51 @@ pub async fn email_status(
     let call = Call::open(&state, &req, &body).await?;
     let (from_ms, to_ms) = call.required_window(MAX_PERIOD_DAYS)?;
     let page = call.page()?;
+    let status = match call.params.get("status") {
+        None => None,
+        Some(raw) => Some(status_of_code(raw).ok_or_else(|| {
+            SendCloudError::new(
+                code::BAD_PARAMETER,
+                "status 须为 1 (送达), 4 (无效邮件), 5 (软退信) 或 18 (请求中)",
+            )
+        })?),
+    };
+    let mut outcomes = Vec::new();
+    for raw in call.params.list("subStatus")? {
+        let outcome = raw
+            .parse::<u16>()
+            .ok()
+            .and_then(Reason::from_sub_stat)
+            .ok_or_else(|| {
+                SendCloudError::new(
+                    code::BAD_PARAMETER,
+                    format!("subStatus 含无效的代码 {:?}", raw.chars().take(12).collect::<String>()),
+                )
+            })?;
+        outcomes.push(outcome);
+    }
+    // With `status` too, both apply: a subStatus of another status selects nothing.
+    let tag = match (call.param("labelId"), call.param("labelName")) {
+        (Some(_), Some(_)) => {
+            return Err(SendCloudError::new(
+                code::BAD_PARAMETER,
+                "labelId 与 labelName 只能二选一",
+            ))
+        }
+        (id, name) => name.or(id),
+    };
     let selection = StatusSelection {
         filter: StatusFilter {
             from_ms,
             to_ms,
             recipient: call.email()?,
-            tag: call.param("labelId"),
+            tag,
+            status,
             ..StatusFilter::default()
         },
         email_ids: call.params.list("emailIds")?,
         api_users: call.params.list("apiUserList")?,
+        outcomes,
     };
     let scope = call.caller.scope;
     let (total, rows) = with_db(&state, move |conn| {
@@ -528,6 +612,8 @@ struct BounceVo {
     email: String,
     reason: String,
     bounce_time: String,
+    /// When the entry stops blocking sends (the bounce list backs off with each bounce).
+    expire_time: String,
     domain: String,
 }
 
@@ -543,6 +629,7 @@ pub async fn bounce_list(state: web::Data<AppState>, req: HttpRequest, body: web
             email: e.address.clone(),
             reason: e.reason.clone().unwrap_or_default(),
             bounce_time: call.time(e.created_at),
+            expire_time: e.expires_at.map(|t| call.time(t)).unwrap_or_default(),
             domain: domain_of(&e.address),
         })
         .collect();
@@ -566,20 +653,63 @@ struct UnsubscribeVo {
     email: String,
     domain: String,
     label_id: Value,
+    label_name: String,
     api_user: String,
     unsubscribe_time: String,
+    /// 0 我不想再收到此类邮件, 1 这不是我订阅的, 2 这是垃圾邮件, 3 这是欺诈邮件.
+    unsubscribe_type: i16,
+    unsubscribe_type_desc: &'static str,
 }
 
 impl UnsubscribeVo {
-    fn of(e: &ListEntry, call: &Call) -> Self {
+    /// `labels`: the tags of the message the recipient unsubscribed from, when known: its
+    /// SendCloud label id (a number) and label name.
+    fn of(e: &ListEntry, labels: &[String], call: &Call) -> Self {
+        let mut tags: Vec<&str> = e.tag.as_deref().into_iter().collect();
+        tags.extend(labels.iter().map(String::as_str));
+        let id = tags.iter().find(|t| t.parse::<i64>().is_ok()).copied();
+        let name = tags.iter().find(|t| t.parse::<i64>().is_err()).copied();
+        let reason = e
+            .reason
+            .as_deref()
+            .and_then(UnsubscribeReason::from_code)
+            .unwrap_or(UnsubscribeReason::NotWanted);
         UnsubscribeVo {
             email: e.address.clone(),
             domain: domain_of(&e.address),
-            label_id: label_id(e.tag.as_deref()),
+            label_id: label_id(id),
+            label_name: name.unwrap_or_default().to_string(),
             api_user: e.api_user.clone().unwrap_or_default(),
             unsubscribe_time: call.time(e.created_at),
+            unsubscribe_type: reason.as_i16() - 1,
+            unsubscribe_type_desc: reason.label(ZH),
         }
     }
+}
+
+/// The tags of the messages these entries came from, by emailId: one query for a page.
+async fn labels_of(
+    state: &AppState,
+    call: &Call,
+    entries: &[ListEntry],
+) -> Result<std::collections::HashMap<String, Vec<String>>, SendCloudError> {
+    let ids: Vec<String> = entries.iter().filter_map(|e| e.email_id.clone()).collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let scope = call.caller.scope;
+    let messages = with_db(state, move |conn| {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        Ok(crate::store::events::messages_by_email_ids(conn, &scope, &ids)?)
+    })
+    .await?;
+    Ok(messages
+        .into_iter()
+        .map(|m| {
+            let tags = m.tag_list().into_iter().map(str::to_string).collect();
+            (m.email_id, tags)
+        })
+        .collect())
 }
 
 /// `/apiv2/unsubscribe/list`: the unsubscribe list by `email` or window, narrowed by
@@ -590,14 +720,28 @@ pub async fn unsubscribe_list(
     body: web::Bytes,
 ) -> Answer {
     let call = Call::open(&state, &req, &body).await?;
+    let (ids, names) = (
+        call.params.list("labelIdList")?,
+        call.params.list("labelNameList")?,
+    );
+    if !ids.is_empty() && !names.is_empty() {
+        return Err(SendCloudError::new(
+            code::BAD_PARAMETER,
+            "labelIdList 与 labelNameList 只能二选一",
+        ));
+    }
     let any = AnyOf {
         api_users: call.params.list("apiUserList")?,
-        tags: call.params.list("labelIdList")?,
+        tags: if names.is_empty() { ids } else { names },
     };
     let entries = call.list_page(&state, ListKind::Unsubscribes, any).await?;
+    let labels = labels_of(&state, &call, &entries).await?;
     let data: Vec<UnsubscribeVo> = entries
         .iter()
-        .map(|e| UnsubscribeVo::of(e, &call))
+        .map(|e| {
+            let tags = e.email_id.as_ref().and_then(|id| labels.get(id));
+            UnsubscribeVo::of(e, tags.map(Vec::as_slice).unwrap_or(&[]), &call)
+        })
         .collect();
     Ok(success(json!({"count": data.len(), "dataList": data})))
 }
@@ -620,11 +764,15 @@ pub async fn unsubscribe_add(
     };
     let scope = call.caller.scope;
     let stored = with_db(&state, move |conn| {
-        Ok(list_pages::add(conn, &scope, &entry, now_ms())?)
+        let now = now_ms();
+        let stored = list_pages::add(conn, &scope, &entry, now)?;
+        let since = std::collections::HashMap::from([(entry.address.clone(), now)]);
+        crate::ingest::suppress::catch_up(conn, &scope, &since, now)?;
+        Ok(stored)
     })
     .await?
     .ok_or_else(|| AppError::internal("an added unsubscribe was not found again"))?;
-    Ok(success(json!({"data": UnsubscribeVo::of(&stored, &call)})))
+    Ok(success(json!({"data": UnsubscribeVo::of(&stored, &[], &call)})))
 }
 
 /// `/apiv2/unsubscribe/delete`: the entry of `email`, or every entry of the window.
@@ -642,7 +790,6 @@ pub async fn unsubscribe_delete(
 #[serde(rename_all = "camelCase")]
 struct SpamReportVo {
     receiver: String,
-    /// mailtrail keeps no reason for a complaint.
     reason: String,
     spam_reported_time: String,
     domain: String,
@@ -662,12 +809,64 @@ pub async fn spam_reported_list(
         .iter()
         .map(|e| SpamReportVo {
             receiver: e.address.clone(),
-            reason: String::new(),
+            reason: complaint_reason(e),
             spam_reported_time: call.time(e.created_at),
             domain: domain_of(&e.address),
         })
         .collect();
     Ok(success(json!({"count": data.len(), "dataList": data})))
+}
+
+/// Where a complaint came from, in words: never empty.
+fn complaint_reason(e: &ListEntry) -> String {
+    match e.email_id.as_deref() {
+        Some(id) => format!("收件人举报垃圾邮件 (emailId: {id})"),
+        None => "收件人举报垃圾邮件".to_string(),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ComplaintVo {
+    email: String,
+    reason: String,
+    domain: String,
+    complaint_time: String,
+    expire_time: String,
+}
+
+/// `/apiv2/complaint/list`, the current name of the spam-report list, with its field names.
+pub async fn complaint_list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Answer {
+    let call = Call::open(&state, &req, &body).await?;
+    let entries = call
+        .list_page(&state, ListKind::SpamReports, AnyOf::default())
+        .await?;
+    let data: Vec<ComplaintVo> = entries
+        .iter()
+        .map(|e| ComplaintVo {
+            email: e.address.clone(),
+            reason: complaint_reason(e),
+            domain: domain_of(&e.address),
+            complaint_time: call.time(e.created_at),
+            expire_time: e.expires_at.map(|t| call.time(t)).unwrap_or_default(),
+        })
+        .collect();
+    Ok(success(json!({"count": data.len(), "dataList": data})))
+}
+
+/// `/apiv2/complaint/delete`: the entry of `email`, or every complaint of a window.
+pub async fn complaint_delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Answer {
+    let call = Call::open(&state, &req, &body).await?;
+    let filter = call.list_filter()?;
+    call.delete(&state, ListKind::SpamReports, filter).await
 }
 
 /// `/apiv2/spamreported/delete`: one address only, as SendCloud has it: deleting complaints

@@ -11,6 +11,7 @@ use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::domain::{format_in_zone, hash_password, parse_zone, EmailAddress, MailType, Role};
 use crate::store::accounts::{self, AccountSettings};
+use crate::store::webhooks;
 use crate::store::models::{ApiUser, User};
 
 /// Only owners change settings; staff may look (and switch S+), members may not enter.
@@ -215,9 +216,46 @@ pub async fn save_splus(viewer: Viewer, form: web::Form<SplusForm>) -> AppResult
     Ok(redirect(&format!("/settings?account={id}")))
 }
 
-pub async fn rotate_webhook_key(viewer: Viewer) -> AppResult<HttpResponse> {
+#[derive(Deserialize)]
+pub struct WebhookKeyForm {
+    /// The APP KEY SendCloud shows (控制台 【发送设置】-【WebHook】); empty: generate one.
+    #[serde(default)]
+    app_key: String,
+    /// The generate/rotate button: a new key of ours, whatever the text field holds.
+    generate: Option<String>,
+}
+
+/// Sets the key that SendCloud's webhook posts are signed with: the APP KEY the owner pastes
+/// from SendCloud's console, or, when the field is empty, one we generate and show this once.
+/// A pasted key is never shown back.
+pub async fn rotate_webhook_key(
+    viewer: Viewer,
+    form: web::Form<WebhookKeyForm>,
+) -> AppResult<HttpResponse> {
     require_owner(&viewer)?;
     let scope = viewer.scope();
+    let form = form.into_inner();
+    let pasted = if form.generate.is_some() {
+        String::new()
+    } else {
+        form.app_key.trim().to_string()
+    };
+    if !pasted.is_empty() {
+        if let Err(problem) = webhooks::check_app_key(&pasted) {
+            return render(&viewer, None, None, Some(problem.to_string())).await;
+        }
+        with_db(viewer.state(), move |conn| {
+            Ok(webhooks::set_app_key(conn, &scope, &pasted)?)
+        })
+        .await?;
+        viewer
+            .audit("settings.webhook_key", "pasted".into())
+            .await?;
+        let mut viewer = viewer;
+        viewer.account.webhook_app_key = Some(String::new());
+        let saved = viewer.lang.t("settings.webhook_key_saved");
+        return render(&viewer, None, Some(saved), None).await;
+    }
     let key = with_db(viewer.state(), move |conn| {
         Ok(accounts::rotate_webhook_key(conn, &scope)?)
     })

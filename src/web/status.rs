@@ -454,7 +454,10 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
             .unwrap_or_default();
         Choice {
             value: r.code().into(),
-            label: format!("{}{count}", r.label(lang.code())),
+            label: format!(
+                "{}{count}",
+                chosen_status.map_or(r.label(lang.code()), |st| r.label_in(st, lang.code()))
+            ),
             selected: reason_value == r.code(),
         }
     }))
@@ -530,7 +533,7 @@ fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz) -> Row {
         reason_code: m.reason().map(|r| r.code().to_string()).unwrap_or_default(),
         reason_label: m
             .reason()
-            .map(|r| r.label(lang.code()).to_string())
+            .map(|r| r.label_in(status, lang.code()).to_string())
             .unwrap_or_default(),
         api_user: m.api_user.clone(),
         recipient_shown: viewer.show_address(&m.recipient),

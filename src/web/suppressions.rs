@@ -157,7 +157,12 @@ pub async fn add(
     };
     let scope = caller.scope;
     let stored = with_db(&state, move |conn| {
-        Ok(list_pages::add(conn, &scope, &entry, now_ms())?)
+        let now = now_ms();
+        let stored = list_pages::add(conn, &scope, &entry, now)?;
+        // Requests already taken at or after the entry's start are suppressed by it too.
+        let since = std::collections::HashMap::from([(entry.address.clone(), now)]);
+        crate::ingest::suppress::catch_up(conn, &scope, &since, now)?;
+        Ok(stored)
     })
     .await?;
     Ok(HttpResponse::Created().json(stored))

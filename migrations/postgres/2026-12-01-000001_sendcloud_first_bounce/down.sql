@@ -1,0 +1,1 @@
+ALTER TABLE bounces DROP COLUMN first_bounced_at;
