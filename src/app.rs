@@ -187,7 +187,10 @@ fn sendcloud_routes(cfg: &mut aweb::ServiceConfig) {
             sc::spam_reported_delete,
         ))
         .service(get_and_post("/apiv2/complaint/list", sc::complaint_list))
-        .service(get_and_post("/apiv2/complaint/delete", sc::complaint_delete))
+        .service(get_and_post(
+            "/apiv2/complaint/delete",
+            sc::complaint_delete,
+        ))
         .service(get_and_post("/apiv2/data/openOrClick", sc::open_or_click))
         .service(get_and_post("/apiv2/openandclick/list", sc::open_or_click));
 }

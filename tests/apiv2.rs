@@ -832,73 +832,76 @@ both_backends!(another_accounts_key_sees_and_deletes_nothing, |db| {
 
 // SendCloud's documented `status` codes of emailStatus: 1 送达, 4 无效邮件, 5 软退信, 18 请求中;
 // `subStatus` a `;`-separated list of subStat codes; `labelName`.
-both_backends!(email_status_filters_by_status_substatus_and_label_name, |db| {
-    let mut sc = setup(db);
-    let zone = sc.zone();
-    let t0 = midnight(&zone, 0);
-    sc.events(vec![
-        json!({"event": "request", "email_id": "d1", "recipient": "a@qq.com",
+both_backends!(
+    email_status_filters_by_status_substatus_and_label_name,
+    |db| {
+        let mut sc = setup(db);
+        let zone = sc.zone();
+        let t0 = midnight(&zone, 0);
+        sc.events(vec![
+            json!({"event": "request", "email_id": "d1", "recipient": "a@qq.com",
                "tags": ["welcome", "7"], "timestamp": t0 + SECOND}),
-        json!({"event": "deliver", "email_id": "d1", "timestamp": t0 + 2 * SECOND}),
-        request("i406", "b@qq.com", t0 + 3 * SECOND),
-        json!({"event": "invalid", "email_id": "i406", "reason": "address_not_found",
+            json!({"event": "deliver", "email_id": "d1", "timestamp": t0 + 2 * SECOND}),
+            request("i406", "b@qq.com", t0 + 3 * SECOND),
+            json!({"event": "invalid", "email_id": "i406", "reason": "address_not_found",
                "timestamp": t0 + 4 * SECOND}),
-        request("i407", "c@qq.com", t0 + 5 * SECOND),
-        json!({"event": "invalid", "email_id": "i407", "reason": "spam",
+            request("i407", "c@qq.com", t0 + 5 * SECOND),
+            json!({"event": "invalid", "email_id": "i407", "reason": "spam",
                "timestamp": t0 + 6 * SECOND}),
-        request("s507", "d@qq.com", t0 + 7 * SECOND),
-        json!({"event": "soft_bounce", "email_id": "s507", "reason": "spam",
+            request("s507", "d@qq.com", t0 + 7 * SECOND),
+            json!({"event": "soft_bounce", "email_id": "s507", "reason": "spam",
                "timestamp": t0 + 8 * SECOND}),
-        request("r", "e@qq.com", t0 + 9 * SECOND),
-    ]);
-    let ids = |sc: &mut Sc, params: &[(&str, &str)]| {
-        let mut all = vec![("days", "1")];
-        all.extend_from_slice(params);
-        let answer = sc.call("GET", "/apiv2/data/emailStatus", &all);
-        let info = ok(&answer).clone();
-        let list = strings(&info["voList"], "emailId");
-        assert_eq!(info["total"], list.len().to_string(), "{params:?}");
-        list
-    };
-    assert_eq!(ids(&mut sc, &[("status", "1")]), ["d1"]);
-    assert_eq!(ids(&mut sc, &[("status", "4")]), ["i406", "i407"]);
-    assert_eq!(ids(&mut sc, &[("status", "5")]), ["s507"]);
-    assert_eq!(ids(&mut sc, &[("status", "18")]), ["r"]);
-    assert_eq!(ids(&mut sc, &[("subStatus", "406;507")]), ["i406", "s507"]);
-    assert_eq!(ids(&mut sc, &[("subStatus", "407")]), ["i407"]);
-    assert_eq!(
-        ids(&mut sc, &[("status", "4"), ("subStatus", "406;507")]),
-        ["i406"]
-    );
-    assert!(ids(&mut sc, &[("status", "1"), ("subStatus", "406")]).is_empty());
-    assert_eq!(ids(&mut sc, &[("labelName", "welcome")]), ["d1"]);
+            request("r", "e@qq.com", t0 + 9 * SECOND),
+        ]);
+        let ids = |sc: &mut Sc, params: &[(&str, &str)]| {
+            let mut all = vec![("days", "1")];
+            all.extend_from_slice(params);
+            let answer = sc.call("GET", "/apiv2/data/emailStatus", &all);
+            let info = ok(&answer).clone();
+            let list = strings(&info["voList"], "emailId");
+            assert_eq!(info["total"], list.len().to_string(), "{params:?}");
+            list
+        };
+        assert_eq!(ids(&mut sc, &[("status", "1")]), ["d1"]);
+        assert_eq!(ids(&mut sc, &[("status", "4")]), ["i406", "i407"]);
+        assert_eq!(ids(&mut sc, &[("status", "5")]), ["s507"]);
+        assert_eq!(ids(&mut sc, &[("status", "18")]), ["r"]);
+        assert_eq!(ids(&mut sc, &[("subStatus", "406;507")]), ["i406", "s507"]);
+        assert_eq!(ids(&mut sc, &[("subStatus", "407")]), ["i407"]);
+        assert_eq!(
+            ids(&mut sc, &[("status", "4"), ("subStatus", "406;507")]),
+            ["i406"]
+        );
+        assert!(ids(&mut sc, &[("status", "1"), ("subStatus", "406")]).is_empty());
+        assert_eq!(ids(&mut sc, &[("labelName", "welcome")]), ["d1"]);
 
-    // SendCloud's own texts, one per code.
-    let answer = sc.call("GET", "/apiv2/data/emailStatus", &[("days", "1")]);
-    let list = ok(&answer)["voList"].as_array().unwrap().clone();
-    let desc = |id: &str| {
-        list.iter()
-            .find(|v| v["emailId"] == id)
-            .map(|v| (v["subStat"].clone(), v["subStatDesc"].clone()))
-            .unwrap()
-    };
-    assert_eq!(desc("i406"), (json!(406), json!("邮箱地址不存在")));
-    assert_eq!(desc("i407"), (json!(407), json!("垃圾邮件")));
-    assert_eq!(desc("s507"), (json!(507), json!("反垃圾邮件被拒")));
+        // SendCloud's own texts, one per code.
+        let answer = sc.call("GET", "/apiv2/data/emailStatus", &[("days", "1")]);
+        let list = ok(&answer)["voList"].as_array().unwrap().clone();
+        let desc = |id: &str| {
+            list.iter()
+                .find(|v| v["emailId"] == id)
+                .map(|v| (v["subStat"].clone(), v["subStatDesc"].clone()))
+                .unwrap()
+        };
+        assert_eq!(desc("i406"), (json!(406), json!("邮箱地址不存在")));
+        assert_eq!(desc("i407"), (json!(407), json!("垃圾邮件")));
+        assert_eq!(desc("s507"), (json!(507), json!("反垃圾邮件被拒")));
 
-    // A filter we cannot apply is refused, never ignored.
-    for bad in [
-        vec![("status", "2")],
-        vec![("status", "delivered")],
-        vec![("subStatus", "406;999")],
-        vec![("labelId", "7"), ("labelName", "welcome")],
-    ] {
-        let mut all = vec![("days", "1")];
-        all.extend(bad.iter().copied());
-        let answer = sc.call("GET", "/apiv2/data/emailStatus", &all);
-        assert_eq!(error_code(&answer), 40099, "{bad:?}");
+        // A filter we cannot apply is refused, never ignored.
+        for bad in [
+            vec![("status", "2")],
+            vec![("status", "delivered")],
+            vec![("subStatus", "406;999")],
+            vec![("labelId", "7"), ("labelName", "welcome")],
+        ] {
+            let mut all = vec![("days", "1")];
+            all.extend(bad.iter().copied());
+            let answer = sc.call("GET", "/apiv2/data/emailStatus", &all);
+            assert_eq!(error_code(&answer), 40099, "{bad:?}");
+        }
     }
-});
+);
 
 both_backends!(unsubscribes_carry_type_and_label_name, |db| {
     let mut sc = setup(db);
@@ -926,6 +929,12 @@ both_backends!(unsubscribes_carry_type_and_label_name, |db| {
         &[("days", "1"), ("labelNameList", "newsletter;other")],
     );
     assert_eq!(strings(&ok(&named)["dataList"], "email"), ["one@qq.com"]);
+    // An unsubscribe for fraud is a complaint too, and says so.
+    let complaints = sc.call("GET", "/apiv2/complaint/list", &[("days", "1")]);
+    assert_eq!(
+        ok(&complaints)["dataList"][0]["reason"],
+        "取消订阅: 这是欺诈邮件, 我要举报 (emailId: u1)"
+    );
 });
 
 both_backends!(complaints_under_their_current_name, |db| {
@@ -945,18 +954,22 @@ both_backends!(complaints_under_their_current_name, |db| {
     assert_eq!(entry["domain"], "qq.com");
     assert_eq!(entry["complaintTime"], local(&zone, at));
     assert_eq!(entry["expireTime"], local(&zone, at + 180 * 24 * HOUR));
-    assert!(
-        !entry["reason"].as_str().unwrap_or("").is_empty(),
-        "{entry}"
-    );
+    assert_eq!(entry["reason"], "收件人举报垃圾邮件 (emailId: c1)");
     let by_email = sc.call("GET", "/apiv2/complaint/list", &[("email", "old@163.com")]);
-    assert_eq!(strings(&ok(&by_email)["dataList"], "email"), ["old@163.com"]);
+    assert_eq!(
+        strings(&ok(&by_email)["dataList"], "email"),
+        ["old@163.com"]
+    );
 
     let window = [("startDate", date(&zone, 4)), ("endDate", date(&zone, 2))];
     let window: Vec<(&str, &str)> = window.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let deleted = sc.call("POST", "/apiv2/complaint/delete", &window);
     assert_eq!(ok(&deleted)["count"], 1);
-    let deleted = sc.call("GET", "/apiv2/complaint/delete", &[("email", "angry@qq.com")]);
+    let deleted = sc.call(
+        "GET",
+        "/apiv2/complaint/delete",
+        &[("email", "angry@qq.com")],
+    );
     assert_eq!(ok(&deleted)["count"], 1);
     assert_eq!(sc.app.count("SELECT COUNT(*) AS n FROM spam_reports"), 0);
 });
@@ -967,8 +980,8 @@ both_backends!(too_many_calls_answer_sendclouds_50000, |db| {
     let app = TestApp::start_with(db, settings);
     let account = app.account("acme");
     let scope = AccountScope::new(account.id);
-    let (_, key) = accounts::create_api_user(&mut app.conn(), &scope, "notify", MailType::Trigger)
-        .unwrap();
+    let (_, key) =
+        accounts::create_api_user(&mut app.conn(), &scope, "notify", MailType::Trigger).unwrap();
     let (_, other_key) =
         accounts::create_api_user(&mut app.conn(), &scope, "billing", MailType::Trigger).unwrap();
     let mut sc = Sc {

@@ -856,7 +856,10 @@ both_backends!(complaints_without_a_message_id_still_count, |db| {
     let answer = api.bounce_message(&arf_without_message_id("Frank@Example.com"));
     assert_eq!(answer["classification"]["kind"], "complaint", "{answer}");
     assert_eq!(answer["lists"][0], "spam_reports", "{answer}");
-    assert_eq!(answer["email_id"], "newer", "linked to the most recent message");
+    assert_eq!(
+        answer["email_id"], "newer",
+        "linked to the most recent message"
+    );
     assert_eq!(
         api.n("SELECT COUNT(*) AS n FROM spam_reports WHERE address = 'frank@example.com' AND email_id = 'newer'"),
         1
@@ -891,10 +894,15 @@ From: news@acme.test\r\nTo: gina@example.net\r\nX-Mailtrail-Email-Id: w1$gina@ex
         "SELECT COUNT(*) AS n FROM messages WHERE email_id = 'w1$gina@example.net' \
          AND smtp_reply = '550 5.1.1 <gina@example.net>... User Unknown' AND reason = 6 AND rule LIKE 'bounce message: %'",
     );
-    assert_eq!(reply, 1, "the MTA's words, the reason code and the rule beside them");
     assert_eq!(
-        api.n("SELECT COUNT(*) AS n FROM bounces WHERE address = 'gina@example.net' \
-               AND reason_text = '550 5.1.1 <gina@example.net>... User Unknown'"),
+        reply, 1,
+        "the MTA's words, the reason code and the rule beside them"
+    );
+    assert_eq!(
+        api.n(
+            "SELECT COUNT(*) AS n FROM bounces WHERE address = 'gina@example.net' \
+               AND reason_text = '550 5.1.1 <gina@example.net>... User Unknown'"
+        ),
         1
     );
 });

@@ -23,14 +23,30 @@ const UNSUBSCRIBE_REASONS: [&str; 4] = ["not_wanted", "not_subscribed", "spam", 
 
 #[derive(Debug, Clone)]
 enum What {
-    Request { message: usize, who: usize },
-    Deliver { message: usize },
+    Request {
+        message: usize,
+        who: usize,
+    },
+    Deliver {
+        message: usize,
+    },
     /// `soft`: a soft bounce, else invalid; both `address_not_found`, so both fill the bounce list.
-    Bounce { message: usize, soft: bool },
-    Unsubscribe { who: usize, reason: usize },
-    Spam { who: usize },
+    Bounce {
+        message: usize,
+        soft: bool,
+    },
+    Unsubscribe {
+        who: usize,
+        reason: usize,
+    },
+    Spam {
+        who: usize,
+    },
     /// A blacklist entry (added now, before every event's time) expiring after slot `until`.
-    Blacklist { who: usize, until: i64 },
+    Blacklist {
+        who: usize,
+        until: i64,
+    },
 }
 
 fn what() -> impl Strategy<Value = What> {
@@ -91,9 +107,11 @@ fn wire(what: &What, slot: i64, base: i64) -> Wire {
             "recipient": ADDRESSES[*who], "timestamp": at}),
         What::Deliver { message } => json!({"event": "deliver", "email_id": id(message),
             "smtp_reply": "250 ok", "timestamp": at}),
-        What::Bounce { message, soft } => json!({"event": if *soft { "soft_bounce" } else { "invalid" },
+        What::Bounce { message, soft } => {
+            json!({"event": if *soft { "soft_bounce" } else { "invalid" },
             "email_id": id(message), "reason": "address_not_found",
-            "smtp_reply": format!("550 5.1.1 user unknown ({slot})"), "timestamp": at}),
+            "smtp_reply": format!("550 5.1.1 user unknown ({slot})"), "timestamp": at})
+        }
         What::Unsubscribe { who, reason } => json!({"event": "unsubscribe",
             "recipient": ADDRESSES[*who], "reason": UNSUBSCRIBE_REASONS[*reason], "timestamp": at}),
         What::Spam { who } => json!({"event": "report_spam", "recipient": ADDRESSES[*who],
@@ -184,7 +202,11 @@ impl Run<'_> {
                 })
                 .collect();
             if !events.is_empty() {
-                let r = client.post_raw("/api/v1/events", &headers, json!(events).to_string().as_bytes());
+                let r = client.post_raw(
+                    "/api/v1/events",
+                    &headers,
+                    json!(events).to_string().as_bytes(),
+                );
                 assert_eq!(r.status, 200, "{}", r.body);
                 assert!(!r.body.contains("\"ok\":false"), "{}", r.body);
             }
@@ -219,7 +241,10 @@ both_backends!(arrival_order_changes_nothing, |db| {
     });
     runner
         .run(&scenario(), |(events, order, cuts)| {
-            let wires: Vec<Wire> = events.iter().map(|(w, slot)| wire(w, *slot, base)).collect();
+            let wires: Vec<Wire> = events
+                .iter()
+                .map(|(w, slot)| wire(w, *slot, base))
+                .collect();
             // In time order, one batch.
             let mut by_time: Vec<usize> = (0..events.len()).collect();
             by_time.sort_by_key(|i| events[*i].1);
@@ -233,15 +258,28 @@ both_backends!(arrival_order_changes_nothing, |db| {
                 }
             }
             let drawn = run.replay(&batches);
-            prop_assert_eq!(&drawn, &canonical, "order {:?}, cuts {:?}, events {:?}", order, cuts, events);
+            prop_assert_eq!(
+                &drawn,
+                &canonical,
+                "order {:?}, cuts {:?}, events {:?}",
+                order,
+                cuts,
+                events
+            );
             // Newest first, one event a batch.
-            let reversed: Vec<Vec<&Wire>> = by_time.iter().rev().map(|i| vec![&wires[*i]]).collect();
+            let reversed: Vec<Vec<&Wire>> =
+                by_time.iter().rev().map(|i| vec![&wires[*i]]).collect();
             let backwards = run.replay(&reversed);
             prop_assert_eq!(&backwards, &canonical, "reverse order, events {:?}", events);
             // And in one batch, newest first.
             let one: Vec<&Wire> = by_time.iter().rev().map(|i| &wires[*i]).collect();
             let one_batch = run.replay(&[one]);
-            prop_assert_eq!(&one_batch, &canonical, "one batch reversed, events {:?}", events);
+            prop_assert_eq!(
+                &one_batch,
+                &canonical,
+                "one batch reversed, events {:?}",
+                events
+            );
             Ok(())
         })
         .unwrap();
@@ -255,14 +293,20 @@ both_backends!(late_entries_and_late_requests, |db| {
         app: &app,
         n: std::cell::Cell::new(0),
     };
-    let request = Wire::Event(json!({"event": "request", "email_id": "r", "recipient": "ann@x.test",
-        "timestamp": rfc3339(base)}));
+    let request = Wire::Event(
+        json!({"event": "request", "email_id": "r", "recipient": "ann@x.test",
+        "timestamp": rfc3339(base)}),
+    );
     let unsubscribe_after = Wire::Event(json!({"event": "unsubscribe", "recipient": "ann@x.test",
         "timestamp": rfc3339(base + 60 * MINUTE)}));
-    let invalid_after = Wire::Event(json!({"event": "invalid", "email_id": "other", "reason": "address_not_found",
-        "timestamp": rfc3339(base + 120 * MINUTE)}));
-    let other = Wire::Event(json!({"event": "request", "email_id": "other", "recipient": "ann@x.test",
-        "timestamp": rfc3339(base + 119 * MINUTE)}));
+    let invalid_after = Wire::Event(
+        json!({"event": "invalid", "email_id": "other", "reason": "address_not_found",
+        "timestamp": rfc3339(base + 120 * MINUTE)}),
+    );
+    let other = Wire::Event(
+        json!({"event": "request", "email_id": "other", "recipient": "ann@x.test",
+        "timestamp": rfc3339(base + 119 * MINUTE)}),
+    );
     // A request at T posted after an unsubscribe at T+1h stays 请求中.
     let s = run.replay(&[vec![&unsubscribe_after], vec![&request]]);
     assert!(s[0].contains(&"r ann@x.test 0 -1".to_string()), "{s:?}");

@@ -178,55 +178,58 @@ both_backends!(bad_signatures_and_replays_are_not_applied, |db| {
     );
 });
 
-both_backends!(the_account_is_found_by_name_or_by_whose_key_verifies, |db| {
-    let (app, mut client) = setup(db);
-    let rival = app.account("rival");
-    accounts::create_api_user(
-        &mut app.conn(),
-        &AccountScope::new(rival.id),
-        "notify",
-        MailType::Trigger,
-    )
-    .unwrap();
-    let fields = [
-        ("event", "request"),
-        ("apiUser", "notify"),
-        ("emailId", "a1$a@example.com"),
-        ("recipient", "a@example.com"),
-    ];
-    // Two accounts have an API user "notify": acme's key verifies the post, so it is acme's.
-    let r = post_form(&mut client, "/webhooks/sendcloud", &fields, &"a".repeat(50));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let r = post_form(
-        &mut client,
-        "/webhooks/sendcloud?account=acme",
-        &[
+both_backends!(
+    the_account_is_found_by_name_or_by_whose_key_verifies,
+    |db| {
+        let (app, mut client) = setup(db);
+        let rival = app.account("rival");
+        accounts::create_api_user(
+            &mut app.conn(),
+            &AccountScope::new(rival.id),
+            "notify",
+            MailType::Trigger,
+        )
+        .unwrap();
+        let fields = [
             ("event", "request"),
             ("apiUser", "notify"),
-            ("emailId", "a2$a@example.com"),
+            ("emailId", "a1$a@example.com"),
             ("recipient", "a@example.com"),
-        ],
-        &"b".repeat(50),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let acme_messages = app.count("SELECT COUNT(*) AS n FROM messages");
-    assert_eq!(acme_messages, 2);
-    // The rival account has no app key: its posts can never be verified.
-    let r = post_form(
-        &mut client,
-        "/webhooks/sendcloud?account=rival",
-        &fields,
-        &"c".repeat(50),
-    );
-    assert_eq!(r.status, 403);
-    assert_eq!(
-        app.count(&format!(
-            "SELECT COUNT(*) AS n FROM messages WHERE account_id = {}",
-            rival.id
-        )),
-        0
-    );
-});
+        ];
+        // Two accounts have an API user "notify": acme's key verifies the post, so it is acme's.
+        let r = post_form(&mut client, "/webhooks/sendcloud", &fields, &"a".repeat(50));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = post_form(
+            &mut client,
+            "/webhooks/sendcloud?account=acme",
+            &[
+                ("event", "request"),
+                ("apiUser", "notify"),
+                ("emailId", "a2$a@example.com"),
+                ("recipient", "a@example.com"),
+            ],
+            &"b".repeat(50),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let acme_messages = app.count("SELECT COUNT(*) AS n FROM messages");
+        assert_eq!(acme_messages, 2);
+        // The rival account has no app key: its posts can never be verified.
+        let r = post_form(
+            &mut client,
+            "/webhooks/sendcloud?account=rival",
+            &fields,
+            &"c".repeat(50),
+        );
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            app.count(&format!(
+                "SELECT COUNT(*) AS n FROM messages WHERE account_id = {}",
+                rival.id
+            )),
+            0
+        );
+    }
+);
 
 /// SendCloud's documented check, as its Python example does it:
 /// `hmac.new(key=appkey, msg='{}{}'.format(timestamp, token), digestmod=hashlib.sha256).hexdigest()`.
@@ -258,7 +261,7 @@ fn sendcloud_post(
 }
 
 fn token50(seed: char) -> String {
-    std::iter::repeat(seed).take(50).collect()
+    std::iter::repeat_n(seed, 50).collect()
 }
 
 both_backends!(a_pasted_sendcloud_app_key_verifies_sendcloud_posts, |db| {
@@ -284,7 +287,10 @@ both_backends!(a_pasted_sendcloud_app_key_verifies_sendcloud_posts, |db| {
         &[("csrf_token", &csrf), ("app_key", pasted)],
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(!r.body.contains(pasted), "a pasted key is never echoed back");
+    assert!(
+        !r.body.contains(pasted),
+        "a pasted key is never echoed back"
+    );
     assert!(!owner.get("/settings").body.contains(pasted));
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'settings.webhook_key' AND target = 'pasted'"),
@@ -313,7 +319,10 @@ both_backends!(a_pasted_sendcloud_app_key_verifies_sendcloud_posts, |db| {
             ("category", "acme_trigger"),
             ("labelId", "12345"),
             ("labelName", "welcome"),
-            ("emailId", "1500000000000_1_1_1.sc-10_1_1_1-inbound0$alice@example.com"),
+            (
+                "emailId",
+                "1500000000000_1_1_1.sc-10_1_1_1-inbound0$alice@example.com",
+            ),
             ("recipient", "alice@example.com"),
             ("maillistTaskId", "0"),
         ],
@@ -330,14 +339,20 @@ both_backends!(a_pasted_sendcloud_app_key_verifies_sendcloud_posts, |db| {
             ("apiUser", "acme_trigger"),
             ("category", "acme_trigger"),
             ("labelId", "12345"),
-            ("emailId", "1500000000000_1_1_1.sc-10_1_1_1-inbound0$alice@example.com"),
+            (
+                "emailId",
+                "1500000000000_1_1_1.sc-10_1_1_1-inbound0$alice@example.com",
+            ),
             ("recipient", "alice@example.com"),
             ("outIp", "203.0.113.7"),
         ],
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        status_of(&app, "1500000000000_1_1_1.sc-10_1_1_1-inbound0$alice@example.com"),
+        status_of(
+            &app,
+            "1500000000000_1_1_1.sc-10_1_1_1-inbound0$alice@example.com"
+        ),
         (1, -1)
     );
     // labelName is kept and filterable like a tag.
@@ -357,133 +372,144 @@ both_backends!(a_pasted_sendcloud_app_key_verifies_sendcloud_posts, |db| {
     assert_eq!(r.status, 403);
 });
 
-both_backends!(stale_posts_and_unknown_senders_look_like_bad_signatures, |db| {
-    let (app, mut client) = setup(db);
-    let request = |id: &'static str| {
-        vec![
-            ("event", "request"),
-            ("apiUser", "notify"),
-            ("emailId", id),
-            ("recipient", "a@example.com"),
+both_backends!(
+    stale_posts_and_unknown_senders_look_like_bad_signatures,
+    |db| {
+        let (app, mut client) = setup(db);
+        let request = |id: &'static str| {
+            vec![
+                ("event", "request"),
+                ("apiUser", "notify"),
+                ("emailId", id),
+                ("recipient", "a@example.com"),
+            ]
+        };
+        // Correctly signed, but stamped in 2001, or 11 minutes off either way: refused.
+        for (i, at) in [
+            978_307_200_000,
+            now_ms() - 11 * 60_000,
+            now_ms() + 11 * 60_000,
         ]
-    };
-    // Correctly signed, but stamped in 2001, or 11 minutes off either way: refused.
-    for (i, at) in [
-        978_307_200_000,
-        now_ms() - 11 * 60_000,
-        now_ms() + 11 * 60_000,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let token = token50(char::from(b'a' + i as u8));
-        let r = sendcloud_post(&mut client, APP_KEY, at, &token, &request("old$a@example.com"));
-        assert_eq!(r.status, 403, "{at}: {}", r.body);
-        assert!(r.body.contains("10 minutes"), "{}", r.body);
-    }
-    // Nine minutes off in seconds (SendCloud's older posts): fine.
-    let r = sendcloud_post(
-        &mut client,
-        APP_KEY,
-        (now_ms() - 9 * 60_000) / 1000,
-        &token50('s'),
-        &request("fresh$a@example.com"),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM messages"), 1);
-
-    // Unknown apiUser, unknown account, account without key, wrong key: one answer.
-    let bad_signature = sendcloud_post(
-        &mut client,
-        "not-the-key",
-        now_ms(),
-        &token50('t'),
-        &request("x1$a@example.com"),
-    );
-    assert_eq!(bad_signature.status, 403);
-    let mut unknown_user = request("x2$a@example.com");
-    unknown_user[1] = ("apiUser", "nobody");
-    let answers = [
-        sendcloud_post(&mut client, APP_KEY, now_ms(), &token50('u'), &unknown_user),
+        .into_iter()
+        .enumerate()
         {
-            let ts = now_ms().to_string();
-            let token = token50('v');
-            let sig = sendcloud_signature(APP_KEY, &ts, &token);
-            let mut f = request("x3$a@example.com");
-            f.extend([
-                ("timestamp", ts.as_str()),
-                ("token", token.as_str()),
-                ("signature", sig.as_str()),
-            ]);
-            client.post_form("/webhooks/sendcloud?account=no-such-account", &f)
-        },
-    ];
-    for r in answers {
-        assert_eq!(
-            (r.status, &r.body),
-            (bad_signature.status, &bad_signature.body)
-        );
-    }
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM messages"), 1);
-});
-
-both_backends!(list_fields_in_every_shape_and_bad_addresses_per_event, |db| {
-    let (app, mut client) = setup(db);
-    let shapes: [(&str, Vec<(&str, &str)>); 4] = [
-        (
-            "bare brackets",
-            vec![
-                ("emailIds", "[s1$a@example.com, s1$b@example.com]"),
-                ("recipientArray", "[a@example.com, b@example.com]"),
-            ],
-        ),
-        (
-            "JSON",
-            vec![
-                ("emailIds", r#"["s2$a@example.com","s2$b@example.com"]"#),
-                ("recipientArray", r#"["a@example.com","b@example.com"]"#),
-            ],
-        ),
-        (
-            "semicolons",
-            vec![
-                ("emailIds", "s3$a@example.com;s3$b@example.com"),
-                ("recipientArray", "a@example.com;b@example.com"),
-            ],
-        ),
-        (
-            "repeated",
-            vec![
-                ("emailIds", "s4$a@example.com"),
-                ("emailIds", "s4$b@example.com"),
-                ("recipientArray", "a@example.com"),
-                ("recipientArray", "b@example.com"),
-            ],
-        ),
-    ];
-    for (i, (shape, lists)) in shapes.iter().enumerate() {
-        let mut fields = vec![("event", "request"), ("apiUser", "notify")];
-        fields.extend(lists.iter().cloned());
+            let token = token50(char::from(b'a' + i as u8));
+            let r = sendcloud_post(
+                &mut client,
+                APP_KEY,
+                at,
+                &token,
+                &request("old$a@example.com"),
+            );
+            assert_eq!(r.status, 403, "{at}: {}", r.body);
+            assert!(r.body.contains("10 minutes"), "{}", r.body);
+        }
+        // Nine minutes off in seconds (SendCloud's older posts): fine.
         let r = sendcloud_post(
             &mut client,
             APP_KEY,
-            now_ms(),
-            &token50(char::from(b'a' + i as u8)),
-            &fields,
+            (now_ms() - 9 * 60_000) / 1000,
+            &token50('s'),
+            &request("fresh$a@example.com"),
         );
-        assert_eq!(r.status, 200, "{shape}: {}", r.body);
-        let prefix = format!("s{}", i + 1);
-        for who in ["a", "b"] {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(app.count("SELECT COUNT(*) AS n FROM messages"), 1);
+
+        // Unknown apiUser, unknown account, account without key, wrong key: one answer.
+        let bad_signature = sendcloud_post(
+            &mut client,
+            "not-the-key",
+            now_ms(),
+            &token50('t'),
+            &request("x1$a@example.com"),
+        );
+        assert_eq!(bad_signature.status, 403);
+        let mut unknown_user = request("x2$a@example.com");
+        unknown_user[1] = ("apiUser", "nobody");
+        let answers = [
+            sendcloud_post(&mut client, APP_KEY, now_ms(), &token50('u'), &unknown_user),
+            {
+                let ts = now_ms().to_string();
+                let token = token50('v');
+                let sig = sendcloud_signature(APP_KEY, &ts, &token);
+                let mut f = request("x3$a@example.com");
+                f.extend([
+                    ("timestamp", ts.as_str()),
+                    ("token", token.as_str()),
+                    ("signature", sig.as_str()),
+                ]);
+                client.post_form("/webhooks/sendcloud?account=no-such-account", &f)
+            },
+        ];
+        for r in answers {
             assert_eq!(
+                (r.status, &r.body),
+                (bad_signature.status, &bad_signature.body)
+            );
+        }
+        assert_eq!(app.count("SELECT COUNT(*) AS n FROM messages"), 1);
+    }
+);
+
+both_backends!(
+    list_fields_in_every_shape_and_bad_addresses_per_event,
+    |db| {
+        let (app, mut client) = setup(db);
+        let shapes: [(&str, Vec<(&str, &str)>); 4] = [
+            (
+                "bare brackets",
+                vec![
+                    ("emailIds", "[s1$a@example.com, s1$b@example.com]"),
+                    ("recipientArray", "[a@example.com, b@example.com]"),
+                ],
+            ),
+            (
+                "JSON",
+                vec![
+                    ("emailIds", r#"["s2$a@example.com","s2$b@example.com"]"#),
+                    ("recipientArray", r#"["a@example.com","b@example.com"]"#),
+                ],
+            ),
+            (
+                "semicolons",
+                vec![
+                    ("emailIds", "s3$a@example.com;s3$b@example.com"),
+                    ("recipientArray", "a@example.com;b@example.com"),
+                ],
+            ),
+            (
+                "repeated",
+                vec![
+                    ("emailIds", "s4$a@example.com"),
+                    ("emailIds", "s4$b@example.com"),
+                    ("recipientArray", "a@example.com"),
+                    ("recipientArray", "b@example.com"),
+                ],
+            ),
+        ];
+        for (i, (shape, lists)) in shapes.iter().enumerate() {
+            let mut fields = vec![("event", "request"), ("apiUser", "notify")];
+            fields.extend(lists.iter().cloned());
+            let r = sendcloud_post(
+                &mut client,
+                APP_KEY,
+                now_ms(),
+                &token50(char::from(b'a' + i as u8)),
+                &fields,
+            );
+            assert_eq!(r.status, 200, "{shape}: {}", r.body);
+            let prefix = format!("s{}", i + 1);
+            for who in ["a", "b"] {
+                assert_eq!(
                 app.count(&format!(
                     "SELECT COUNT(*) AS n FROM messages WHERE email_id = '{prefix}${who}@example.com' AND recipient = '{who}@example.com'"
                 )),
                 1,
                 "{shape}"
             );
+            }
         }
-    }
-    assert_eq!(
+        assert_eq!(
         app.count(
             "SELECT COUNT(*) AS n FROM messages WHERE email_id LIKE '%[%' OR email_id LIKE '%\"%' \
              OR email_id LIKE '%]%' OR recipient LIKE '%[%' OR recipient LIKE '%\"%'"
@@ -491,49 +517,53 @@ both_backends!(list_fields_in_every_shape_and_bad_addresses_per_event, |db| {
         0
     );
 
-    // Hostile recipients: refused one by one with the reason; the good one still applies.
-    let bidi = "ad\u{202E}moc.live@example.com";
-    let zero_width = "al\u{200B}ice@example.com";
-    let long_local = format!("{}@example.com", "l".repeat(65));
-    let long_address = format!("a@{}.example.com", "d".repeat(250));
-    let recipients = [
-        bidi.to_string(),
-        zero_width.to_string(),
-        long_local.clone(),
-        long_address.clone(),
-        "good@example.com".to_string(),
-    ];
-    let email_ids: Vec<String> = (0..recipients.len()).map(|i| format!("h{i}")).collect();
-    let joined_ids = email_ids.join(";");
-    let joined_rcpts = recipients.join(";");
-    let r = sendcloud_post(
-        &mut client,
-        APP_KEY,
-        now_ms(),
-        &token50('z'),
-        &[
-            ("event", "request"),
-            ("apiUser", "notify"),
-            ("emailIds", &joined_ids),
-            ("recipientArray", &joined_rcpts),
-        ],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    let errors: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
-    assert_eq!(errors.len(), 4, "{errors:?}");
-    assert!(errors[0].contains("invisible"), "{}", errors[0]);
-    assert!(errors[1].contains("invisible"), "{}", errors[1]);
-    assert!(errors[2].contains("64 octets"), "{}", errors[2]);
-    assert!(errors[3].contains("254 octets"), "{}", errors[3]);
-    assert!(!r.body.contains('\u{202E}'), "the answer quotes the address escaped");
-    assert_eq!(
-        app.count("SELECT COUNT(*) AS n FROM messages WHERE email_id LIKE 'h%'"),
-        1
-    );
-});
+        // Hostile recipients: refused one by one with the reason; the good one still applies.
+        let bidi = "ad\u{202E}moc.live@example.com";
+        let zero_width = "al\u{200B}ice@example.com";
+        let long_local = format!("{}@example.com", "l".repeat(65));
+        let long_address = format!("a@{}.example.com", "d".repeat(250));
+        let recipients = [
+            bidi.to_string(),
+            zero_width.to_string(),
+            long_local.clone(),
+            long_address.clone(),
+            "good@example.com".to_string(),
+        ];
+        let email_ids: Vec<String> = (0..recipients.len()).map(|i| format!("h{i}")).collect();
+        let joined_ids = email_ids.join(";");
+        let joined_rcpts = recipients.join(";");
+        let r = sendcloud_post(
+            &mut client,
+            APP_KEY,
+            now_ms(),
+            &token50('z'),
+            &[
+                ("event", "request"),
+                ("apiUser", "notify"),
+                ("emailIds", &joined_ids),
+                ("recipientArray", &joined_rcpts),
+            ],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let errors: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].contains("invisible"), "{}", errors[0]);
+        assert!(errors[1].contains("invisible"), "{}", errors[1]);
+        assert!(errors[2].contains("64 octets"), "{}", errors[2]);
+        assert!(errors[3].contains("254 octets"), "{}", errors[3]);
+        assert!(
+            !r.body.contains('\u{202E}'),
+            "the answer quotes the address escaped"
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) AS n FROM messages WHERE email_id LIKE 'h%'"),
+            1
+        );
+    }
+);

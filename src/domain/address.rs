@@ -115,12 +115,14 @@ impl EmailAddress {
         if local.is_empty() {
             return Err(AddressProblem::EmptyLocalPart);
         }
-        if local
+        if local.chars().any(|c| {
+            matches!(
+                c,
+                '<' | '>' | '[' | ']' | '"' | '\'' | '(' | ')' | ',' | ';' | '\\'
+            )
+        }) || domain
             .chars()
-            .any(|c| matches!(c, '<' | '>' | '[' | ']' | '"' | '\'' | '(' | ')' | ',' | ';' | '\\'))
-            || domain
-                .chars()
-                .any(|c| matches!(c, '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | '\\'))
+            .any(|c| matches!(c, '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | '\\'))
         {
             return Err(AddressProblem::Punctuation);
         }

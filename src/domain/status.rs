@@ -317,7 +317,10 @@ mod tests {
         assert_eq!(sub_stat_desc(406), Some("邮箱地址不存在"));
         assert_eq!(sub_stat_desc(407), Some("垃圾邮件"));
         assert_eq!(sub_stat_desc(507), Some("反垃圾邮件被拒"));
-        assert_eq!(Reason::Blacklisted.label_in(Status::Invalid, "zh-CN"), "黑名单中");
+        assert_eq!(
+            Reason::Blacklisted.label_in(Status::Invalid, "zh-CN"),
+            "黑名单中"
+        );
     }
 
     #[test]

@@ -99,7 +99,8 @@ pub fn apply_bounce_message(
             e.rule = Some(format!("bounce message: {}", c.rule));
             // The provider's own words when the DSN has them; the reason code and the rule
             // that decided stay beside them.
-            e.smtp_reply = diagnostic_text(raw, c.recipient.as_deref()).or_else(|| reply_summary(c));
+            e.smtp_reply =
+                diagnostic_text(raw, c.recipient.as_deref()).or_else(|| reply_summary(c));
             Some(e)
         }
         (Kind::Complaint, _) => {

@@ -150,9 +150,8 @@ impl Event {
         let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
         if let Some(id) = self.email_id.as_deref().filter(|id| !id.trim().is_empty()) {
             // A list that was not split (`["a","b"]`) must not become one message's id.
-            let bad = |c: char| {
-                matches!(c, '[' | ']' | '"' | '\'' | '<' | '>' | ';') || c.is_control()
-            };
+            let bad =
+                |c: char| matches!(c, '[' | ']' | '"' | '\'' | '<' | '>' | ';') || c.is_control();
             if id.chars().any(bad) || id.len() > 512 {
                 let shown: String = id.chars().take(80).collect();
                 return Some(format!(
@@ -186,7 +185,11 @@ impl Event {
 fn recipient_problem(recipient: &str) -> Option<String> {
     let problem = crate::domain::EmailAddress::check(recipient).err()?;
     let shown: String = recipient.chars().take(80).collect();
-    let more = if shown.len() < recipient.len() { "…" } else { "" };
+    let more = if shown.len() < recipient.len() {
+        "…"
+    } else {
+        ""
+    };
     Some(format!(
         "recipient {:?}{more} is not an email address: {problem}",
         shown

@@ -91,11 +91,12 @@ pub fn list(raw: &str) -> Vec<String> {
             }
         }
         let inner = part.trim_start_matches('[').trim_end_matches(']');
-        values.extend(
-            inner
-                .split([';', ','])
-                .map(|s| s.trim().trim_matches(['"', '\'', '[', ']']).trim().to_string()),
-        );
+        values.extend(inner.split([';', ',']).map(|s| {
+            s.trim()
+                .trim_matches(['"', '\'', '[', ']'])
+                .trim()
+                .to_string()
+        }));
     }
     values.retain(|v| !v.is_empty());
     values

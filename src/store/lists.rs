@@ -197,7 +197,16 @@ pub fn entries_for_address(
     Ok(entries)
 }
 
-type BounceRow = (i64, String, String, Option<String>, i64, i64, i32, Option<i64>);
+type BounceRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i32,
+    Option<i64>,
+);
 type SpamReportRow = (i64, String, Option<String>, Option<String>, i64, i64);
 type UnsubscribeRow = (
     i64,

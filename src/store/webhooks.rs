@@ -47,7 +47,9 @@ pub fn claim_token(
 /// Why a pasted APP KEY cannot be right; the key itself is never repeated.
 pub fn check_app_key(key: &str) -> Result<(), &'static str> {
     if key.len() < 16 || key.len() > 256 {
-        return Err("The APP KEY must be 16 to 256 characters long, as SendCloud's console shows it.");
+        return Err(
+            "The APP KEY must be 16 to 256 characters long, as SendCloud's console shows it.",
+        );
     }
     if !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err("The APP KEY may contain only visible ASCII characters, without spaces.");

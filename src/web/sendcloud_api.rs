@@ -561,7 +561,10 @@ pub async fn email_status(
             .ok_or_else(|| {
                 SendCloudError::new(
                     code::BAD_PARAMETER,
-                    format!("subStatus 含无效的代码 {:?}", raw.chars().take(12).collect::<String>()),
+                    format!(
+                        "subStatus 含无效的代码 {:?}",
+                        raw.chars().take(12).collect::<String>()
+                    ),
                 )
             })?;
         outcomes.push(outcome);
@@ -700,7 +703,9 @@ async fn labels_of(
     let scope = call.caller.scope;
     let messages = with_db(state, move |conn| {
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        Ok(crate::store::events::messages_by_email_ids(conn, &scope, &ids)?)
+        Ok(crate::store::events::messages_by_email_ids(
+            conn, &scope, &ids,
+        )?)
     })
     .await?;
     Ok(messages
@@ -772,7 +777,9 @@ pub async fn unsubscribe_add(
     })
     .await?
     .ok_or_else(|| AppError::internal("an added unsubscribe was not found again"))?;
-    Ok(success(json!({"data": UnsubscribeVo::of(&stored, &[], &call)})))
+    Ok(success(
+        json!({"data": UnsubscribeVo::of(&stored, &[], &call)}),
+    ))
 }
 
 /// `/apiv2/unsubscribe/delete`: the entry of `email`, or every entry of the window.
@@ -805,11 +812,13 @@ pub async fn spam_reported_list(
     let entries = call
         .list_page(&state, ListKind::SpamReports, AnyOf::default())
         .await?;
+    let reasons = complaint_reasons(&state, &call, &entries).await?;
     let data: Vec<SpamReportVo> = entries
         .iter()
-        .map(|e| SpamReportVo {
+        .zip(reasons)
+        .map(|(e, reason)| SpamReportVo {
             receiver: e.address.clone(),
-            reason: complaint_reason(e),
+            reason,
             spam_reported_time: call.time(e.created_at),
             domain: domain_of(&e.address),
         })
@@ -817,12 +826,45 @@ pub async fn spam_reported_list(
     Ok(success(json!({"count": data.len(), "dataList": data})))
 }
 
-/// Where a complaint came from, in words: never empty.
-fn complaint_reason(e: &ListEntry) -> String {
-    match e.email_id.as_deref() {
-        Some(id) => format!("收件人举报垃圾邮件 (emailId: {id})"),
-        None => "收件人举报垃圾邮件".to_string(),
-    }
+/// Where each complaint came from, in words, never empty: the recipient's unsubscribe with
+/// reason spam or fraud (its words), else a spam report by the recipient (the mailbox
+/// provider's feedback loop, SendCloud's `report_spam`, or an ARF report).
+async fn complaint_reasons(
+    state: &AppState,
+    call: &Call,
+    entries: &[ListEntry],
+) -> Result<Vec<String>, SendCloudError> {
+    let addresses: Vec<String> = entries.iter().map(|e| e.address.clone()).collect();
+    let scope = call.caller.scope;
+    let unsubscribes = if addresses.is_empty() {
+        Vec::new()
+    } else {
+        with_db(state, move |conn| {
+            Ok(crate::store::lists::entries_for_addresses(
+                conn, &scope, &addresses,
+            )?)
+        })
+        .await?
+    };
+    Ok(entries
+        .iter()
+        .map(|e| {
+            let by_unsubscribe = unsubscribes
+                .iter()
+                .filter(|u| u.list == ListKind::Unsubscribes && u.address == e.address)
+                .filter(|u| u.created_at == e.created_at)
+                .filter_map(|u| u.reason.as_deref().and_then(UnsubscribeReason::from_code))
+                .find(|r| r.is_complaint());
+            let source = match by_unsubscribe {
+                Some(r) => format!("取消订阅: {}", r.label(ZH)),
+                None => "收件人举报垃圾邮件".to_string(),
+            };
+            match e.email_id.as_deref() {
+                Some(id) => format!("{source} (emailId: {id})"),
+                None => source,
+            }
+        })
+        .collect())
 }
 
 #[derive(Serialize)]
@@ -845,11 +887,13 @@ pub async fn complaint_list(
     let entries = call
         .list_page(&state, ListKind::SpamReports, AnyOf::default())
         .await?;
+    let reasons = complaint_reasons(&state, &call, &entries).await?;
     let data: Vec<ComplaintVo> = entries
         .iter()
-        .map(|e| ComplaintVo {
+        .zip(reasons)
+        .map(|(e, reason)| ComplaintVo {
             email: e.address.clone(),
-            reason: complaint_reason(e),
+            reason,
             domain: domain_of(&e.address),
             complaint_time: call.time(e.created_at),
             expire_time: e.expires_at.map(|t| call.time(t)).unwrap_or_default(),

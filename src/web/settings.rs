@@ -11,8 +11,8 @@ use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::domain::{format_in_zone, hash_password, parse_zone, EmailAddress, MailType, Role};
 use crate::store::accounts::{self, AccountSettings};
-use crate::store::webhooks;
 use crate::store::models::{ApiUser, User};
+use crate::store::webhooks;
 
 /// Only owners change settings; staff may look (and switch S+), members may not enter.
 fn require_owner(viewer: &Viewer) -> AppResult<()> {
