@@ -1,0 +1,193 @@
+//! What ingestion writes to the lists: bounces, spam reports and unsubscribes, each an upsert
+//! on `(account_id, address)`.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use crate::db::schema::{bounces, spam_reports, unsubscribes};
+use crate::db::{db_run, DbConn};
+use crate::domain::{bounce_backoff_ms, normalize_address, Millis, SPAM_REPORT_TTL_MS};
+use crate::store::{AccountScope, StoreResult};
+
+/// An `address_not_found` result for an address.
+#[derive(Debug, Clone)]
+pub struct BounceHit {
+    pub address: String,
+    pub reason_text: String,
+    pub email_id: Option<String>,
+    pub at: Millis,
+}
+
+/// Adds bounces to the bounce list: each one raises the address's count and pushes its expiry
+/// out by the backoff of the new count, from the latest bounce.
+pub fn record_bounces(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    hits: &[BounceHit],
+) -> StoreResult<()> {
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let addresses: Vec<String> = hits.iter().map(|h| normalize_address(&h.address)).collect();
+    let mut merged: HashMap<String, (i32, BounceHit)> = HashMap::new();
+    for chunk in addresses.chunks(2_000) {
+        let existing: Vec<(String, i32, i64, String, Option<String>)> = bounces::table
+            .filter(bounces::account_id.eq(scope.account_id()))
+            .filter(bounces::address.eq_any(chunk))
+            .select((
+                bounces::address,
+                bounces::bounce_count,
+                bounces::bounced_at,
+                bounces::reason_text,
+                bounces::email_id,
+            ))
+            .load(conn)?;
+        for (address, count, at, reason_text, email_id) in existing {
+            let hit = BounceHit {
+                address: address.clone(),
+                reason_text,
+                email_id,
+                at,
+            };
+            merged.insert(address, (count, hit));
+        }
+    }
+    for hit in hits {
+        let address = normalize_address(&hit.address);
+        let entry = merged.entry(address.clone()).or_insert_with(|| {
+            let mut first = hit.clone();
+            first.address = address.clone();
+            (0, first)
+        });
+        entry.0 += 1;
+        if hit.at >= entry.1.at {
+            entry.1 = BounceHit {
+                address,
+                ..hit.clone()
+            };
+        }
+    }
+    let mut touched: Vec<&(i32, BounceHit)> = merged.values().collect();
+    touched.sort_by(|a, b| a.1.address.cmp(&b.1.address));
+    for (count, hit) in touched {
+        let row = (
+            bounces::account_id.eq(scope.account_id()),
+            bounces::address.eq(&hit.address),
+            bounces::reason_text.eq(&hit.reason_text),
+            bounces::source.eq("delivery"),
+            bounces::email_id.eq(hit.email_id.as_deref()),
+            bounces::bounced_at.eq(hit.at),
+            bounces::bounce_count.eq(*count),
+            bounces::expires_at.eq(hit.at + bounce_backoff_ms(*count)),
+        );
+        db_run!(&mut *conn, |c| diesel::insert_into(bounces::table)
+            .values(row)
+            .on_conflict((bounces::account_id, bounces::address))
+            .do_update()
+            .set((
+                bounces::reason_text.eq(excluded(bounces::reason_text)),
+                bounces::email_id.eq(excluded(bounces::email_id)),
+                bounces::bounced_at.eq(excluded(bounces::bounced_at)),
+                bounces::bounce_count.eq(excluded(bounces::bounce_count)),
+                bounces::expires_at.eq(excluded(bounces::expires_at)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// A complaint (report_spam, or an unsubscribe for spam or fraud).
+#[derive(Debug, Clone)]
+pub struct SpamHit {
+    pub address: String,
+    pub email_id: Option<String>,
+    pub api_user: Option<String>,
+    pub at: Millis,
+}
+
+/// Adds spam reports; a second report of an address renews its 180 days.
+pub fn record_spam_reports(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    hits: &[SpamHit],
+) -> StoreResult<()> {
+    for hit in hits {
+        let row = (
+            spam_reports::account_id.eq(scope.account_id()),
+            spam_reports::address.eq(normalize_address(&hit.address)),
+            spam_reports::email_id.eq(hit.email_id.as_deref()),
+            spam_reports::api_user.eq(hit.api_user.as_deref()),
+            spam_reports::reported_at.eq(hit.at),
+            spam_reports::expires_at.eq(hit.at + SPAM_REPORT_TTL_MS),
+        );
+        // A report older than the one kept changes nothing.
+        let newer = excluded(spam_reports::reported_at).ge(spam_reports::reported_at);
+        db_run!(&mut *conn, |c| {
+            let upsert = diesel::insert_into(spam_reports::table)
+                .values(row.clone())
+                .on_conflict((spam_reports::account_id, spam_reports::address))
+                .do_update()
+                .set((
+                    spam_reports::email_id.eq(excluded(spam_reports::email_id)),
+                    spam_reports::api_user.eq(excluded(spam_reports::api_user)),
+                    spam_reports::reported_at.eq(excluded(spam_reports::reported_at)),
+                    spam_reports::expires_at.eq(excluded(spam_reports::expires_at)),
+                ));
+            diesel::query_dsl::methods::FilterDsl::filter(upsert, newer).execute(c)
+        })?;
+    }
+    Ok(())
+}
+
+/// An unsubscribe, from an event, the public page or the API.
+#[derive(Debug, Clone)]
+pub struct UnsubscribeHit {
+    pub address: String,
+    /// An [`crate::domain::UnsubscribeReason`] code.
+    pub reason: String,
+    pub source: String,
+    pub email_id: Option<String>,
+    pub api_user: Option<String>,
+    pub tag: Option<String>,
+    pub at: Millis,
+}
+
+/// Adds unsubscribes; a later unsubscribe of the same address replaces the earlier one's reason.
+pub fn record_unsubscribes(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    hits: &[UnsubscribeHit],
+) -> StoreResult<()> {
+    for hit in hits {
+        let row = (
+            unsubscribes::account_id.eq(scope.account_id()),
+            unsubscribes::address.eq(normalize_address(&hit.address)),
+            unsubscribes::reason.eq(&hit.reason),
+            unsubscribes::source.eq(&hit.source),
+            unsubscribes::email_id.eq(hit.email_id.as_deref()),
+            unsubscribes::api_user.eq(hit.api_user.as_deref()),
+            unsubscribes::tag.eq(hit.tag.as_deref()),
+            unsubscribes::unsubscribed_at.eq(hit.at),
+        );
+        // An unsubscribe older than the one kept changes nothing.
+        let newer = excluded(unsubscribes::unsubscribed_at).ge(unsubscribes::unsubscribed_at);
+        db_run!(&mut *conn, |c| {
+            let upsert = diesel::insert_into(unsubscribes::table)
+                .values(row.clone())
+                .on_conflict((unsubscribes::account_id, unsubscribes::address))
+                .do_update()
+                .set((
+                    unsubscribes::reason.eq(excluded(unsubscribes::reason)),
+                    unsubscribes::source.eq(excluded(unsubscribes::source)),
+                    unsubscribes::email_id.eq(excluded(unsubscribes::email_id)),
+                    unsubscribes::api_user.eq(excluded(unsubscribes::api_user)),
+                    unsubscribes::tag.eq(excluded(unsubscribes::tag)),
+                    unsubscribes::unsubscribed_at.eq(excluded(unsubscribes::unsubscribed_at)),
+                ));
+            diesel::query_dsl::methods::FilterDsl::filter(upsert, newer).execute(c)
+        })?;
+    }
+    Ok(())
+}
