@@ -26,11 +26,13 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use mailtrail::db::{DatabaseUrl, DbConn};
+use mailtrail::demo::generate;
 use mailtrail::domain::{hash_password, now_ms, ExportFormat, Role};
-use mailtrail::jobs::exports::{self as worker, ExportSpec, JobFilter, WorkerSettings};
+use mailtrail::jobs::exports::{self as worker, WorkerSettings};
 use mailtrail::store::exports;
+use mailtrail::store::exports::{ExportSpec, JobFilter};
 use mailtrail::store::status::StatusFilter;
-use mailtrail::store::{accounts, generate, AccountScope};
+use mailtrail::store::{accounts, AccountScope};
 use mailtrail::{AppState, Settings};
 
 fn arg(name: &str) -> Option<String> {
@@ -133,11 +135,7 @@ fn main() -> anyhow::Result<()> {
     // Earlier runs' jobs must not be claimed in place of this run's.
     diesel::sql_query(format!("DELETE FROM export_jobs WHERE account_id = {a}")).execute(conn)?;
 
-    let backend = if conn.is_sqlite() {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    };
+    let backend = conn.backend_name();
     let select = format!(
         "SELECT email_id, status, reason, api_user, recipient, mail_type, tags, requested_at, updated_at, smtp_reply \
          FROM messages WHERE account_id = {a} AND requested_at >= {} AND requested_at < {} \

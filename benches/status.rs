@@ -16,8 +16,9 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use mailtrail::db::DbConn;
+use mailtrail::demo::generate;
 use mailtrail::domain::{day_start, hash_password, Role};
-use mailtrail::store::{accounts, generate, AccountScope};
+use mailtrail::store::{accounts, AccountScope};
 use mailtrail::{AppState, Settings};
 
 fn arg(name: &str) -> Option<String> {
@@ -143,11 +144,7 @@ fn main() -> anyhow::Result<()> {
 
     println!(
         "backend: {}  messages: {}  runs per case: {runs}",
-        if conn.is_sqlite() {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        },
+        conn.backend_name(),
         want.max(have)
     );
     println!(

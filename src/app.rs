@@ -2,7 +2,6 @@
 //! port 0).
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
@@ -10,52 +9,15 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers, Logger};
 use actix_web::{web as aweb, App, HttpServer};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::db::{self, Pool};
-use crate::settings::Settings;
-use crate::web;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: Pool,
-    pub settings: Arc<Settings>,
-    pub login_limiter: Arc<web::auth::LoginLimiter>,
-    pub apiv2_limiter: Arc<web::sendcloud_api::CallLimiter>,
-    /// Cancelled when the process is asked to stop (SIGTERM or SIGINT): the HTTP server then
-    /// finishes the requests in flight and the background workers put their work down.
-    pub shutdown: CancellationToken,
-    /// The background workers, so that a stopping server can wait for them to finish.
-    pub tasks: TaskTracker,
-}
-
-impl AppState {
-    /// Opens the database named by the settings and brings its schema up to date.
-    pub fn open(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::open_pool(&settings.database_url, settings.pool_size)?;
-        let mut conn = pool.get()?;
-        db::migrate(&mut conn)?;
-        crate::store::partitions::ensure_ahead(&mut conn, crate::domain::now_ms())?;
-        drop(conn);
-        let login_limiter = Arc::new(web::auth::LoginLimiter::new(&settings));
-        let apiv2_limiter = Arc::new(web::sendcloud_api::CallLimiter::new(&settings));
-        Ok(AppState {
-            pool,
-            settings: Arc::new(settings),
-            login_limiter,
-            apiv2_limiter,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-        })
-    }
-}
+use crate::web::error::MachineAnswers;
+use crate::web::{self, AppState};
 
 /// Every route of the application, on one screen.
 pub fn router(cfg: &mut aweb::ServiceConfig) {
     use crate::web::{
-        auth, exports, lang, lists, lookup, message, overview, pages, settings, staff, status,
+        auth, exports, lang, lists, lookup, message, opens_clicks, overview, pages, settings,
+        staff, status,
     };
     cfg.route("/healthz", aweb::get().to(pages::healthz))
         .route("/static/{file}", aweb::get().to(pages::static_file))
@@ -98,8 +60,8 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
             "/settings/api-users/revoke",
             aweb::post().to(settings::revoke_api_user),
         )
-        .route("/opens-clicks", aweb::get().to(lists::tracking))
-        .route("/opens-clicks.csv", aweb::get().to(lists::tracking_csv))
+        .route("/opens-clicks", aweb::get().to(opens_clicks::page))
+        .route("/opens-clicks.csv", aweb::get().to(opens_clicks::csv))
         .route(
             "/{list:bounces|spam-reports|unsubscribes|blacklist}",
             aweb::get().to(lists::page),
@@ -138,27 +100,38 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
     tracking_routes(cfg);
 }
 
-/// Where events come in: the events API, raw bounce messages, SendCloud's webhook.
+/// Where events come in: the events API, raw bounce messages, SendCloud's webhook; and the
+/// suppression API. Their answers are for machines.
 fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
     use crate::web::{api, suppressions, webhooks};
     // A batch of 10,000 events with raw message contents is far larger than the default limit.
     let large = aweb::PayloadConfig::new(256 * 1024 * 1024);
     cfg.service(
-        aweb::resource("/api/v1/events")
-            .app_data(large)
-            .route(aweb::post().to(api::events)),
+        aweb::scope("/api")
+            .app_data(MachineAnswers)
+            .service(
+                aweb::resource("/v1/events")
+                    .app_data(large)
+                    .route(aweb::post().to(api::events)),
+            )
+            .service(
+                aweb::resource("/v1/bounce-messages")
+                    .app_data(aweb::PayloadConfig::new(32 * 1024 * 1024))
+                    .route(aweb::post().to(api::bounce_messages)),
+            )
+            .service(
+                aweb::resource(
+                    "/v1/suppressions/{list:bounces|unsubscribes|spam-reports|blacklist}",
+                )
+                .route(aweb::get().to(suppressions::list))
+                .route(aweb::post().to(suppressions::add))
+                .route(aweb::delete().to(suppressions::delete)),
+            ),
     )
     .service(
-        aweb::resource("/api/v1/bounce-messages")
-            .app_data(aweb::PayloadConfig::new(32 * 1024 * 1024))
-            .route(aweb::post().to(api::bounce_messages)),
-    )
-    .route("/webhooks/sendcloud", aweb::post().to(webhooks::sendcloud))
-    .service(
-        aweb::resource("/api/v1/suppressions/{list:bounces|unsubscribes|spam-reports|blacklist}")
-            .route(aweb::get().to(suppressions::list))
-            .route(aweb::post().to(suppressions::add))
-            .route(aweb::delete().to(suppressions::delete)),
+        aweb::scope("/webhooks")
+            .app_data(MachineAnswers)
+            .route("/sendcloud", aweb::post().to(webhooks::sendcloud)),
     );
 }
 
@@ -166,33 +139,25 @@ fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
 /// parameters in the query string or a form body.
 fn sendcloud_routes(cfg: &mut aweb::ServiceConfig) {
     use crate::web::sendcloud_api as sc;
-    cfg.service(get_and_post("/apiv2/data/emailStatus", sc::email_status))
-        .service(get_and_post("/apiv2/bounce/list", sc::bounce_list))
-        .service(get_and_post("/apiv2/bounce/delete", sc::bounce_delete))
-        .service(get_and_post(
-            "/apiv2/unsubscribe/list",
-            sc::unsubscribe_list,
-        ))
-        .service(get_and_post("/apiv2/unsubscribe/add", sc::unsubscribe_add))
-        .service(get_and_post(
-            "/apiv2/unsubscribe/delete",
-            sc::unsubscribe_delete,
-        ))
-        .service(get_and_post(
-            "/apiv2/spamreported/list",
-            sc::spam_reported_list,
-        ))
-        .service(get_and_post(
-            "/apiv2/spamreported/delete",
-            sc::spam_reported_delete,
-        ))
-        .service(get_and_post("/apiv2/complaint/list", sc::complaint_list))
-        .service(get_and_post(
-            "/apiv2/complaint/delete",
-            sc::complaint_delete,
-        ))
-        .service(get_and_post("/apiv2/data/openOrClick", sc::open_or_click))
-        .service(get_and_post("/apiv2/openandclick/list", sc::open_or_click));
+    cfg.service(
+        aweb::scope("/apiv2")
+            .app_data(MachineAnswers)
+            .service(get_and_post("/data/emailStatus", sc::email_status))
+            .service(get_and_post("/bounce/list", sc::bounce_list))
+            .service(get_and_post("/bounce/delete", sc::bounce_delete))
+            .service(get_and_post("/unsubscribe/list", sc::unsubscribe_list))
+            .service(get_and_post("/unsubscribe/add", sc::unsubscribe_add))
+            .service(get_and_post("/unsubscribe/delete", sc::unsubscribe_delete))
+            .service(get_and_post("/spamreported/list", sc::spam_reported_list))
+            .service(get_and_post(
+                "/spamreported/delete",
+                sc::spam_reported_delete,
+            ))
+            .service(get_and_post("/complaint/list", sc::complaint_list))
+            .service(get_and_post("/complaint/delete", sc::complaint_delete))
+            .service(get_and_post("/data/openOrClick", sc::open_or_click))
+            .service(get_and_post("/openandclick/list", sc::open_or_click)),
+    );
 }
 
 fn get_and_post<F, Args>(path: &str, handler: F) -> actix_web::Resource
@@ -207,13 +172,18 @@ where
 }
 
 /// The recipient's side (DESIGN §4), reached from inside mails, without login. A token is
-/// everything after the prefix, so that any garbage under `/t/o/` still gets the pixel.
+/// everything after the prefix, so that any garbage under `/t/o/` still gets the pixel,
+/// which answers a GIF of its own; a bad click link is an ordinary, friendly 404 page.
 fn tracking_routes(cfg: &mut aweb::ServiceConfig) {
     use crate::web::tracking;
-    cfg.route("/t/o/{token:.*}", aweb::get().to(tracking::open))
-        .route("/t/c/{token}", aweb::get().to(tracking::click))
-        .route("/u/{token}", aweb::get().to(tracking::unsubscribe_page))
-        .route("/u/{token}", aweb::post().to(tracking::unsubscribe_submit));
+    cfg.service(
+        aweb::scope("/t/o")
+            .app_data(MachineAnswers)
+            .route("/{token:.*}", aweb::get().to(tracking::open)),
+    )
+    .route("/t/c/{token}", aweb::get().to(tracking::click))
+    .route("/u/{token}", aweb::get().to(tracking::unsubscribe_page))
+    .route("/u/{token}", aweb::post().to(tracking::unsubscribe_submit));
 }
 
 /// Starts serving on `listener`; the returned server runs until stopped.

@@ -5,6 +5,7 @@ rust_i18n::i18n!("locales", fallback = "en");
 pub mod app;
 pub mod classify;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod ingest;
 pub mod jobs;
@@ -12,5 +13,6 @@ pub mod settings;
 pub mod store;
 pub mod web;
 
-pub use app::{launch, AppState};
+pub use app::launch;
 pub use settings::Settings;
+pub use web::AppState;

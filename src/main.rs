@@ -8,9 +8,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 use mailtrail::classify::Classifier;
+use mailtrail::demo::generate;
 use mailtrail::domain::{hash_password, MailType, Role};
 use mailtrail::settings::DEFAULT_DATABASE_URL;
-use mailtrail::store::{accounts, generate, messages, AccountScope};
+use mailtrail::store::{accounts, messages, AccountScope};
 use mailtrail::{AppState, Settings};
 
 #[derive(Parser)]

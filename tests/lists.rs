@@ -4,9 +4,9 @@
 mod common;
 
 use common::TestApp;
+use mailtrail::domain::ListKind;
 use mailtrail::domain::{now_ms, Role};
-use mailtrail::store::list_pages::{self, ManualEntry};
-use mailtrail::store::lists::ListKind;
+use mailtrail::store::lists::{self as list_pages, ManualEntry};
 use mailtrail::store::AccountScope;
 
 const HOUR: i64 = 3_600_000;

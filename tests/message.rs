@@ -4,8 +4,9 @@
 mod common;
 
 use common::TestApp;
+use mailtrail::demo::generate;
 use mailtrail::domain::Role;
-use mailtrail::store::{accounts, generate, AccountScope};
+use mailtrail::store::{accounts, AccountScope};
 
 struct Setup {
     app: TestApp,

@@ -4,6 +4,7 @@
 pub mod schema;
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -35,6 +36,33 @@ const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
 
 /// Each pooled SQLite connection's page cache: 64 MiB.
 const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -65536;";
+
+/// Runs diesel code on the backend's own connection, for what does not compile through
+/// [`DbConn`]: batch inserts of many rows, `returning`, `on_conflict` upserts, `SKIP LOCKED`.
+/// This is how code chooses a backend, everywhere.
+///
+/// SQL written by hand marks its values PostgreSQL's way, `$1, $2, …`, each number first
+/// used in that order: SQLite reads `$1` as a parameter named "1" and numbers parameters in
+/// the order they first appear, so the same text binds the same values on both backends.
+///
+/// - `db_run!(conn, |c| …)`: the same code, compiled once for each backend.
+/// - `db_run!(conn, sqlite |c| …, postgres |c| …)`: where the two truly differ, both side by
+///   side (either arm may be `Ok(())` when the other backend has nothing to do).
+macro_rules! db_run {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($c) => $body,
+            $crate::db::DbConn::Postgres($c) => $body,
+        }
+    };
+    ($conn:expr, sqlite |$s:pat_param| $sqlite:expr, postgres |$p:pat_param| $postgres:expr $(,)?) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($s) => $sqlite,
+            $crate::db::DbConn::Postgres($p) => $postgres,
+        }
+    };
+}
+pub(crate) use db_run;
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -153,27 +181,49 @@ pub fn open_pool(url: &str, max_size: u32) -> Result<Pool, DbError> {
 
 /// Runs the pending migrations of the connection's backend; returns how many ran.
 pub fn migrate(conn: &mut DbConn) -> Result<usize, DbError> {
-    let ran = match conn {
-        DbConn::Postgres(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-    };
+    let ran = db_run!(
+        conn,
+        sqlite | c | c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        postgres
+            | c
+            | c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len()),
+    );
     ran.map_err(|e| DbError::Migrate(e.to_string()))
 }
 
 impl DbConn {
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self, DbConn::Sqlite(_))
+    /// "SQLite" or "PostgreSQL", for people reading a report.
+    pub fn backend_name(&self) -> &'static str {
+        db_run!(self, sqlite | _ | "SQLite", postgres | _ | "PostgreSQL")
+    }
+
+    /// SQLite has one writer at a time: holding this turn, a writer of this process waits for
+    /// the last one to commit and wakes as soon as it has, where SQLite's own busy handler
+    /// would sleep in steps of up to 100 ms. PostgreSQL needs no turn (None).
+    pub fn sqlite_writer_turn(&self) -> Option<MutexGuard<'static, ()>> {
+        static SQLITE_WRITER: Mutex<()> = Mutex::new(());
+        db_run!(
+            self,
+            sqlite
+                | _
+                | Some(
+                    SQLITE_WRITER
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                ),
+            postgres | _ | None,
+        )
     }
 
     /// In a transaction already: plans its statements for their values (PostgreSQL; see
     /// [`CUSTOM_PLANS`]).
     pub fn prefer_custom_plans(&mut self) -> QueryResult<()> {
-        match self {
-            DbConn::Postgres(c) => c.batch_execute(CUSTOM_PLANS),
-            DbConn::Sqlite(_) => Ok(()),
-        }
+        db_run!(
+            self,
+            sqlite | _ | Ok(()),
+            postgres | c | c.batch_execute(CUSTOM_PLANS)
+        )
     }
 
     /// Runs `read` in a transaction whose statements are planned for their values
@@ -182,7 +232,7 @@ impl DbConn {
         &mut self,
         read: impl FnOnce(&mut DbConn) -> QueryResult<T>,
     ) -> QueryResult<T> {
-        if self.is_sqlite() {
+        if db_run!(&*self, sqlite | _ | true, postgres | _ | false) {
             return read(self);
         }
         self.transaction(|conn| {
@@ -196,7 +246,7 @@ impl DbConn {
     /// 64 MiB cache they would grow the process by the whole cache and push out the pages
     /// people read again. PostgreSQL keeps its cache in the server; nothing changes there.
     pub fn with_small_cache<T>(&mut self, read: impl FnOnce(&mut DbConn) -> T) -> QueryResult<T> {
-        if !self.is_sqlite() {
+        if db_run!(&*self, sqlite | _ | false, postgres | _ | true) {
             return Ok(read(self));
         }
         self.batch_execute("PRAGMA cache_size = -2048")?;
@@ -204,32 +254,6 @@ impl DbConn {
         self.batch_execute(SQLITE_CACHE_SIZE)?;
         Ok(out)
     }
-}
-
-/// Rewrites `?` placeholders as `$1, $2, …` for PostgreSQL, so that hand-written SQL for the
-/// few statements the DSL cannot express through [`DbConn`] is written once.
-pub fn placeholders(sql: &str, postgres: bool) -> String {
-    if !postgres {
-        return sql.to_string();
-    }
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    let mut in_string = false;
-    for c in sql.chars() {
-        match c {
-            '\'' => {
-                in_string = !in_string;
-                out.push(c);
-            }
-            '?' if !in_string => {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            }
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -249,14 +273,5 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("data/x.db").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
-    }
-
-    #[test]
-    fn placeholders_are_numbered_for_postgres() {
-        assert_eq!(
-            placeholders("a = ? AND b = '?' AND c = ?", true),
-            "a = $1 AND b = '?' AND c = $2"
-        );
-        assert_eq!(placeholders("a = ?", false), "a = ?");
     }
 }

@@ -12,7 +12,10 @@ mod user_agent;
 
 pub use address::{mask_address, normalize_address, AddressProblem, EmailAddress};
 pub use export::ExportFormat;
-pub use lists::{bounce_backoff_ms, SPAM_REPORT_TTL_MS};
+pub use lists::{
+    bounce_backoff_ms, suppression_among, ListEntry, ListKind, Suppression, TrackKind,
+    SPAM_REPORT_TTL_MS,
+};
 pub use period::{day_start, Period, PeriodError, MAX_PERIOD_DAYS};
 pub use secret::{
     constant_time_eq, dummy_password_hash, hash_api_key, hash_password, new_api_key, random_token,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 macro_rules! coded_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = ($num:expr, $code:expr, $zh:expr, $en:expr)),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = ($num:expr, $code:literal $(| $alias:literal)*, $zh:expr, $en:expr)),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($variant),+ }
@@ -17,8 +17,9 @@ macro_rules! coded_enum {
                 match self { $($name::$variant => $code),+ }
             }
 
+            /// The code, or one of its other accepted spellings.
             pub fn from_code(code: &str) -> Option<Self> {
-                match code { $($code => Some($name::$variant),)+ _ => None }
+                match code { $($code $(| $alias)* => Some($name::$variant),)+ _ => None }
             }
 
             /// The value stored in the database.
@@ -60,6 +61,7 @@ macro_rules! coded_enum {
         }
     };
 }
+pub(crate) use coded_enum;
 
 coded_enum!(
     /// The one status of a message.

@@ -2,7 +2,6 @@
 //! queries, fold every event in memory, write the results back in bulk.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
 use diesel::Connection;
 
@@ -13,8 +12,9 @@ use crate::domain::{
     bounce_backoff_ms, normalize_address, now_ms, Millis, Reason, Status, UnsubscribeReason,
     SPAM_REPORT_TTL_MS,
 };
+use crate::domain::{suppression_among, ListEntry, ListKind, TrackKind};
 use crate::store::events::{self as store, NewMessage};
-use crate::store::lists::{self, BounceHit, ListEntry, ListKind, SpamHit, UnsubscribeHit};
+use crate::store::lists::{self, BounceHit, SpamHit, UnsubscribeHit};
 use crate::store::models::{Message, MessageEvent, MessageTag, NewMessageEvent, NewTrackingEvent};
 use crate::store::rollup::{self, BucketKey, HOUR_MS};
 use crate::store::{AccountScope, StoreResult};
@@ -27,14 +27,7 @@ pub fn ingest(
     sender: &Sender,
     events: &[Event],
 ) -> StoreResult<Vec<Outcome>> {
-    // SQLite has one writer at a time. Waiting for it here wakes a batch as soon as the last
-    // one commits; SQLite's own busy handler would sleep in steps of up to 100 ms.
-    let _writer = conn.is_sqlite().then(|| {
-        static SQLITE_WRITER: Mutex<()> = Mutex::new(());
-        SQLITE_WRITER
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    });
+    let _writer = conn.sqlite_writer_turn();
     // PostgreSQL: the months these rows fall in must have their partitions; made outside the
     // batch's transaction so that no one waits on its locks. Usually they exist already.
     crate::store::partitions::ensure_months(
@@ -370,7 +363,7 @@ impl<'a> Batch<'a> {
         let fields = event.request.clone().unwrap_or_default();
         let recipient = normalize_address(event.recipient.as_deref().unwrap_or(""));
         let at = event.occurred_at;
-        let suppression = lists::suppression_among(
+        let suppression = suppression_among(
             self.list_entries
                 .get(&recipient)
                 .map(Vec::as_slice)
@@ -500,7 +493,12 @@ impl<'a> Batch<'a> {
                     recipient,
                     api_user,
                     tag,
-                    kind: if click { 2 } else { 1 },
+                    kind: if click {
+                        TrackKind::Click
+                    } else {
+                        TrackKind::Open
+                    }
+                    .as_i16(),
                     url: if click {
                         step.detail.clone().unwrap_or_default()
                     } else {

@@ -6,9 +6,9 @@ use serde::Serialize;
 use super::{classifier, ingest, Event, EventKind, Sender};
 use crate::classify::{Classification, Kind};
 use crate::db::DbConn;
+use crate::domain::ListKind;
 use crate::domain::{now_ms, Reason, Status};
 use crate::store::events as store;
-use crate::store::lists::ListKind;
 use crate::store::models::Message;
 use crate::store::{AccountScope, StoreResult};
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use super::fold;
 use crate::db::DbConn;
-use crate::domain::{normalize_address, Millis, Status};
+use crate::domain::{normalize_address, suppression_among, Millis, Status};
 use crate::store::events as store;
 use crate::store::lists;
 use crate::store::models::{Message, NewMessageEvent};
@@ -67,7 +67,7 @@ pub fn catch_up(
         {
             continue;
         }
-        let Some(s) = lists::suppression_among(&entries, &m.recipient, m.requested_at) else {
+        let Some(s) = suppression_among(&entries, &m.recipient, m.requested_at) else {
             continue;
         };
         if fold::is_locked(&m) && m.reason == Some(s.reason.as_i16()) {

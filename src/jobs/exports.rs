@@ -7,19 +7,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::rows::Presenter;
 use super::sink::Sink;
 use crate::db::{DbConn, Pool};
-use crate::domain::{now_ms, ExportFormat};
-use crate::store::exports::{self, ExportJob};
-use crate::store::list_pages::{self, ListFilter, TrackingFilter, TrackingRow};
-use crate::store::lists::{ListEntry, ListKind};
+use crate::domain::{now_ms, ExportFormat, ListEntry, ListKind};
+use crate::store::exports::{self, ExportJob, ExportSpec, JobFilter, Presenter};
+use crate::store::lists;
 use crate::store::models::StatusRow;
 use crate::store::status::{self, Direction, StatusFilter};
+use crate::store::tracking::{self, TrackingRow};
 use crate::store::{accounts, AccountScope};
 use crate::Settings;
 
@@ -31,24 +29,6 @@ const STEP: i64 = 5_000;
 pub const LEASE_MS: i64 = 60_000;
 /// How often a running job's lease is renewed, whatever the job is doing.
 const LEASE_RENEW: Duration = Duration::from_secs(10);
-
-/// What a job exports, as stored in its `filter` column (JSON).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ExportSpec {
-    Status { filter: StatusFilter },
-    List { list: String, filter: ListFilter },
-    OpensClicks { filter: TrackingFilter },
-}
-
-/// The stored job description: the spec, the language of the person who asked, and a
-/// one-line summary of their filter for the jobs page.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobFilter {
-    pub spec: ExportSpec,
-    pub lang: String,
-    pub summary: String,
-}
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -394,9 +374,9 @@ fn walk(
             let now = now_ms();
             let mut after = None;
             loop {
-                let page = list_pages::page(conn, scope, list, filter, after, STEP, now)?;
+                let page = lists::page(conn, scope, list, filter, after, STEP, now)?;
                 let step = page.len();
-                after = page.last().map(list_pages::position);
+                after = page.last().map(lists::position);
                 write(Batch::List(list, page))?;
                 if !checkpoint(conn, step)? {
                     return Ok(false);
@@ -410,7 +390,7 @@ fn walk(
             write(Batch::Header(presenter.tracking_header()))?;
             let mut after = None;
             loop {
-                let page = list_pages::tracking_page(conn, scope, filter, after, STEP)?;
+                let page = tracking::page(conn, scope, filter, after, STEP)?;
                 let step = page.len();
                 after = page.last().map(|r| (r.occurred_at, r.id));
                 write(Batch::Tracking(page))?;
@@ -451,7 +431,7 @@ fn estimate(
             Some(total)
         }
         ExportSpec::List { list, filter } => match ListKind::from_code(list) {
-            Some(list) => Some(list_pages::count(conn, scope, list, filter, now_ms())?),
+            Some(list) => Some(lists::count(conn, scope, list, filter, now_ms())?),
             None => None,
         },
         ExportSpec::OpensClicks { .. } => None,

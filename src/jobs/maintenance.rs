@@ -5,12 +5,9 @@
 
 use std::time::Duration;
 
-use diesel::prelude::*;
-
-use crate::db::schema::{blacklist, bounces, spam_reports, webhook_tokens};
 use crate::db::{DbConn, Pool};
 use crate::domain::now_ms;
-use crate::store::{partitions, retention, sessions, StoreResult};
+use crate::store::{lists, partitions, retention, sessions, webhooks, StoreResult};
 
 const DAY_MS: i64 = 24 * 3_600_000;
 
@@ -18,12 +15,8 @@ const DAY_MS: i64 = 24 * 3_600_000;
 pub fn sweep(conn: &mut DbConn) -> StoreResult<usize> {
     let now = now_ms();
     let mut n = sessions::purge_expired(conn)?;
-    n += diesel::delete(bounces::table.filter(bounces::expires_at.le(now))).execute(conn)?;
-    n += diesel::delete(spam_reports::table.filter(spam_reports::expires_at.le(now)))
-        .execute(conn)?;
-    n += diesel::delete(blacklist::table.filter(blacklist::expires_at.le(now))).execute(conn)?;
-    n += diesel::delete(webhook_tokens::table.filter(webhook_tokens::received_at.le(now - DAY_MS)))
-        .execute(conn)?;
+    n += lists::sweep_expired(conn, now)?;
+    n += webhooks::purge_tokens(conn, now - DAY_MS)?;
     Ok(n)
 }
 

@@ -3,5 +3,4 @@
 
 pub mod exports;
 pub mod maintenance;
-pub mod rows;
 pub mod sink;

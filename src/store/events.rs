@@ -8,32 +8,14 @@ use diesel::sql_types::{BigInt, Nullable, SmallInt, Text};
 
 use super::models::{Message, MessageEvent, MessageTag, NewMessageEvent, NewTrackingEvent};
 use super::{AccountScope, StoreResult};
+use crate::db::schema::send_logs;
 use crate::db::schema::{
     message_contents, message_events, message_tags, messages, tracking_events,
 };
-use crate::db::{placeholders, DbConn};
+use crate::db::{db_run, DbConn};
 
 /// Rows per statement: well under both backends' limits on bound parameters.
 const CHUNK: usize = 1_000;
-
-/// Runs the same diesel statement on whichever backend `conn` is, for the statements that do
-/// not compile through the connection enum (Vec inserts, `returning`, `on_conflict`).
-macro_rules! on_backend {
-    ($conn:expr, |$c:ident, $db:ident| $body:expr) => {
-        match $conn {
-            DbConn::Sqlite($c) => {
-                #[allow(dead_code)]
-                type $db = diesel::sqlite::Sqlite;
-                $body
-            }
-            DbConn::Postgres($c) => {
-                #[allow(dead_code)]
-                type $db = diesel::pg::Pg;
-                $body
-            }
-        }
-    };
-}
 
 /// Splits `rows` into slices of a few fixed lengths (100, 10, then 1) and runs `$body` on each
 /// as an array reference. A batch insert of an array has a static query id, so each of the
@@ -89,15 +71,18 @@ pub struct NewMessage {
 /// concurrent batch waits for the lock (busy_timeout) instead of failing when this read
 /// transaction later tries to write.
 pub fn begin_writing(conn: &mut DbConn) -> StoreResult<()> {
-    if let DbConn::Sqlite(c) = conn {
-        use diesel::connection::SimpleConnection;
-        // Ingestion rewrites the same hot pages (index edges, rollup rows) batch after batch;
-        // checkpointing the WAL less often copies each of them once per checkpoint, not per batch.
-        c.batch_execute("PRAGMA wal_autocheckpoint = 16384")?;
-    }
-    if conn.is_sqlite() {
-        diesel::sql_query("UPDATE accounts SET id = id WHERE id = -1").execute(conn)?;
-    }
+    db_run!(
+        &mut *conn,
+        sqlite | c | {
+            use diesel::connection::SimpleConnection;
+            // Ingestion rewrites the same hot pages (index edges, rollup rows) batch after
+            // batch; checkpointing the WAL less often copies each of them once per
+            // checkpoint, not per batch.
+            c.batch_execute("PRAGMA wal_autocheckpoint = 16384")?;
+            diesel::sql_query("UPDATE accounts SET id = id WHERE id = -1").execute(c)?;
+        },
+        postgres | _ | {},
+    );
     conn.prefer_custom_plans()?;
     Ok(())
 }
@@ -180,7 +165,7 @@ pub fn insert_messages(conn: &mut DbConn, rows: &[NewMessage]) -> StoreResult<Ve
     let mut ids = Vec::with_capacity(rows.len());
     in_fixed_chunks!(rows, |chunk| {
         let inserted: Vec<(i64, String)> =
-            on_backend!(conn, |c, _B| diesel::insert_into(messages::table)
+            db_run!(&mut *conn, |c| diesel::insert_into(messages::table)
                 .values(chunk)
                 .returning((messages::id, messages::email_id))
                 .get_results(c)?);
@@ -190,7 +175,7 @@ pub fn insert_messages(conn: &mut DbConn, rows: &[NewMessage]) -> StoreResult<Ve
 }
 
 pub fn insert_tags(conn: &mut DbConn, rows: &[MessageTag]) -> StoreResult<()> {
-    in_fixed_chunks!(rows, |chunk| on_backend!(conn, |c, _B| {
+    in_fixed_chunks!(rows, |chunk| db_run!(&mut *conn, |c| {
         diesel::insert_into(message_tags::table)
             .values(chunk)
             .execute(c)?
@@ -199,7 +184,7 @@ pub fn insert_tags(conn: &mut DbConn, rows: &[MessageTag]) -> StoreResult<()> {
 }
 
 pub fn insert_events(conn: &mut DbConn, rows: &[NewMessageEvent]) -> StoreResult<()> {
-    in_fixed_chunks!(rows, |chunk| on_backend!(conn, |c, _B| {
+    in_fixed_chunks!(rows, |chunk| db_run!(&mut *conn, |c| {
         diesel::insert_into(message_events::table)
             .values(chunk)
             .execute(c)?
@@ -209,7 +194,7 @@ pub fn insert_events(conn: &mut DbConn, rows: &[NewMessageEvent]) -> StoreResult
 
 /// Opens and clicks; the same one twice (same message, kind, instant and URL) is kept once.
 pub fn insert_tracking(conn: &mut DbConn, rows: &[NewTrackingEvent]) -> StoreResult<()> {
-    in_fixed_chunks!(rows, |chunk| on_backend!(conn, |c, _B| {
+    in_fixed_chunks!(rows, |chunk| db_run!(&mut *conn, |c| {
         diesel::insert_into(tracking_events::table)
             .values(chunk)
             .on_conflict_do_nothing()
@@ -244,8 +229,9 @@ pub fn update_statuses(
     scope: &AccountScope,
     rows: &[&Message],
 ) -> StoreResult<()> {
-    match conn {
-        DbConn::Sqlite(c) => {
+    db_run!(
+        conn,
+        sqlite | c | {
             for m in rows {
                 // On SQLite's own connection, so that the statement is prepared once.
                 diesel::update(
@@ -263,9 +249,9 @@ pub fn update_statuses(
                 .execute(c)?;
             }
             Ok(())
-        }
-        DbConn::Postgres(c) => update_statuses_in_chunks(c, scope, rows),
-    }
+        },
+        postgres | c | update_statuses_in_chunks(c, scope, rows),
+    )
 }
 
 fn update_statuses_in_chunks(
@@ -273,20 +259,26 @@ fn update_statuses_in_chunks(
     scope: &AccountScope,
     rows: &[&Message],
 ) -> StoreResult<()> {
-    let row = "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS SMALLINT), \
-               CAST(? AS SMALLINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))";
     for chunk in rows.chunks(500) {
-        let values = vec![row; chunk.len()].join(", ");
-        let sql = placeholders(
-            &format!(
-                "WITH v (id, requested_at, status, reason, smtp_reply, rule, updated_at) \
-                 AS (VALUES {values}) \
-                 UPDATE messages SET status = v.status, reason = v.reason, \
-                 smtp_reply = v.smtp_reply, rule = v.rule, updated_at = v.updated_at \
-                 FROM v WHERE messages.id = v.id AND messages.requested_at = v.requested_at \
-                 AND messages.account_id = ?"
-            ),
-            true,
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let n = i * 7;
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS SMALLINT), \
+                     CAST(${} AS SMALLINT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS BIGINT))",
+                    n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "WITH v (id, requested_at, status, reason, smtp_reply, rule, updated_at) \
+             AS (VALUES {}) \
+             UPDATE messages SET status = v.status, reason = v.reason, \
+             smtp_reply = v.smtp_reply, rule = v.rule, updated_at = v.updated_at \
+             FROM v WHERE messages.id = v.id AND messages.requested_at = v.requested_at \
+             AND messages.account_id = ${}",
+            values.join(", "),
+            chunk.len() * 7 + 1
         );
         let mut query = diesel::sql_query(&sql).into_boxed::<diesel::pg::Pg>();
         for m in chunk {
@@ -333,16 +325,17 @@ pub fn append_send_log(
         return Ok(());
     }
     let text = lines.join("\n");
-    let sql = placeholders(
-        "INSERT INTO send_logs (message_id, account_id, lines) VALUES (?, ?, ?) \
-         ON CONFLICT (message_id) DO UPDATE SET lines = send_logs.lines || ?",
-        !conn.is_sqlite(),
+    let row = (
+        send_logs::message_id.eq(message_id),
+        send_logs::account_id.eq(scope.account_id()),
+        send_logs::lines.eq(&text),
     );
-    diesel::sql_query(sql)
-        .bind::<BigInt, _>(message_id)
-        .bind::<BigInt, _>(scope.account_id())
-        .bind::<Text, _>(&text)
-        .bind::<Text, _>(format!("\n{text}"))
-        .execute(conn)?;
+    let more = send_logs::lines.concat(format!("\n{text}"));
+    db_run!(conn, |c| diesel::insert_into(send_logs::table)
+        .values(row)
+        .on_conflict(send_logs::message_id)
+        .do_update()
+        .set(send_logs::lines.eq(more))
+        .execute(c))?;
     Ok(())
 }

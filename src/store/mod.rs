@@ -4,8 +4,6 @@ pub mod accounts;
 pub mod audit;
 pub mod events;
 pub mod exports;
-pub mod generate;
-pub mod list_pages;
 pub mod lists;
 pub mod messages;
 pub mod models;
@@ -20,6 +18,12 @@ pub mod webhooks;
 
 pub use diesel::result::Error as StoreError;
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Answers once the database does: one round trip, nothing read.
+pub fn ping(conn: &mut crate::db::DbConn) -> StoreResult<()> {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
+}
 
 /// The one account whose data a query may read or change. The web layer builds it from the
 /// signed-in user (staff: from the account they chose, audited); the CLI from an account name.

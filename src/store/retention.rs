@@ -16,7 +16,7 @@ use super::partitions::{self, PartitionInfo};
 use super::rollup::HOUR_MS;
 use super::{AccountScope, StoreResult};
 use crate::db::schema::accounts;
-use crate::db::{placeholders, DbConn};
+use crate::db::{db_run, DbConn};
 use crate::domain::Millis;
 
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -52,7 +52,7 @@ pub fn cutoff(keep_days: u32, now: Millis) -> Millis {
 /// Removes the mail data older than `keep_days` days.
 pub fn prune(conn: &mut DbConn, keep_days: u32, now: Millis) -> StoreResult<Pruned> {
     let cutoff = cutoff(keep_days, now);
-    if conn.is_sqlite() {
+    if db_run!(&*conn, sqlite | _ | true, postgres | _ | false) {
         prune_rows(conn, cutoff)
     } else {
         prune_partitions(conn, cutoff)
@@ -64,23 +64,22 @@ fn account_scopes(conn: &mut DbConn) -> StoreResult<Vec<AccountScope>> {
     Ok(ids.into_iter().map(AccountScope::new).collect())
 }
 
-/// Runs a `DELETE … WHERE id IN (SELECT … LIMIT ?)` until it deletes nothing.
+/// Runs a `DELETE … WHERE id IN (SELECT … LIMIT $n)` until it deletes nothing.
 fn delete_in_chunks(
     conn: &mut DbConn,
     sql: &str,
     account: Option<i64>,
     before: Millis,
 ) -> StoreResult<usize> {
-    let sql = placeholders(sql, !conn.is_sqlite());
     let mut total = 0;
     loop {
         let n = match account {
-            Some(account) => diesel::sql_query(&sql)
+            Some(account) => diesel::sql_query(sql)
                 .bind::<BigInt, _>(account)
                 .bind::<BigInt, _>(before)
                 .bind::<BigInt, _>(CHUNK)
                 .execute(conn)?,
-            None => diesel::sql_query(&sql)
+            None => diesel::sql_query(sql)
                 .bind::<BigInt, _>(before)
                 .bind::<BigInt, _>(CHUNK)
                 .execute(conn)?,
@@ -99,14 +98,14 @@ fn prune_rows(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
         messages += delete_in_chunks(
             conn,
             "DELETE FROM messages WHERE id IN (SELECT id FROM messages \
-             WHERE account_id = ? AND requested_at < ? LIMIT ?)",
+             WHERE account_id = $1 AND requested_at < $2 LIMIT $3)",
             Some(scope.account_id()),
             cutoff,
         )?;
         rows += delete_in_chunks(
             conn,
             "DELETE FROM tracking_events WHERE id IN (SELECT id FROM tracking_events \
-             WHERE account_id = ? AND occurred_at < ? LIMIT ?)",
+             WHERE account_id = $1 AND occurred_at < $2 LIMIT $3)",
             Some(scope.account_id()),
             cutoff,
         )?;
@@ -116,7 +115,7 @@ fn prune_rows(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
     rows += delete_in_chunks(
         conn,
         "DELETE FROM message_events WHERE id IN (SELECT id FROM message_events \
-         WHERE message_id IS NULL AND occurred_at < ? LIMIT ?)",
+         WHERE message_id IS NULL AND occurred_at < $1 LIMIT $2)",
         None,
         cutoff,
     )?;

@@ -4,11 +4,14 @@
 
 use std::collections::HashMap;
 
+use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, SmallInt, Text};
+use diesel::sql_types::{BigInt, Bool};
+use diesel::upsert::excluded;
 
 use super::{AccountScope, StoreResult};
-use crate::db::{placeholders, DbConn};
+use crate::db::schema::{status_rollup, status_rollup_daily, status_rollup_tags};
+use crate::db::{db_run, DbConn};
 
 pub const HOUR_MS: i64 = 3_600_000;
 const HOURS_PER_DAY: i64 = 24;
@@ -77,83 +80,83 @@ enum Grain {
     TagHour,
 }
 
-impl Grain {
-    fn table(self) -> &'static str {
-        match self {
-            Grain::Hour => "status_rollup",
-            Grain::Day => "status_rollup_daily",
-            Grain::TagHour => "status_rollup_tags",
-        }
-    }
-
-    fn column(self) -> &'static str {
-        match self {
-            Grain::Hour | Grain::TagHour => "hour",
-            Grain::Day => "day",
-        }
-    }
-
-    /// The key's leading column beyond the account, if any.
-    fn tag_column(self) -> &'static str {
-        match self {
-            Grain::TagHour => "tag, ",
-            Grain::Hour | Grain::Day => "",
-        }
-    }
+/// Adds a change to one bucket of rollup table `$t`, whose bucket column is `$bucket`; the
+/// key columns ahead of the bucket (the account, and the tag) are `$lead`.
+macro_rules! add_to_bucket {
+    ($conn:expr, $t:ident, $bucket:ident, ($($lead:ident = $lead_value:expr),+), $key:expr, $delta:expr) => {{
+        let key: &BucketKey = $key;
+        let row = (
+            $($t::$lead.eq($lead_value),)+
+            $t::$bucket.eq(key.hour),
+            $t::status.eq(key.status),
+            $t::reason.eq(key.reason),
+            $t::api_user.eq(&key.api_user),
+            $t::mail_type.eq(key.mail_type),
+            $t::count.eq($delta),
+        );
+        db_run!(&mut *$conn, |c| diesel::insert_into($t::table)
+            .values(row)
+            .on_conflict(($($t::$lead,)+ $t::$bucket, $t::status, $t::reason, $t::api_user, $t::mail_type))
+            .do_update()
+            .set($t::count.eq($t::count + excluded($t::count)))
+            .execute(c))
+    }};
 }
 
 /// `key.hour` holds the bucket in the grain's unit (an hour or a day since the epoch); the
-/// tag is bound only for the per-tag table.
+/// tag counts only in the per-tag table.
 fn upsert<'k>(
     conn: &mut DbConn,
     scope: &AccountScope,
     grain: Grain,
     changes: impl Iterator<Item = (&'k BucketKey, &'k str, i64)>,
 ) -> StoreResult<()> {
-    let (table, bucket, tag) = (grain.table(), grain.column(), grain.tag_column());
-    let tag_value = if tag.is_empty() { "" } else { "?, " };
-    let sql = placeholders(
-        &format!(
-            "INSERT INTO {table} (account_id, {tag}{bucket}, status, reason, api_user, mail_type, \
-             count) VALUES (?, {tag_value}?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (account_id, {tag}{bucket}, status, reason, api_user, mail_type) \
-             DO UPDATE SET count = {table}.count + excluded.count"
-        ),
-        !conn.is_sqlite(),
-    );
-    for (key, tag_name, delta) in changes {
-        if delta == 0 {
-            continue;
-        }
-        let query = diesel::sql_query(&sql)
-            .into_boxed()
-            .bind::<BigInt, _>(scope.account_id());
-        let query = if tag.is_empty() {
-            query
-        } else {
-            query.bind::<Text, _>(tag_name)
-        };
-        query
-            .bind::<BigInt, _>(key.hour)
-            .bind::<SmallInt, _>(key.status)
-            .bind::<SmallInt, _>(key.reason)
-            .bind::<Text, _>(&key.api_user)
-            .bind::<SmallInt, _>(key.mail_type)
-            .bind::<BigInt, _>(delta)
-            .execute(conn)?;
+    let account = scope.account_id();
+    for (key, tag, delta) in changes.filter(|(_, _, delta)| *delta != 0) {
+        match grain {
+            Grain::Hour => {
+                add_to_bucket!(
+                    conn,
+                    status_rollup,
+                    hour,
+                    (account_id = account),
+                    key,
+                    delta
+                )
+            }
+            Grain::Day => {
+                add_to_bucket!(
+                    conn,
+                    status_rollup_daily,
+                    day,
+                    (account_id = account),
+                    key,
+                    delta
+                )
+            }
+            Grain::TagHour => add_to_bucket!(
+                conn,
+                status_rollup_tags,
+                hour,
+                (account_id = account, tag = tag),
+                key,
+                delta
+            ),
+        }?;
     }
     Ok(())
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+/// `SUM(count)` as a BIGINT on both backends (PostgreSQL's own sum of bigints is numeric).
+fn summed() -> diesel::expression::SqlLiteral<BigInt> {
+    sql::<BigInt>("CAST(SUM(count) AS BIGINT)")
+}
+
+#[derive(Debug, Clone, Queryable)]
 pub struct HourCount {
-    #[diesel(sql_type = BigInt)]
     pub hour: i64,
-    #[diesel(sql_type = SmallInt)]
     pub status: i16,
-    #[diesel(sql_type = SmallInt)]
     pub reason: i16,
-    #[diesel(sql_type = BigInt)]
     pub count: i64,
 }
 
@@ -164,26 +167,21 @@ pub fn hourly(
     from_hour: i64,
     to_hour: i64,
 ) -> StoreResult<Vec<HourCount>> {
-    let sql = placeholders(
-        "SELECT hour, status, reason, CAST(SUM(count) AS BIGINT) AS count FROM status_rollup \
-         WHERE account_id = ? AND hour >= ? AND hour < ? \
-         GROUP BY hour, status, reason HAVING SUM(count) <> 0",
-        !conn.is_sqlite(),
-    );
-    diesel::sql_query(sql)
-        .bind::<BigInt, _>(scope.account_id())
-        .bind::<BigInt, _>(from_hour)
-        .bind::<BigInt, _>(to_hour)
+    use status_rollup as t;
+    t::table
+        .filter(t::account_id.eq(scope.account_id()))
+        .filter(t::hour.ge(from_hour))
+        .filter(t::hour.lt(to_hour))
+        .group_by((t::hour, t::status, t::reason))
+        .having(sql::<Bool>("SUM(count) <> 0"))
+        .select((t::hour, t::status, t::reason, summed()))
         .load(conn)
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Queryable)]
 pub struct StatusReasonCount {
-    #[diesel(sql_type = SmallInt)]
     pub status: i16,
-    #[diesel(sql_type = SmallInt)]
     pub reason: i16,
-    #[diesel(sql_type = BigInt)]
     pub count: i64,
 }
 
@@ -240,6 +238,34 @@ pub fn grouped(
     Ok(rows)
 }
 
+/// Counts per status and reason of rollup table `$t` for buckets of column `$bucket` in
+/// `[$from, $to)`, narrowed.
+macro_rules! grouped_counts {
+    ($conn:expr, $scope:expr, $t:ident, $bucket:ident, $from:expr, $to:expr, $narrowing:expr $(, $tag:ident)?) => {{
+        let Narrowing {
+            api_user,
+            mail_type,
+            ..
+        } = $narrowing;
+        let mut q = $t::table
+            .group_by(($t::status, $t::reason))
+            .select(($t::status, $t::reason, summed()))
+            .filter($t::account_id.eq($scope.account_id()))
+            .into_boxed();
+        $(
+            q = q.filter($t::$tag.eq($narrowing.tag.unwrap_or_default()));
+        )?
+        q = q.filter($t::$bucket.ge($from)).filter($t::$bucket.lt($to));
+        if let Some(a) = api_user {
+            q = q.filter($t::api_user.eq(a));
+        }
+        if let Some(m) = mail_type {
+            q = q.filter($t::mail_type.eq(m));
+        }
+        q.load($conn)
+    }};
+}
+
 /// One table's counts per status and reason for buckets in `[from, to)`.
 fn grouped_in(
     conn: &mut DbConn,
@@ -249,40 +275,20 @@ fn grouped_in(
     to: i64,
     narrowing: Narrowing<'_>,
 ) -> StoreResult<Vec<StatusReasonCount>> {
-    let Narrowing {
-        api_user,
-        mail_type,
-        tag,
-    } = narrowing;
-    let (table, bucket) = (grain.table(), grain.column());
-    let mut sql = format!("SELECT status, reason, CAST(SUM(count) AS BIGINT) AS count FROM {table} WHERE account_id = ?");
-    if tag.is_some() {
-        sql.push_str(" AND tag = ?");
+    match grain {
+        Grain::Hour => grouped_counts!(conn, scope, status_rollup, hour, from, to, narrowing),
+        Grain::Day => grouped_counts!(conn, scope, status_rollup_daily, day, from, to, narrowing),
+        Grain::TagHour => {
+            grouped_counts!(
+                conn,
+                scope,
+                status_rollup_tags,
+                hour,
+                from,
+                to,
+                narrowing,
+                tag
+            )
+        }
     }
-    sql.push_str(&format!(" AND {bucket} >= ? AND {bucket} < ?"));
-    if api_user.is_some() {
-        sql.push_str(" AND api_user = ?");
-    }
-    if mail_type.is_some() {
-        sql.push_str(" AND mail_type = ?");
-    }
-    sql.push_str(" GROUP BY status, reason");
-    let sql = placeholders(&sql, !conn.is_sqlite());
-    let query = diesel::sql_query(sql)
-        .into_boxed()
-        .bind::<BigInt, _>(scope.account_id());
-    let query = match tag {
-        Some(t) => query.bind::<Text, _>(t.to_string()),
-        None => query,
-    };
-    let query = query.bind::<BigInt, _>(from).bind::<BigInt, _>(to);
-    let query = match api_user {
-        Some(a) => query.bind::<Text, _>(a.to_string()),
-        None => query,
-    };
-    let query = match mail_type {
-        Some(m) => query.bind::<SmallInt, _>(m),
-        None => query,
-    };
-    query.load(conn)
 }

@@ -2,12 +2,12 @@
 //! was seen before.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::upsert::excluded;
 
 use super::models::ApiUser;
 use super::{AccountScope, StoreResult};
-use crate::db::schema::{accounts, api_users};
-use crate::db::{placeholders, DbConn};
+use crate::db::schema::{accounts, api_users, webhook_tokens};
+use crate::db::{db_run, DbConn};
 use crate::domain::Millis;
 
 /// The live API users with this name, in any account. Only for the webhook receiver, which
@@ -29,19 +29,27 @@ pub fn claim_token(
     now: Millis,
     window: Millis,
 ) -> StoreResult<bool> {
-    let sql = placeholders(
-        "INSERT INTO webhook_tokens (account_id, token, received_at) VALUES (?, ?, ?) \
-         ON CONFLICT (account_id, token) DO UPDATE SET received_at = excluded.received_at \
-         WHERE webhook_tokens.received_at < ?",
-        !conn.is_sqlite(),
+    let row = (
+        webhook_tokens::account_id.eq(scope.account_id()),
+        webhook_tokens::token.eq(token),
+        webhook_tokens::received_at.eq(now),
     );
-    let claimed = diesel::sql_query(sql)
-        .bind::<BigInt, _>(scope.account_id())
-        .bind::<Text, _>(token)
-        .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(now - window)
-        .execute(conn)?;
+    let stale = webhook_tokens::received_at.lt(now - window);
+    let claimed = db_run!(conn, |c| {
+        let upsert = diesel::insert_into(webhook_tokens::table)
+            .values(row)
+            .on_conflict((webhook_tokens::account_id, webhook_tokens::token))
+            .do_update()
+            .set(webhook_tokens::received_at.eq(excluded(webhook_tokens::received_at)));
+        diesel::query_dsl::methods::FilterDsl::filter(upsert, stale).execute(c)
+    })?;
     Ok(claimed > 0)
+}
+
+/// Forgets the tokens received before `before` (past the replay window), in every account.
+pub fn purge_tokens(conn: &mut DbConn, before: Millis) -> StoreResult<usize> {
+    diesel::delete(webhook_tokens::table.filter(webhook_tokens::received_at.le(before)))
+        .execute(conn)
 }
 
 /// Why a pasted APP KEY cannot be right; the key itself is never repeated.

@@ -7,8 +7,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::AppState;
 use super::{with_db, AppError, AppResult};
-use crate::app::AppState;
 use crate::domain::{MailType, Millis, Reason, UnsubscribeReason};
 use crate::ingest::{self, bounce, Event, EventKind, Outcome, RequestFields, Sender};
 use crate::store::models::ApiUser;

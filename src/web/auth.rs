@@ -15,8 +15,8 @@ use serde::Deserialize;
 use super::lang::{safe_next, Lang};
 use super::layout::PageCtx;
 use super::session_store::USER_KEY;
+use super::AppState;
 use super::{csrf, with_db, AppError, AppResult};
-use crate::app::AppState;
 use crate::domain::{dummy_password_hash, now_ms, verify_password, Role};
 use crate::store::models::{Account, NewAuditEntry, User};
 use crate::store::{accounts, audit, AccountScope};
@@ -141,8 +141,8 @@ impl Viewer {
     }
 
     /// How downloads and tables present values to this viewer.
-    pub fn presenter(&self) -> crate::jobs::rows::Presenter {
-        crate::jobs::rows::Presenter {
+    pub fn presenter(&self) -> crate::store::exports::Presenter {
+        crate::store::exports::Presenter {
             lang: self.lang.code(),
             zone: self.account.zone(),
             mask: self.masks(),

@@ -1,5 +1,7 @@
 //! One error type for the web layer. Handlers return it; pages render it inside the layout
-//! (see [`render_error_page`]), the JSON API as `{"error": {"code", "message"}}`.
+//! (see [`render_error_page`]), the machine answers as `{"error": {"code", "message"}}`.
+//! Which answers are for machines is said where their routes are registered
+//! ([`MachineAnswers`]), not by a second list of paths here.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -23,11 +25,19 @@ pub enum AppError {
     NotFound,
     TooManyRequests,
     /// The database could not be reached: a brief outage, not a bug.
-    Unavailable(String),
-    Internal(String),
+    Unavailable(Cause),
+    Internal(Cause),
 }
 
+/// What went wrong below the web layer, kept whole so that the log shows its chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 pub type AppResult<T> = Result<T, AppError>;
+
+/// App data of the scopes whose answers are for machines (the APIs, the webhook receiver, the
+/// tracking pixel): their errors are answered as they are, never as a page.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineAnswers;
 
 /// The message an error response carries to the page renderer.
 #[derive(Debug, Clone)]
@@ -42,12 +52,12 @@ impl AppError {
         AppError::Forbidden(msg.into())
     }
 
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        AppError::Internal(e.to_string())
+    pub fn internal(e: impl Into<Cause>) -> Self {
+        AppError::Internal(e.into())
     }
 
-    pub fn unavailable(e: impl std::fmt::Display) -> Self {
-        AppError::Unavailable(e.to_string())
+    pub fn unavailable(e: impl Into<Cause>) -> Self {
+        AppError::Unavailable(e.into())
     }
 
     pub fn code(&self) -> &'static str {
@@ -79,18 +89,38 @@ impl std::fmt::Display for AppError {
     }
 }
 
-impl From<diesel::result::Error> for AppError {
-    fn from(e: diesel::result::Error) -> Self {
-        match e {
-            diesel::result::Error::NotFound => AppError::NotFound,
-            diesel::result::Error::DatabaseError(_, ref info)
-                if info.message().contains("closed") || info.message().contains("connection") =>
-            {
-                AppError::Unavailable(e.to_string())
-            }
-            other => AppError::Internal(other.to_string()),
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AppError::Unavailable(cause) | AppError::Internal(cause) => Some(cause.as_ref()),
+            _ => None,
         }
     }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => AppError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                AppError::Unavailable(e.into())
+            }
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+/// The error and every cause under it, `: `-separated, for one log line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
 }
 
 impl ResponseError for AppError {
@@ -117,9 +147,8 @@ impl ResponseError for AppError {
                 .insert_header((header::LOCATION, location))
                 .finish();
         }
-        match self {
-            AppError::Internal(m) | AppError::Unavailable(m) => log::error!("{}: {m}", self.code()),
-            _ => {}
+        if let AppError::Internal(cause) | AppError::Unavailable(cause) = self {
+            log::error!("{}: {}", self.code(), chain(cause.as_ref()));
         }
         // Internal details stay in the log; people see a plain sentence.
         let public = match self {
@@ -162,10 +191,7 @@ struct ErrorPage {
 pub fn render_error_page<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let path = res.request().path();
-    // The pixel answers a GIF of its own; a bad click link is an ordinary, friendly 404.
-    let is_api =
-        path.starts_with("/api") || path.starts_with("/webhooks") || path.starts_with("/t/o/");
+    let is_api = res.request().app_data::<MachineAnswers>().is_some();
     let status = res.status();
     // A handler that rendered its own page (a form with its message) keeps it.
     let is_page = res

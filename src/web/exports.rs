@@ -7,14 +7,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::{redirect, Viewer};
+use super::filters::ListForm;
 use super::layout::PageCtx;
-use super::lists::{tracking_filter, ListForm};
 use super::status::StatusForm;
 use super::{with_db, AppError, AppResult};
+use crate::domain::ListKind;
 use crate::domain::{format_in_zone, now_ms, ExportFormat};
-use crate::jobs::exports::{ExportSpec, JobFilter};
 use crate::store::exports::{self, ExportJob};
-use crate::store::lists::ListKind;
+use crate::store::exports::{ExportSpec, JobFilter};
 
 fn require_exports(viewer: &Viewer) -> AppResult<()> {
     if viewer.account.export_allowed {
@@ -77,8 +77,9 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
         }
         "opens_clicks" => {
             let form = list_form(&fields);
-            let (filter, _) =
-                tracking_filter(&form, &viewer).map_err(|(_, m)| AppError::bad_request(m))?;
+            let (filter, _) = form
+                .tracking_filter(&viewer)
+                .map_err(|(_, m)| AppError::bad_request(m))?;
             ExportSpec::OpensClicks { filter }
         }
         other => {
@@ -128,16 +129,14 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
     Ok(redirect("/exports"))
 }
 
+/// The filter of a list or opens/clicks export: the page's form, whose open/click choice is
+/// called `track` here (`kind` is the export's).
 fn list_form(fields: &[(String, String)]) -> ListForm {
-    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let track = fields.iter().find(|(n, _)| n == "track");
     ListForm {
-        address: get("address"),
-        from: get("from"),
-        to: get("to"),
-        api_user: get("api_user"),
-        tag: get("tag"),
-        kind: get("track"),
-        ..ListForm::default()
+        kind: track.map(|(_, v)| v.clone()),
+        account: None,
+        ..ListForm::from_pairs(fields)
     }
 }
 

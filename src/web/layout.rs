@@ -115,3 +115,30 @@ impl PageCtx {
         )
     }
 }
+
+/// A download of the current filter as CSV: UTF-8 with a byte-order mark (so that Excel reads
+/// it as UTF-8), a header row, then the records.
+pub fn csv_download<R, F>(
+    filename: &str,
+    header: Vec<String>,
+    records: impl IntoIterator<Item = R>,
+) -> super::AppResult<actix_web::HttpResponse>
+where
+    R: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    use super::AppError;
+    let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
+    out.write_record(header).map_err(AppError::internal)?;
+    for record in records {
+        out.write_record(record).map_err(AppError::internal)?;
+    }
+    let body = out.into_inner().map_err(AppError::internal)?;
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body))
+}

@@ -9,7 +9,8 @@ use super::auth::{redirect, Viewer};
 use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::domain::{format_in_zone, normalize_address, now_ms, EmailAddress, Status};
-use crate::store::lists::{self, ListEntry, ListKind};
+use crate::domain::{suppression_among, ListEntry, ListKind};
+use crate::store::lists;
 use crate::store::messages;
 
 const RECENT: i64 = 20;
@@ -109,7 +110,7 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
     .await?;
     let zone = viewer.account.zone();
     let now = now_ms();
-    let blocking = lists::suppression_among(&entries, address.as_str(), now);
+    let blocking = suppression_among(&entries, address.as_str(), now);
     let shown = viewer.show_address(address.as_str());
     let when = |ms: Option<i64>| ms.map(|t| format_in_zone(t, &zone));
     page.verdict = match (&blocking, recent.first()) {

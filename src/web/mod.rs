@@ -7,26 +7,29 @@ pub mod content;
 pub mod csrf;
 pub mod error;
 pub mod exports;
+pub mod filters;
 pub mod headers;
 pub mod lang;
 pub mod layout;
 pub mod lists;
 pub mod lookup;
 pub mod message;
+pub mod opens_clicks;
 pub mod overview;
 pub mod pages;
 pub mod sendcloud_api;
 pub mod session_store;
 pub mod settings;
 pub mod staff;
+pub mod state;
 pub mod status;
 pub mod suppressions;
 pub mod tracking;
 pub mod webhooks;
 
 pub use error::{AppError, AppResult};
+pub use state::AppState;
 
-use crate::app::AppState;
 use crate::db::DbConn;
 
 /// Runs blocking database work off the async executor with a pooled connection.

@@ -3,16 +3,12 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
+use super::AppState;
 use super::{with_db, AppError, AppResult};
-use crate::app::AppState;
 
 /// 200 once the database answers (scripts wait on it after a start).
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let ok = with_db(&state, |conn| {
-        use diesel::connection::SimpleConnection;
-        conn.batch_execute("SELECT 1").map_err(AppError::from)
-    })
-    .await;
+    let ok = with_db(&state, |conn| Ok(crate::store::ping(conn)?)).await;
     match ok {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
         Err(_) => HttpResponse::ServiceUnavailable()

@@ -17,16 +17,16 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::api::ApiCaller;
+use super::AppState;
 use super::{with_db, AppError};
-use crate::app::AppState;
 use crate::domain::{
-    format_in_zone, now_ms, sub_stat_desc, EmailAddress, Millis, Period, Reason, Status,
-    UnsubscribeReason, MAX_PERIOD_DAYS,
+    format_in_zone, now_ms, sub_stat_desc, EmailAddress, ListEntry, ListKind, Millis, Period,
+    Reason, Status, TrackKind, UnsubscribeReason, MAX_PERIOD_DAYS,
 };
-use crate::store::list_pages::{self, AnyOf, ListFilter, ManualEntry, TrackingFilter, TrackingRow};
-use crate::store::lists::{ListEntry, ListKind};
+use crate::store::lists::{self, AnyOf, ListFilter, ManualEntry};
 use crate::store::models::Message;
 use crate::store::status::{self, StatusFilter, StatusSelection};
+use crate::store::tracking::{self, TrackingFilter, TrackingRow};
 use crate::store::{accounts, OffsetPage};
 
 /// SendCloud's labels (status, subStatDesc) and messages are Chinese.
@@ -430,7 +430,7 @@ impl Call {
         let page = self.page()?;
         let scope = self.caller.scope;
         Ok(with_db(state, move |conn| {
-            Ok(list_pages::offset_page(
+            Ok(lists::offset_page(
                 conn,
                 &scope,
                 list,
@@ -448,7 +448,7 @@ impl Call {
     async fn delete(&self, state: &AppState, list: ListKind, filter: ListFilter) -> Answer {
         let scope = self.caller.scope;
         let count = with_db(state, move |conn| {
-            Ok(list_pages::delete_matching(
+            Ok(lists::delete_matching(
                 conn,
                 &scope,
                 list,
@@ -770,7 +770,7 @@ pub async fn unsubscribe_add(
     let scope = call.caller.scope;
     let stored = with_db(&state, move |conn| {
         let now = now_ms();
-        let stored = list_pages::add(conn, &scope, &entry, now)?;
+        let stored = lists::add(conn, &scope, &entry, now)?;
         let since = std::collections::HashMap::from([(entry.address.clone(), now)]);
         crate::ingest::suppress::catch_up(conn, &scope, &since, now)?;
         Ok(stored)
@@ -941,7 +941,7 @@ struct TrackVo {
 impl TrackVo {
     fn of(r: &TrackingRow, call: &Call) -> Self {
         TrackVo {
-            track_type: r.kind,
+            track_type: r.kind.as_i16(),
             api_user: r.api_user.clone(),
             email: r.recipient.clone(),
             url: r.url.clone(),
@@ -960,8 +960,8 @@ pub async fn open_or_click(
     let call = Call::open(&state, &req, &body).await?;
     let kind = match call.params.get("trackType") {
         None => None,
-        Some("1") => Some(1),
-        Some("2") => Some(2),
+        Some("1") => Some(TrackKind::Open),
+        Some("2") => Some(TrackKind::Click),
         Some(_) => {
             return Err(SendCloudError::new(
                 code::BAD_PARAMETER,
@@ -987,8 +987,8 @@ pub async fn open_or_click(
     let scope = call.caller.scope;
     let (total, rows) = with_db(&state, move |conn| {
         Ok((
-            list_pages::tracking_count(conn, &scope, &filter, &api_users)?,
-            list_pages::tracking_offset_page(conn, &scope, &filter, &api_users, page)?,
+            tracking::count(conn, &scope, &filter, &api_users)?,
+            tracking::offset_page(conn, &scope, &filter, &api_users, page)?,
         ))
     })
     .await?;

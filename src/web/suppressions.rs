@@ -6,11 +6,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::api::authenticate;
+use super::AppState;
 use super::{with_db, AppError, AppResult};
-use crate::app::AppState;
 use crate::domain::{day_start, now_ms, EmailAddress, UnsubscribeReason};
-use crate::store::list_pages::{self, ListFilter, ListPosition, ManualEntry};
-use crate::store::lists::{ListEntry, ListKind};
+use crate::domain::{ListEntry, ListKind};
+use crate::store::lists::{self, ListFilter, ListPosition, ManualEntry};
 
 const PAGE: i64 = 100;
 
@@ -89,7 +89,7 @@ pub async fn list(
     };
     let scope = caller.scope;
     let mut entries = with_db(&state, move |conn| {
-        Ok(list_pages::page(
+        Ok(lists::page(
             conn,
             &scope,
             list,
@@ -102,7 +102,7 @@ pub async fn list(
     .await?;
     let next_cursor = (entries.len() as i64 > PAGE).then(|| {
         entries.truncate(PAGE as usize);
-        let p = list_pages::position(entries.last().expect("a full page"));
+        let p = lists::position(entries.last().expect("a full page"));
         format!("{}_{}_{}", p.at, p.rank, p.id)
     });
     Ok(HttpResponse::Ok().json(ListAnswer {
@@ -158,7 +158,7 @@ pub async fn add(
     let scope = caller.scope;
     let stored = with_db(&state, move |conn| {
         let now = now_ms();
-        let stored = list_pages::add(conn, &scope, &entry, now)?;
+        let stored = lists::add(conn, &scope, &entry, now)?;
         // Requests already taken at or after the entry's start are suppressed by it too.
         let since = std::collections::HashMap::from([(entry.address.clone(), now)]);
         crate::ingest::suppress::catch_up(conn, &scope, &since, now)?;
@@ -191,7 +191,7 @@ pub async fn delete(
     };
     let scope = caller.scope;
     let deleted = with_db(&state, move |conn| {
-        Ok(list_pages::delete_matching(
+        Ok(lists::delete_matching(
             conn,
             &scope,
             list,

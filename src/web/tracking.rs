@@ -10,8 +10,8 @@ use askama::Template;
 use super::auth::client_ip;
 use super::lang::Lang;
 use super::layout::PageCtx;
+use super::AppState;
 use super::{with_db, AppError, AppResult};
-use crate::app::AppState;
 use crate::domain::token::{Link, LinkKey, LinkKind};
 use crate::domain::{
     format_in_zone, mask_address, now_ms, parse_zone, MailType, UnsubscribeReason,

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::AppState;
 use super::{with_db, AppError, AppResult};
-use crate::app::AppState;
 use crate::domain::{now_ms, MailType};
 use crate::ingest::sendcloud::{self, Meaning, Received};
 use crate::ingest::{Outcome, Sender};

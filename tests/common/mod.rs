@@ -12,9 +12,10 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use mailtrail::db::{DbConn, Pool};
+use mailtrail::demo::generate;
 use mailtrail::domain::{hash_password, Role};
 use mailtrail::store::models::{Account, User};
-use mailtrail::store::{accounts, generate, AccountScope};
+use mailtrail::store::{accounts, AccountScope};
 use mailtrail::{AppState, Settings};
 
 pub const PG_ENV: &str = "MAILTRAIL_TEST_POSTGRES_URL";

@@ -2,15 +2,41 @@
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a guarded update on SQLite), run outside the
 //! claiming transaction, retried with backoff.
 
+mod rows;
+
+pub use rows::Presenter;
+
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
+use serde::{Deserialize, Serialize};
 
+use super::lists::ListFilter;
+use super::status::StatusFilter;
+use super::tracking::TrackingFilter;
 use super::{AccountScope, StoreResult};
 use crate::db::schema::export_jobs;
-use crate::db::{placeholders, DbConn};
+use crate::db::{db_run, DbConn};
 use crate::domain::Millis;
 
 pub const MAX_ATTEMPTS: i32 = 3;
+
+/// What a job exports, as stored in its `filter` column (JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExportSpec {
+    Status { filter: StatusFilter },
+    List { list: String, filter: ListFilter },
+    OpensClicks { filter: TrackingFilter },
+}
+
+/// The stored job description: the spec, the language of the person who asked, and a
+/// one-line summary of their filter for the jobs page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobFilter {
+    pub spec: ExportSpec,
+    pub lang: String,
+    pub summary: String,
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = export_jobs)]
@@ -95,6 +121,23 @@ struct Claimed {
     id: i64,
 }
 
+/// The claim of [`claim`], on each backend: PostgreSQL skips the rows another worker holds.
+/// `$1` is now, `$2` the oldest heartbeat a running job may have and stay its worker's.
+const CLAIM_SQLITE: &str = "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, \
+     started_at = $1, heartbeat_at = $1, error = NULL \
+     WHERE id = (SELECT id FROM export_jobs WHERE (state = 'queued' AND run_after <= $1) \
+       OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2)) \
+       ORDER BY run_after, id LIMIT 1) \
+     AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2))) \
+     RETURNING id";
+const CLAIM_POSTGRES: &str = "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, \
+     started_at = $1, heartbeat_at = $1, error = NULL \
+     WHERE id = (SELECT id FROM export_jobs WHERE (state = 'queued' AND run_after <= $1) \
+       OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2)) \
+       ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2))) \
+     RETURNING id";
+
 /// Takes the oldest due job for this worker, or none: a queued one, or a running one whose
 /// lease is older than `lease_ms` (its server died or hangs; its file was never renamed into
 /// place), whose attempt then counts. Jobs other servers are running renew their lease and
@@ -102,27 +145,14 @@ struct Claimed {
 /// holds and re-checks a locked row's lease; SQLite serialises writers and the update
 /// re-checks the state.
 pub fn claim(conn: &mut DbConn, now: Millis, lease_ms: i64) -> StoreResult<Option<ExportJob>> {
-    let skip_locked = if conn.is_sqlite() {
-        ""
-    } else {
-        "FOR UPDATE SKIP LOCKED"
-    };
-    let sql = format!(
-        "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, started_at = ?, \
-         heartbeat_at = ?, error = NULL \
-         WHERE id = (SELECT id FROM export_jobs WHERE (state = 'queued' AND run_after <= ?) \
-           OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)) \
-           ORDER BY run_after, id LIMIT 1 {skip_locked}) \
-         AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?))) \
-         RETURNING id"
+    let sql = db_run!(
+        &*conn,
+        sqlite | _ | CLAIM_SQLITE,
+        postgres | _ | CLAIM_POSTGRES
     );
-    let stale = now - lease_ms;
-    let claimed: Option<Claimed> = diesel::sql_query(placeholders(&sql, !conn.is_sqlite()))
+    let claimed: Option<Claimed> = diesel::sql_query(sql)
         .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(stale)
-        .bind::<BigInt, _>(stale)
+        .bind::<BigInt, _>(now - lease_ms)
         .get_result(conn)
         .optional()?;
     match claimed {

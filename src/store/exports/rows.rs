@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use chrono_tz::Tz;
 
 use crate::domain::{browser_and_os, format_in_zone, mask_address, UnsubscribeReason};
-use crate::store::list_pages::TrackingRow;
-use crate::store::lists::{ListEntry, ListKind};
+use crate::domain::{ListEntry, ListKind};
 use crate::store::models::StatusRow;
+use crate::store::tracking::TrackingRow;
 
 /// How to present values: language, time zone, masking.
 #[derive(Debug, Clone)]
@@ -201,11 +201,7 @@ impl Presenter {
         let (browser, os) = browser_and_os(r.user_agent.as_deref().unwrap_or(""));
         vec![
             self.time(r.occurred_at),
-            self.t(if r.kind == 2 {
-                "event.click"
-            } else {
-                "event.open"
-            }),
+            r.kind.label(self.lang).to_string(),
             r.url.clone(),
             r.ip.clone().unwrap_or_default(),
             browser.to_string(),

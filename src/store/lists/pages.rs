@@ -5,10 +5,11 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
-use super::lists::{ListEntry, ListKind};
-use super::{AccountScope, OffsetPage, StoreResult};
-use crate::db::{placeholders, DbConn};
-use crate::domain::{bounce_backoff_ms, normalize_address, Millis, SPAM_REPORT_TTL_MS};
+use crate::db::DbConn;
+use crate::domain::{
+    bounce_backoff_ms, normalize_address, ListEntry, ListKind, Millis, SPAM_REPORT_TTL_MS,
+};
+use crate::store::{AccountScope, OffsetPage, StoreResult};
 
 /// What a list page filters by; every part optional.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -35,6 +36,9 @@ enum Bind {
     Text(String),
 }
 
+/// A statement built piece by piece, each bound value marked `$n` where it stands (see
+/// [`crate::db::db_run`]). Diesel cannot express a `UNION ALL` of limited parts on SQLite;
+/// everything else of the lists is diesel's DSL.
 struct Sql {
     text: String,
     binds: Vec<Bind>,
@@ -51,25 +55,28 @@ impl Sql {
         self.text.push_str(s);
         self
     }
-    fn int(&mut self, s: &str, v: i64) -> &mut Self {
+    fn bind(&mut self, s: &str, v: Bind) -> &mut Self {
         self.text.push_str(s);
-        self.binds.push(Bind::Int(v));
+        self.binds.push(v);
+        self.text.push_str(&format!("${}", self.binds.len()));
         self
     }
+    /// `s` followed by an integer's marker.
+    fn int(&mut self, s: &str, v: i64) -> &mut Self {
+        self.bind(s, Bind::Int(v))
+    }
+    /// `s` followed by a text's marker.
     fn text(&mut self, s: &str, v: &str) -> &mut Self {
-        self.text.push_str(s);
-        self.binds.push(Bind::Text(v.to_string()));
-        self
+        self.bind(s, Bind::Text(v.to_string()))
     }
     fn query(
         self,
-        postgres: bool,
     ) -> diesel::query_builder::BoxedSqlQuery<
         'static,
         crate::db::MultiBackend,
         diesel::query_builder::SqlQuery,
     > {
-        let mut q = diesel::sql_query(placeholders(&self.text, postgres)).into_boxed();
+        let mut q = diesel::sql_query(self.text).into_boxed();
         for b in self.binds {
             q = match b {
                 Bind::Int(v) => q.bind::<BigInt, _>(v),
@@ -183,29 +190,29 @@ fn conditions(
     only_active: bool,
     now: Millis,
 ) {
-    sql.int(" WHERE account_id = ?", scope.account_id());
+    sql.int(" WHERE account_id = ", scope.account_id());
     if only_active {
-        sql.int(" AND expires_at > ?", now);
+        sql.int(" AND expires_at > ", now);
     }
     if let Some(a) = &f.address {
-        sql.text(" AND address = ?", &normalize_address(a));
+        sql.text(" AND address = ", &normalize_address(a));
     }
     if let Some(from) = f.from_ms {
-        sql.int(&format!(" AND {} >= ?", s.time), from);
+        sql.int(&format!(" AND {} >= ", s.time), from);
     }
     if let Some(to) = f.to_ms {
-        sql.int(&format!(" AND {} < ?", s.time), to);
+        sql.int(&format!(" AND {} < ", s.time), to);
     }
     if let Some(api_user) = &f.api_user {
         if s.has_api_user {
-            sql.text(" AND api_user = ?", api_user);
+            sql.text(" AND api_user = ", api_user);
         } else {
             sql.push(" AND 1 = 0");
         }
     }
     if let Some(tag) = &f.tag {
         if s.has_tag {
-            sql.text(" AND tag = ?", tag);
+            sql.text(" AND tag = ", tag);
         } else {
             sql.push(" AND 1 = 0");
         }
@@ -238,25 +245,24 @@ pub fn page(
         conditions(&mut sql, scope, &s, f, only_active, now);
         if let Some(p) = after {
             if s.rank > p.rank {
-                sql.int(&format!(" AND {} <= ?", s.time), p.at);
+                sql.int(&format!(" AND {} <= ", s.time), p.at);
             } else if s.rank < p.rank {
-                sql.int(&format!(" AND {} < ?", s.time), p.at);
+                sql.int(&format!(" AND {} < ", s.time), p.at);
             } else {
-                sql.int(&format!(" AND ({} < ?", s.time), p.at)
-                    .int(&format!(" OR ({} = ?", s.time), p.at)
-                    .int(" AND id < ?))", p.id);
+                sql.int(&format!(" AND ({} < ", s.time), p.at)
+                    .int(&format!(" OR ({} = ", s.time), p.at)
+                    .int(" AND id < ", p.id)
+                    .push("))");
             }
         }
-        sql.int(
-            &format!(" ORDER BY {} DESC, id DESC LIMIT ?) part{i}", s.time),
-            limit,
-        );
+        sql.int(&format!(" ORDER BY {} DESC, id DESC LIMIT ", s.time), limit)
+            .push(&format!(") part{i}"));
     }
     sql.int(
-        ") entries ORDER BY created_at DESC, rank ASC, id DESC LIMIT ?",
+        ") entries ORDER BY created_at DESC, rank ASC, id DESC LIMIT ",
         limit,
     );
-    let rows: Vec<Row> = sql.query(!conn.is_sqlite()).load(conn)?;
+    let rows: Vec<Row> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(entry).collect())
 }
 
@@ -305,7 +311,7 @@ pub fn count(
         let mut sql = Sql::new();
         sql.push(&format!("SELECT COUNT(*) AS n FROM {}", s.table));
         conditions(&mut sql, scope, &s, f, only_active, now);
-        total += sql.query(!conn.is_sqlite()).get_result::<N>(conn)?.n;
+        total += sql.query().get_result::<N>(conn)?.n;
     }
     Ok(total)
 }
@@ -333,7 +339,7 @@ fn any_of(sql: &mut Sql, s: &Shape, any: &AnyOf) {
         }
         sql.push(&format!(" AND {column} IN ("));
         for (i, v) in values.iter().enumerate() {
-            sql.text(if i == 0 { "?" } else { ", ?" }, v);
+            sql.text(if i == 0 { "" } else { ", " }, v);
         }
         sql.push(")");
     }
@@ -364,16 +370,17 @@ pub fn offset_page(
         conditions(&mut sql, scope, &s, f, only_active, now);
         any_of(&mut sql, &s, any);
         sql.int(
-            &format!(" ORDER BY {} ASC, id ASC LIMIT ?) part{i}", s.time),
+            &format!(" ORDER BY {} ASC, id ASC LIMIT ", s.time),
             page.start.saturating_add(page.limit),
-        );
+        )
+        .push(&format!(") part{i}"));
     }
     sql.int(
-        ") entries ORDER BY created_at ASC, rank ASC, id ASC LIMIT ?",
+        ") entries ORDER BY created_at ASC, rank ASC, id ASC LIMIT ",
         page.limit,
     )
-    .int(" OFFSET ?", page.start);
-    let rows: Vec<Row> = sql.query(!conn.is_sqlite()).load(conn)?;
+    .int(" OFFSET ", page.start);
+    let rows: Vec<Row> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(entry).collect())
 }
 
@@ -385,7 +392,7 @@ pub fn delete_ids(
 ) -> StoreResult<usize> {
     let mut n = 0;
     for (list, id) in ids {
-        if super::lists::remove_entry(conn, scope, *list, *id)? {
+        if super::remove_entry(conn, scope, *list, *id)? {
             n += 1;
         }
     }
@@ -407,9 +414,57 @@ pub fn delete_matching(
         let mut sql = Sql::new();
         sql.push(&format!("DELETE FROM {}", s.table));
         conditions(&mut sql, scope, &s, f, only_active, now);
-        n += sql.query(!conn.is_sqlite()).execute(conn)?;
+        n += sql.query().execute(conn)?;
     }
     Ok(n)
+}
+
+/// What a delete on a list page removes: every entry matching its filter, or the chosen ones
+/// (`(list, id)`, each from its own table).
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Matching(ListFilter),
+    Ids(Vec<(ListKind, i64)>),
+}
+
+/// How many entries deleting `selection` from `list`'s page would remove, and how many of
+/// those are spam reports (whose removal lets complaints be mailed again).
+pub fn count_selection(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    list: ListKind,
+    selection: &Selection,
+    now: Millis,
+) -> StoreResult<(i64, i64)> {
+    match selection {
+        Selection::Matching(f) => {
+            let n = count(conn, scope, list, f, now)?;
+            let spam = match list {
+                ListKind::SpamReports => n,
+                ListKind::Blacklist => count(conn, scope, ListKind::SpamReports, f, now)?,
+                _ => 0,
+            };
+            Ok((n, spam))
+        }
+        Selection::Ids(ids) => {
+            let spam = ids.iter().filter(|(k, _)| *k == ListKind::SpamReports);
+            Ok((ids.len() as i64, spam.count() as i64))
+        }
+    }
+}
+
+/// Deletes `selection` from `list`'s page, all or nothing; answers how many entries went.
+pub fn delete_selection(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    list: ListKind,
+    selection: &Selection,
+    now: Millis,
+) -> StoreResult<usize> {
+    conn.transaction(|conn| match selection {
+        Selection::Matching(f) => delete_matching(conn, scope, list, f, now),
+        Selection::Ids(ids) => delete_ids(conn, scope, ids),
+    })
 }
 
 /// A manual add through the UI or the API.
@@ -433,105 +488,9 @@ pub fn add(
     e: &ManualEntry,
     now: Millis,
 ) -> StoreResult<Option<ListEntry>> {
-    use crate::db::schema::{blacklist, bounces, spam_reports, unsubscribes};
-    let account = scope.account_id();
     let address = normalize_address(&e.address);
     conn.transaction(|conn| {
-        match e.list {
-            ListKind::Bounces => {
-                let count: Option<i32> = bounces::table
-                    .filter(bounces::account_id.eq(account))
-                    .filter(bounces::address.eq(&address))
-                    .select(bounces::bounce_count)
-                    .first(conn)
-                    .optional()?;
-                let n = count.unwrap_or(0) + 1;
-                let expires = e.expires_at.unwrap_or(now + bounce_backoff_ms(n));
-                let reason = e.reason.clone().unwrap_or_default();
-                if count.is_some() {
-                    diesel::update(
-                        bounces::table
-                            .filter(bounces::account_id.eq(account))
-                            .filter(bounces::address.eq(&address)),
-                    )
-                    .set((
-                        bounces::bounce_count.eq(n),
-                        bounces::bounced_at.eq(now),
-                        bounces::expires_at.eq(expires),
-                        bounces::reason_text.eq(reason),
-                        bounces::source.eq(e.source),
-                    ))
-                    .execute(conn)?;
-                } else {
-                    diesel::insert_into(bounces::table)
-                        .values((
-                            bounces::account_id.eq(account),
-                            bounces::address.eq(&address),
-                            bounces::reason_text.eq(reason),
-                            bounces::source.eq(e.source),
-                            bounces::bounced_at.eq(now),
-                            bounces::bounce_count.eq(1),
-                            bounces::expires_at.eq(expires),
-                        ))
-                        .execute(conn)?;
-                }
-            }
-            ListKind::SpamReports => {
-                diesel::delete(
-                    spam_reports::table
-                        .filter(spam_reports::account_id.eq(account))
-                        .filter(spam_reports::address.eq(&address)),
-                )
-                .execute(conn)?;
-                diesel::insert_into(spam_reports::table)
-                    .values((
-                        spam_reports::account_id.eq(account),
-                        spam_reports::address.eq(&address),
-                        spam_reports::api_user.eq(&e.api_user),
-                        spam_reports::reported_at.eq(now),
-                        spam_reports::expires_at
-                            .eq(e.expires_at.unwrap_or(now + SPAM_REPORT_TTL_MS)),
-                    ))
-                    .execute(conn)?;
-            }
-            ListKind::Unsubscribes => {
-                diesel::delete(
-                    unsubscribes::table
-                        .filter(unsubscribes::account_id.eq(account))
-                        .filter(unsubscribes::address.eq(&address)),
-                )
-                .execute(conn)?;
-                diesel::insert_into(unsubscribes::table)
-                    .values((
-                        unsubscribes::account_id.eq(account),
-                        unsubscribes::address.eq(&address),
-                        unsubscribes::reason
-                            .eq(e.reason.clone().unwrap_or_else(|| "not_wanted".into())),
-                        unsubscribes::source.eq(e.source),
-                        unsubscribes::api_user.eq(&e.api_user),
-                        unsubscribes::unsubscribed_at.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-            ListKind::Blacklist => {
-                diesel::delete(
-                    blacklist::table
-                        .filter(blacklist::account_id.eq(account))
-                        .filter(blacklist::address.eq(&address)),
-                )
-                .execute(conn)?;
-                diesel::insert_into(blacklist::table)
-                    .values((
-                        blacklist::account_id.eq(account),
-                        blacklist::address.eq(&address),
-                        blacklist::source.eq(e.source),
-                        blacklist::api_user.eq(&e.api_user),
-                        blacklist::created_at.eq(now),
-                        blacklist::expires_at.eq(e.expires_at),
-                    ))
-                    .execute(conn)?;
-            }
-        }
+        write_entry(conn, scope, e, &address, now)?;
         let f = ListFilter {
             address: Some(address.clone()),
             ..ListFilter::default()
@@ -542,135 +501,119 @@ pub fn add(
     })
 }
 
-/// What the opens/clicks page filters by. The period is required: the table grows with mail.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct TrackingFilter {
-    pub from_ms: Millis,
-    pub to_ms: Millis,
-    /// 1 open, 2 click (SendCloud's trackType).
-    pub kind: Option<i16>,
-    pub address: Option<String>,
-    pub api_user: Option<String>,
-    pub tag: Option<String>,
-}
-
-#[derive(Debug, Clone, Queryable)]
-pub struct TrackingRow {
-    pub id: i64,
-    pub message_id: Option<i64>,
-    pub email_id: String,
-    pub recipient: String,
-    pub api_user: String,
-    pub tag: Option<String>,
-    pub kind: i16,
-    pub url: String,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub occurred_at: i64,
-}
-
-/// The columns of a [`TrackingRow`].
-macro_rules! tracking_columns {
-    () => {{
-        use crate::db::schema::tracking_events as t;
-        (
-            t::id,
-            t::message_id,
-            t::email_id,
-            t::recipient,
-            t::api_user,
-            t::tag,
-            t::kind,
-            t::url,
-            t::ip,
-            t::user_agent,
-            t::occurred_at,
-        )
-    }};
-}
-
-/// A boxed query of the scope's opens and clicks narrowed by a [`TrackingFilter`], up to and
-/// including the instant `$last` (the period's last millisecond, or a page cursor's).
-macro_rules! tracking_filtered {
-    ($select:expr, $scope:expr, $f:expr, $last:expr) => {{
-        use crate::db::schema::tracking_events as t;
-        let f: &TrackingFilter = $f;
-        let mut q = t::table
-            .select($select)
-            .filter(t::account_id.eq($scope.account_id()))
-            .filter(t::occurred_at.ge(f.from_ms))
-            .filter(t::occurred_at.le($last))
-            .into_boxed();
-        if let Some(k) = f.kind {
-            q = q.filter(t::kind.eq(k));
-        }
-        if let Some(a) = &f.address {
-            q = q.filter(t::recipient.eq(normalize_address(a)));
-        }
-        if let Some(a) = &f.api_user {
-            q = q.filter(t::api_user.eq(a.clone()));
-        }
-        if let Some(tag) = &f.tag {
-            q = q.filter(t::tag.eq(tag.clone()));
-        }
-        q
-    }};
-}
-
-/// One page of opens and clicks, newest first, after `(at, id)` when given.
-pub fn tracking_page(
+/// A bounce added by hand counts as one more bounce of the address.
+fn add_bounce(
     conn: &mut DbConn,
     scope: &AccountScope,
-    f: &TrackingFilter,
-    after: Option<(Millis, i64)>,
-    limit: i64,
-) -> StoreResult<Vec<TrackingRow>> {
-    use crate::db::schema::tracking_events as t;
-    // One upper bound, the period's end narrowed by the cursor: with two, SQLite may range
-    // over the period's end and read every earlier page again (see `status::page`).
-    let last = f.to_ms.saturating_sub(1);
-    let last = after.map_or(last, |(at, _)| last.min(at));
-    let mut q = tracking_filtered!(tracking_columns!(), scope, f, last);
-    if let Some((at, id)) = after {
-        q = q.filter(t::occurred_at.lt(at).or(t::id.lt(id)));
+    e: &ManualEntry,
+    address: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    use crate::db::schema::bounces;
+    let account = scope.account_id();
+    let of_address = bounces::table
+        .filter(bounces::account_id.eq(account))
+        .filter(bounces::address.eq(address));
+    let count: Option<i32> = of_address
+        .select(bounces::bounce_count)
+        .first(conn)
+        .optional()?;
+    let n = count.unwrap_or(0) + 1;
+    let expires = e.expires_at.unwrap_or(now + bounce_backoff_ms(n));
+    let reason = e.reason.clone().unwrap_or_default();
+    if count.is_some() {
+        diesel::update(of_address)
+            .set((
+                bounces::bounce_count.eq(n),
+                bounces::bounced_at.eq(now),
+                bounces::expires_at.eq(expires),
+                bounces::reason_text.eq(reason),
+                bounces::source.eq(e.source),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(bounces::table)
+            .values((
+                bounces::account_id.eq(account),
+                bounces::address.eq(address),
+                bounces::reason_text.eq(reason),
+                bounces::source.eq(e.source),
+                bounces::bounced_at.eq(now),
+                bounces::bounce_count.eq(1),
+                bounces::expires_at.eq(expires),
+            ))
+            .execute(conn)?;
     }
-    q.order((t::occurred_at.desc(), t::id.desc()))
-        .limit(limit)
-        .load(conn)
+    Ok(())
 }
 
-/// One page of opens and clicks oldest first, by offset (SendCloud's `openOrClick`), whose
-/// API_USER is any of `api_users` when some are given.
-pub fn tracking_offset_page(
+/// Writes a manual entry: a bounce counts as one more; on the other lists the address's entry
+/// is replaced by the new one.
+fn write_entry(
     conn: &mut DbConn,
     scope: &AccountScope,
-    f: &TrackingFilter,
-    api_users: &[String],
-    page: OffsetPage,
-) -> StoreResult<Vec<TrackingRow>> {
-    use crate::db::schema::tracking_events as t;
-    let mut q = tracking_filtered!(tracking_columns!(), scope, f, f.to_ms - 1);
-    if !api_users.is_empty() {
-        q = q.filter(t::api_user.eq_any(api_users.to_vec()));
+    e: &ManualEntry,
+    address: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    use crate::db::schema::{blacklist, spam_reports, unsubscribes};
+    let account = scope.account_id();
+    match e.list {
+        ListKind::Bounces => add_bounce(conn, scope, e, address, now)?,
+        ListKind::SpamReports => {
+            diesel::delete(
+                spam_reports::table
+                    .filter(spam_reports::account_id.eq(account))
+                    .filter(spam_reports::address.eq(address)),
+            )
+            .execute(conn)?;
+            diesel::insert_into(spam_reports::table)
+                .values((
+                    spam_reports::account_id.eq(account),
+                    spam_reports::address.eq(address),
+                    spam_reports::api_user.eq(&e.api_user),
+                    spam_reports::reported_at.eq(now),
+                    spam_reports::expires_at.eq(e.expires_at.unwrap_or(now + SPAM_REPORT_TTL_MS)),
+                ))
+                .execute(conn)?;
+        }
+        ListKind::Unsubscribes => {
+            diesel::delete(
+                unsubscribes::table
+                    .filter(unsubscribes::account_id.eq(account))
+                    .filter(unsubscribes::address.eq(address)),
+            )
+            .execute(conn)?;
+            let reason = e.reason.clone().unwrap_or_else(|| "not_wanted".into());
+            diesel::insert_into(unsubscribes::table)
+                .values((
+                    unsubscribes::account_id.eq(account),
+                    unsubscribes::address.eq(address),
+                    unsubscribes::reason.eq(reason),
+                    unsubscribes::source.eq(e.source),
+                    unsubscribes::api_user.eq(&e.api_user),
+                    unsubscribes::unsubscribed_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        ListKind::Blacklist => {
+            diesel::delete(
+                blacklist::table
+                    .filter(blacklist::account_id.eq(account))
+                    .filter(blacklist::address.eq(address)),
+            )
+            .execute(conn)?;
+            diesel::insert_into(blacklist::table)
+                .values((
+                    blacklist::account_id.eq(account),
+                    blacklist::address.eq(address),
+                    blacklist::source.eq(e.source),
+                    blacklist::api_user.eq(&e.api_user),
+                    blacklist::created_at.eq(now),
+                    blacklist::expires_at.eq(e.expires_at),
+                ))
+                .execute(conn)?;
+        }
     }
-    q.order((t::occurred_at.asc(), t::id.asc()))
-        .offset(page.start)
-        .limit(page.limit)
-        .load(conn)
-}
-
-/// How many opens and clicks [`tracking_offset_page`] pages through, counted exactly on the
-/// filter's index.
-pub fn tracking_count(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    f: &TrackingFilter,
-    api_users: &[String],
-) -> StoreResult<i64> {
-    use crate::db::schema::tracking_events as t;
-    let mut q = tracking_filtered!(diesel::dsl::count_star(), scope, f, f.to_ms - 1);
-    if !api_users.is_empty() {
-        q = q.filter(t::api_user.eq_any(api_users.to_vec()));
-    }
-    q.get_result(conn)
+    Ok(())
 }

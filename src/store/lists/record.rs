@@ -1,0 +1,248 @@
+//! What ingestion writes to the lists: bounces, spam reports and unsubscribes, each an upsert
+//! on `(account_id, address)`.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+
+use crate::db::schema::{bounces, spam_reports, unsubscribes};
+use crate::db::{db_run, DbConn};
+use crate::domain::{bounce_backoff_ms, normalize_address, Millis, SPAM_REPORT_TTL_MS};
+use crate::store::{AccountScope, StoreResult};
+
+/// An `address_not_found` result for an address.
+#[derive(Debug, Clone)]
+pub struct BounceHit {
+    pub address: String,
+    pub reason_text: String,
+    pub email_id: Option<String>,
+    pub at: Millis,
+}
+
+/// Adds bounces to the bounce list: each one raises the address's count and pushes its expiry
+/// out by the backoff of the new count, from the latest bounce. The entry also keeps the first
+/// bounce, from which it is in force, so that it does not depend on arrival order.
+pub fn record_bounces(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    hits: &[BounceHit],
+) -> StoreResult<()> {
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let addresses: Vec<String> = hits.iter().map(|h| normalize_address(&h.address)).collect();
+    // Per address: the count, the first bounce, and the latest bounce (its words and emailId).
+    let mut merged: HashMap<String, (i32, Millis, BounceHit)> = HashMap::new();
+    for chunk in addresses.chunks(2_000) {
+        type Existing = (String, i32, i64, String, Option<String>, Option<i64>);
+        let existing: Vec<Existing> = bounces::table
+            .filter(bounces::account_id.eq(scope.account_id()))
+            .filter(bounces::address.eq_any(chunk))
+            .select((
+                bounces::address,
+                bounces::bounce_count,
+                bounces::bounced_at,
+                bounces::reason_text,
+                bounces::email_id,
+                bounces::first_bounced_at,
+            ))
+            .load(conn)?;
+        for (address, count, at, reason_text, email_id, first) in existing {
+            let hit = BounceHit {
+                address: address.clone(),
+                reason_text,
+                email_id,
+                at,
+            };
+            merged.insert(address, (count, first.unwrap_or(at).min(at), hit));
+        }
+    }
+    for hit in hits {
+        let address = normalize_address(&hit.address);
+        let entry = merged.entry(address.clone()).or_insert_with(|| {
+            let mut first = hit.clone();
+            first.address = address.clone();
+            (0, hit.at, first)
+        });
+        entry.0 += 1;
+        entry.1 = entry.1.min(hit.at);
+        // The latest bounce's words; at the same instant the larger text, so that the result
+        // does not depend on arrival order.
+        let later = (hit.at, &hit.reason_text, &hit.email_id)
+            > (entry.2.at, &entry.2.reason_text, &entry.2.email_id);
+        if later {
+            entry.2 = BounceHit {
+                address,
+                ..hit.clone()
+            };
+        }
+    }
+    let mut touched: Vec<&(i32, Millis, BounceHit)> = merged.values().collect();
+    touched.sort_by(|a, b| a.2.address.cmp(&b.2.address));
+    for (count, first, hit) in touched {
+        let row = (
+            bounces::account_id.eq(scope.account_id()),
+            bounces::address.eq(&hit.address),
+            bounces::reason_text.eq(&hit.reason_text),
+            bounces::source.eq("delivery"),
+            bounces::email_id.eq(hit.email_id.as_deref()),
+            bounces::bounced_at.eq(hit.at),
+            bounces::bounce_count.eq(*count),
+            bounces::expires_at.eq(hit.at + bounce_backoff_ms(*count)),
+            bounces::first_bounced_at.eq(Some(*first)),
+        );
+        db_run!(&mut *conn, |c| diesel::insert_into(bounces::table)
+            .values(row)
+            .on_conflict((bounces::account_id, bounces::address))
+            .do_update()
+            .set((
+                bounces::reason_text.eq(excluded(bounces::reason_text)),
+                bounces::email_id.eq(excluded(bounces::email_id)),
+                bounces::bounced_at.eq(excluded(bounces::bounced_at)),
+                bounces::bounce_count.eq(excluded(bounces::bounce_count)),
+                bounces::expires_at.eq(excluded(bounces::expires_at)),
+                bounces::first_bounced_at.eq(excluded(bounces::first_bounced_at)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// A complaint (report_spam, or an unsubscribe for spam or fraud).
+#[derive(Debug, Clone)]
+pub struct SpamHit {
+    pub address: String,
+    pub email_id: Option<String>,
+    pub api_user: Option<String>,
+    pub at: Millis,
+}
+
+/// Adds spam reports; a second report of an address renews its 180 days. The entry keeps the
+/// first report (its time, emailId and API_USER) and the latest expiry, whatever order the
+/// reports arrive in.
+pub fn record_spam_reports(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    hits: &[SpamHit],
+) -> StoreResult<()> {
+    if hits.is_empty() {
+        return Ok(());
+    }
+    let addresses: Vec<String> = hits.iter().map(|h| normalize_address(&h.address)).collect();
+    let mut merged: HashMap<String, (SpamHit, Millis)> = HashMap::new();
+    for chunk in addresses.chunks(2_000) {
+        type Existing = (String, Option<String>, Option<String>, i64, i64);
+        let existing: Vec<Existing> = spam_reports::table
+            .filter(spam_reports::account_id.eq(scope.account_id()))
+            .filter(spam_reports::address.eq_any(chunk))
+            .select((
+                spam_reports::address,
+                spam_reports::email_id,
+                spam_reports::api_user,
+                spam_reports::reported_at,
+                spam_reports::expires_at,
+            ))
+            .load(conn)?;
+        for (address, email_id, api_user, at, expires) in existing {
+            let hit = SpamHit {
+                address: address.clone(),
+                email_id,
+                api_user,
+                at,
+            };
+            merged.insert(address, (hit, expires));
+        }
+    }
+    for hit in hits {
+        let address = normalize_address(&hit.address);
+        let hit = SpamHit {
+            address: address.clone(),
+            ..hit.clone()
+        };
+        let until = hit.at + SPAM_REPORT_TTL_MS;
+        let entry = merged
+            .entry(address)
+            .or_insert_with(|| (hit.clone(), until));
+        if (hit.at, &hit.email_id) < (entry.0.at, &entry.0.email_id) {
+            entry.0 = hit;
+        }
+        entry.1 = entry.1.max(until);
+    }
+    let mut touched: Vec<&(SpamHit, Millis)> = merged.values().collect();
+    touched.sort_by(|a, b| a.0.address.cmp(&b.0.address));
+    for (hit, until) in touched {
+        let row = (
+            spam_reports::account_id.eq(scope.account_id()),
+            spam_reports::address.eq(&hit.address),
+            spam_reports::email_id.eq(hit.email_id.as_deref()),
+            spam_reports::api_user.eq(hit.api_user.as_deref()),
+            spam_reports::reported_at.eq(hit.at),
+            spam_reports::expires_at.eq(*until),
+        );
+        db_run!(&mut *conn, |c| diesel::insert_into(spam_reports::table)
+            .values(row)
+            .on_conflict((spam_reports::account_id, spam_reports::address))
+            .do_update()
+            .set((
+                spam_reports::email_id.eq(excluded(spam_reports::email_id)),
+                spam_reports::api_user.eq(excluded(spam_reports::api_user)),
+                spam_reports::reported_at.eq(excluded(spam_reports::reported_at)),
+                spam_reports::expires_at.eq(excluded(spam_reports::expires_at)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// An unsubscribe, from an event, the public page or the API.
+#[derive(Debug, Clone)]
+pub struct UnsubscribeHit {
+    pub address: String,
+    /// An [`crate::domain::UnsubscribeReason`] code.
+    pub reason: String,
+    pub source: String,
+    pub email_id: Option<String>,
+    pub api_user: Option<String>,
+    pub tag: Option<String>,
+    pub at: Millis,
+}
+
+/// Adds unsubscribes. The first unsubscribe of an address is kept (its time, reason and
+/// source): from then on the address is unsubscribed, whatever order the events arrive in.
+pub fn record_unsubscribes(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    hits: &[UnsubscribeHit],
+) -> StoreResult<()> {
+    for hit in hits {
+        let row = (
+            unsubscribes::account_id.eq(scope.account_id()),
+            unsubscribes::address.eq(normalize_address(&hit.address)),
+            unsubscribes::reason.eq(&hit.reason),
+            unsubscribes::source.eq(&hit.source),
+            unsubscribes::email_id.eq(hit.email_id.as_deref()),
+            unsubscribes::api_user.eq(hit.api_user.as_deref()),
+            unsubscribes::tag.eq(hit.tag.as_deref()),
+            unsubscribes::unsubscribed_at.eq(hit.at),
+        );
+        // Only an unsubscribe older than the one kept replaces it.
+        let newer = excluded(unsubscribes::unsubscribed_at).lt(unsubscribes::unsubscribed_at);
+        db_run!(&mut *conn, |c| {
+            let upsert = diesel::insert_into(unsubscribes::table)
+                .values(row.clone())
+                .on_conflict((unsubscribes::account_id, unsubscribes::address))
+                .do_update()
+                .set((
+                    unsubscribes::reason.eq(excluded(unsubscribes::reason)),
+                    unsubscribes::source.eq(excluded(unsubscribes::source)),
+                    unsubscribes::email_id.eq(excluded(unsubscribes::email_id)),
+                    unsubscribes::api_user.eq(excluded(unsubscribes::api_user)),
+                    unsubscribes::tag.eq(excluded(unsubscribes::tag)),
+                    unsubscribes::unsubscribed_at.eq(excluded(unsubscribes::unsubscribed_at)),
+                ));
+            diesel::query_dsl::methods::FilterDsl::filter(upsert, newer).execute(c)
+        })?;
+    }
+    Ok(())
+}
