@@ -355,11 +355,19 @@ both_backends!(a_pasted_sendcloud_app_key_verifies_sendcloud_posts, |db| {
         ),
         (1, -1)
     );
-    // labelName is kept and filterable like a tag.
+    // labelName is kept and filterable like a tag, on /status as in the API.
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM message_tags WHERE tag = 'welcome'"),
         1
     );
+    let labelled = owner.get("/status?tag=welcome");
+    assert_eq!(labelled.status, 200);
+    assert_eq!(
+        labelled.body.matches("data-status=\"delivered\"").count(),
+        1
+    );
+    let other = owner.get("/status?tag=another-label");
+    assert_eq!(other.body.matches("data-status=").count(), 0);
 
     // The same post signed with a generated key of ours is refused once the pasted one is set.
     let r = sendcloud_post(
