@@ -153,6 +153,8 @@ pub struct EntryRow {
     pub list_code: &'static str,
     pub id: i64,
     pub address: String,
+    /// The `/lookup` query for the address (an opaque entry reference when masked).
+    pub lookup: String,
     pub cells: Vec<String>,
     pub active: bool,
 }
@@ -286,8 +288,9 @@ pub async fn page(
                 key: format!("{}:{}", e.list.code(), e.id),
                 list_code: e.list.code(),
                 id: e.id,
-                address: e.address.clone(),
-                cells: presenter.list_record(list, e),
+                address: viewer.show_address(&e.address),
+                lookup: viewer.entry_lookup_query(&e.address, e.list.code(), e.id),
+                cells: presenter.list_record(list, e).iter().map(|c| viewer.show_text(c)).collect(),
                 active: e.is_active(now),
             })
             .collect(),
@@ -574,7 +577,7 @@ pub async fn csv(
     out.write_record(presenter.list_header(list))
         .map_err(AppError::internal)?;
     for e in &rows {
-        out.write_record(presenter.list_record(list, e))
+        out.write_record(presenter.list_record(list, e).iter().map(|f| crate::domain::export_cell(f, presenter.mask).into_owned()))
             .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
@@ -688,13 +691,13 @@ fn track_row(viewer: &Viewer, r: &list_pages::TrackingRow) -> TrackRow {
         kind,
         kind_label: lang.t(&format!("event.{kind}")),
         time: format_in_zone(r.occurred_at, &viewer.account.zone()),
-        url: r.url.clone(),
+        url: viewer.show_text(&r.url),
         ip: r.ip.clone().unwrap_or_default(),
         browser,
         os,
         recipient: viewer.show_address(&r.recipient),
         api_user: r.api_user.clone(),
-        email_id: r.email_id.clone(),
+        email_id: viewer.show_text(&r.email_id),
         message_id: r.message_id,
     }
 }
@@ -802,7 +805,7 @@ pub async fn tracking_csv(viewer: Viewer, form: web::Query<ListForm>) -> AppResu
     out.write_record(presenter.tracking_header())
         .map_err(AppError::internal)?;
     for r in &rows {
-        out.write_record(presenter.tracking_record(r))
+        out.write_record(presenter.tracking_record(r).iter().map(|f| crate::domain::export_cell(f, presenter.mask).into_owned()))
             .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;

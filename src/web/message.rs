@@ -115,7 +115,7 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
             time: format_in_zone(e.occurred_at, &zone),
             kind_label: lang.t(&format!("event.{}", e.kind)),
             kind: e.kind,
-            smtp_reply: e.smtp_reply.unwrap_or_default(),
+            smtp_reply: viewer.show_text(&e.smtp_reply.unwrap_or_default()),
             mx: e.mx.unwrap_or_default(),
             attempt: e.attempt.map(|a| a.to_string()).unwrap_or_default(),
             reason_label: e
@@ -128,16 +128,14 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
     let page = MessagePage {
         ctx: viewer.page("/status"),
         id: message.id,
-        email_id: message.email_id.clone(),
+        email_id: viewer.show_text(&message.email_id),
         api_user: message.api_user.clone(),
         mail_type: message.mail_type().label(lang.code()).to_string(),
         tags: message.tag_list().into_iter().map(str::to_string).collect(),
         recipient: viewer.show_address(&message.recipient),
-        recipient_query: url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("address", &message.recipient)
-            .finish(),
-        sender: message.sender.clone(),
-        subject: message.subject.clone(),
+        recipient_query: viewer.lookup_query(&message.recipient, message.id),
+        sender: viewer.show_text(&message.sender),
+        subject: viewer.show_text(&message.subject),
         status,
         status_label: status.label(lang.code()).to_string(),
         reason_code: message
@@ -152,13 +150,13 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
             .reason()
             .map(|r| r.label(lang.code()).to_string())
             .unwrap_or_default(),
-        smtp_reply: message.smtp_reply.clone().unwrap_or_default(),
+        smtp_reply: viewer.show_text(&message.smtp_reply.clone().unwrap_or_default()),
         rule: message.rule.clone().unwrap_or_default(),
         requested: format_in_zone(message.requested_at, &zone),
         updated: format_in_zone(message.updated_at, &zone),
         events,
         splus_log,
-        send_log,
+        send_log: send_log.map(|log| viewer.show_text(&log)),
         splus_content,
         content: raw.as_deref().map(content::read),
         account_param: if viewer.is_staff_view() {
@@ -185,8 +183,9 @@ fn require(enabled: bool, viewer: &Viewer) -> AppResult<()> {
 /// `GET /status/{id}/content.html`: the sanitized HTML part, for a sandboxed frame of the
 /// message page; its own policy forbids scripts and every remote load.
 pub async fn content_html(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
-    require(viewer.account.splus_content, &viewer)?;
+    // The message's own account decides (`find` takes staff there), never the one named.
     let message = find(&mut viewer, &id).await?;
+    require(viewer.account.splus_content, &viewer)?;
     let scope = viewer.scope();
     let raw = with_db(viewer.state(), move |conn| {
         Ok(messages::content(conn, &scope, message.id)?)
@@ -206,8 +205,9 @@ pub async fn content_html(mut viewer: Viewer, id: web::Path<String>) -> AppResul
 
 /// `GET /status/{id}/message.eml`: the kept raw message.
 pub async fn eml(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
-    require(viewer.account.splus_content, &viewer)?;
+    // The message's own account decides (`find` takes staff there), never the one named.
     let message = find(&mut viewer, &id).await?;
+    require(viewer.account.splus_content, &viewer)?;
     let scope = viewer.scope();
     let raw = with_db(viewer.state(), move |conn| {
         Ok(messages::content(conn, &scope, message.id)?)
@@ -225,8 +225,9 @@ pub async fn eml(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRes
 
 /// `GET /status/{id}/send-log.txt`: the send log lines as text.
 pub async fn send_log(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
-    require(viewer.account.splus_log, &viewer)?;
+    // The message's own account decides (`find` takes staff there), never the one named.
     let message = find(&mut viewer, &id).await?;
+    require(viewer.account.splus_log, &viewer)?;
     let scope = viewer.scope();
     let lines = with_db(viewer.state(), move |conn| {
         Ok(messages::send_log(conn, &scope, message.id)?)
@@ -235,5 +236,5 @@ pub async fn send_log(mut viewer: Viewer, id: web::Path<String>) -> AppResult<Ht
     .ok_or(AppError::NotFound)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
-        .body(lines))
+        .body(viewer.show_text(&lines)))
 }

@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod content;
 pub mod csrf;
 pub mod error;
 pub mod exports;
+pub mod guard;
 pub mod headers;
 pub mod lang;
 pub mod layout;
