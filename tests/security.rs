@@ -565,9 +565,35 @@ both_backends!(masked_viewers_receive_no_full_address, |db| {
         seen_masked |= body.contains("ma***@yahoo.com");
     }
     assert!(seen_masked, "the pages do show the masked address");
-    // The masked lookup link leads to the address's diagnosis.
+    // The masked lookup link leads to the address's diagnosis, and removing the blocking
+    // entry from there names no address either.
     let lookup = member.get(&format!("/lookup?message={id}"));
     assert!(lookup.body.contains("data-blocked=\"true\""), "{}", lookup.body);
+    let end = lookup.body.find("\" class=\"remove\"").expect("a remove link");
+    let start = lookup.body[..end].rfind("href=\"").unwrap() + 6;
+    let href = lookup.body[start..end]
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let confirm = member.get(&href);
+    assert_eq!(confirm.status, 200, "{href}: {}", confirm.body);
+    assert!(!confirm.body.to_lowercase().contains("ma.3057"), "{}", confirm.body);
+    let query: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(href.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    let token = confirm.csrf_token();
+    let removed = member.post_form(
+        "/lookup/remove",
+        &[
+            ("csrf_token", &token),
+            ("list", &query["list"]),
+            ("id", &query["id"]),
+            ("address", ""),
+        ],
+    );
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert!(!removed.location().contains("ma.3057"), "{}", removed.location());
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM bounces"), 0);
     // The offline export of the same rows.
     let token = member.token();
     let res = member.post_form(

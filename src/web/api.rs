@@ -77,7 +77,7 @@ pub async fn events(
     payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let caller = authenticate(&state, &req).await?;
-    let _turn = super::body::turn().await;
+    let _turn = super::body::turn(&req).await;
     let body = match super::body::read(&req, payload, MAX_EVENTS_BODY).await {
         Ok(body) => body,
         Err(answer) => return Ok(answer),
@@ -299,7 +299,7 @@ pub async fn bounce_messages(
     payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let caller = authenticate(&state, &req).await?;
-    let _turn = super::body::turn().await;
+    let _turn = super::body::turn(&req).await;
     let body = match super::body::read(&req, payload, MAX_BOUNCE_BODY).await {
         Ok(body) => body,
         Err(answer) => return Ok(answer),

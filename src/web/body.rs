@@ -18,12 +18,28 @@ fn large_bodies() -> &'static Semaphore {
     SEMAPHORE.get_or_init(|| Semaphore::new(LARGE_BODIES_AT_ONCE))
 }
 
-/// A turn to read and parse one large body; held until the call is answered.
-pub async fn turn() -> SemaphorePermit<'static> {
-    large_bodies()
-        .acquire()
-        .await
-        .expect("the semaphore is never closed")
+/// Bodies announced at most this large are read without waiting for a turn.
+const SMALL_BODY: usize = 1024 * 1024;
+
+/// A turn to read and parse the request's body when it is large (or of unknown size), held
+/// until the call is answered; None for a small body, which needs none.
+pub async fn turn(req: &HttpRequest) -> Option<SemaphorePermit<'static>> {
+    if declared_length(req).is_some_and(|n| n <= SMALL_BODY) {
+        return None;
+    }
+    Some(
+        large_bodies()
+            .acquire()
+            .await
+            .expect("the semaphore is never closed"),
+    )
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
 }
 
 /// The answer for a body over `limit` bytes, in the API's error shape.
@@ -40,11 +56,7 @@ pub async fn read(
     mut payload: Payload,
     limit: usize,
 ) -> Result<Bytes, HttpResponse> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = declared_length(req);
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }

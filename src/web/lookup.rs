@@ -324,7 +324,7 @@ pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResul
         list_code: list.code(),
         id,
         address: entry_address(&viewer, &entry),
-        reason: entry.reason.clone().unwrap_or_default(),
+        reason: viewer.show_text(&entry.reason.clone().unwrap_or_default()),
         source: entry.source.clone().unwrap_or_default(),
         since: format_in_zone(entry.created_at, &zone),
         until: entry
