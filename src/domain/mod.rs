@@ -14,10 +14,10 @@ mod user_agent;
 pub use address::{mask_address, normalize_address, EmailAddress};
 pub use export::ExportFormat;
 pub use lists::{bounce_backoff_ms, SPAM_REPORT_TTL_MS};
-pub use redact::{
-    export_cell, log_text, mask_addresses_in, neutralise_formula, redact_target,
-};
 pub use period::{day_start, Period, PeriodError, MAX_PERIOD_DAYS};
+pub use redact::{
+    export_cell, export_record, log_text, mask_addresses_in, neutralise_formula, redact_target,
+};
 pub use secret::{
     constant_time_eq, dummy_password_hash, hash_api_key, hash_password, new_api_key, random_token,
     verify_password,

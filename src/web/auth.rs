@@ -519,3 +519,34 @@ pub async fn logout(session: Session) -> HttpResponse {
     session.purge();
     redirect("/login")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LoginLimiter;
+
+    #[test]
+    fn the_login_limiter_keeps_small_keys_and_forgets_refilled_ones() {
+        let mut settings = crate::Settings::new("sqlite://unused.db");
+        settings.login_refill_seconds = 1;
+        settings.login_burst_per_account = 1;
+        let limiter = LoginLimiter::new(&settings);
+        let long = "x".repeat(60_000);
+        for i in 0..1_000 {
+            limiter.allow("192.0.2.1", &format!("{i}-{long}@example.com"));
+        }
+        // One key per distinct email, each a 16-byte hash, and the one IP.
+        assert_eq!(limiter.len(), 1_001);
+        // The same email, however long, cased or padded, is one key.
+        assert!(!limiter.allow("192.0.2.2", &format!(" 0-{}@EXAMPLE.com ", long.to_uppercase())));
+        // A key is forgotten two refill periods after its last use.
+        std::thread::sleep(std::time::Duration::from_millis(2_100));
+        for i in 0..100 {
+            limiter.allow("192.0.2.3", &format!("late-{i}@example.com"));
+        }
+        assert!(
+            limiter.len() < 300,
+            "refilled keys are swept: {} kept",
+            limiter.len()
+        );
+    }
+}

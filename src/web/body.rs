@@ -80,8 +80,7 @@ pub async fn read(
 /// `max` values refuse the call as soon as the one past the cap is met.
 pub fn split_batch(body: &[u8], max: usize) -> Result<Vec<&[u8]>, String> {
     use serde::de::IgnoredAny;
-    let text =
-        std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string())?;
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string())?;
     let start = text.len() - text.trim_start().len();
     let mut spans = Vec::new();
     let too_many = |max: usize| format!("more than {max} events in one call; at most {max}");
@@ -101,8 +100,8 @@ pub fn split_batch(body: &[u8], max: usize) -> Result<Vec<&[u8]>, String> {
                 if spans.len() == max {
                     return Err(too_many(max));
                 }
-                let mut values = serde_json::Deserializer::from_slice(&body[pos..])
-                    .into_iter::<IgnoredAny>();
+                let mut values =
+                    serde_json::Deserializer::from_slice(&body[pos..]).into_iter::<IgnoredAny>();
                 match values.next() {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(format!("invalid JSON: {e}")),
@@ -154,8 +153,12 @@ mod tests {
         assert_eq!(split_batch(b"[]", 10).unwrap().len(), 0);
         let nd = split_batch(b"{\"a\":1}\n\n{\"b\":2}\r\n", 10).unwrap();
         assert_eq!(nd.len(), 2);
-        assert!(split_batch(b"[0,0,0]", 2).unwrap_err().contains("at most 2"));
-        assert!(split_batch(b"1\n2\n3", 2).unwrap_err().contains("at most 2"));
+        assert!(split_batch(b"[0,0,0]", 2)
+            .unwrap_err()
+            .contains("at most 2"));
+        assert!(split_batch(b"1\n2\n3", 2)
+            .unwrap_err()
+            .contains("at most 2"));
         assert!(split_batch(b"[{\"a\":1},", 10).is_err());
         assert!(split_batch(b"[{\"a\":1}] x", 10).is_err());
         assert!(split_batch(b"{\"a\":\n1}", 10)

@@ -160,7 +160,11 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_site() {
-        for ok in ["/", "/status?from=2026-11-01&to=2026-11-02", "/status/12#content"] {
+        for ok in [
+            "/",
+            "/status?from=2026-11-01&to=2026-11-02",
+            "/status/12#content",
+        ] {
             assert_eq!(safe_next(Some(ok)), ok);
         }
         for bad in [

@@ -290,7 +290,11 @@ pub async fn page(
                 id: e.id,
                 address: viewer.show_address(&e.address),
                 lookup: viewer.entry_lookup_query(&e.address, e.list.code(), e.id),
-                cells: presenter.list_record(list, e).iter().map(|c| viewer.show_text(c)).collect(),
+                cells: presenter
+                    .list_record(list, e)
+                    .iter()
+                    .map(|c| viewer.show_text(c))
+                    .collect(),
                 active: e.is_active(now),
             })
             .collect(),
@@ -577,8 +581,11 @@ pub async fn csv(
     out.write_record(presenter.list_header(list))
         .map_err(AppError::internal)?;
     for e in &rows {
-        out.write_record(presenter.list_record(list, e).iter().map(|f| crate::domain::export_cell(f, presenter.mask).into_owned()))
-            .map_err(AppError::internal)?;
+        out.write_record(crate::domain::export_record(
+            presenter.list_record(list, e),
+            presenter.mask,
+        ))
+        .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()
@@ -805,8 +812,11 @@ pub async fn tracking_csv(viewer: Viewer, form: web::Query<ListForm>) -> AppResu
     out.write_record(presenter.tracking_header())
         .map_err(AppError::internal)?;
     for r in &rows {
-        out.write_record(presenter.tracking_record(r).iter().map(|f| crate::domain::export_cell(f, presenter.mask).into_owned()))
-            .map_err(AppError::internal)?;
+        out.write_record(crate::domain::export_record(
+            presenter.tracking_record(r),
+            presenter.mask,
+        ))
+        .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()

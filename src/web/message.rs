@@ -49,6 +49,9 @@ struct MessagePage {
     send_log: Option<String>,
     splus_content: bool,
     content: Option<ContentView>,
+    /// The raw `.eml` is offered only to viewers who see addresses unmasked: masking it
+    /// would break the message.
+    raw_download: bool,
     account_param: String,
     recipient_query: String,
 }
@@ -158,7 +161,15 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
         splus_log,
         send_log: send_log.map(|log| viewer.show_text(&log)),
         splus_content,
-        content: raw.as_deref().map(content::read),
+        content: raw.as_deref().map(|raw| {
+            let mut view = content::read(raw);
+            for (_, value) in &mut view.headers {
+                *value = viewer.show_text(value);
+            }
+            view.text = view.text.map(|t| viewer.show_text(&t));
+            view
+        }),
+        raw_download: !viewer.masks(),
         account_param: if viewer.is_staff_view() {
             format!("?account={}", viewer.account.id)
         } else {
@@ -192,7 +203,7 @@ pub async fn content_html(mut viewer: Viewer, id: web::Path<String>) -> AppResul
     })
     .await?
     .ok_or(AppError::NotFound)?;
-    let html = content::sanitized_html(&raw).ok_or(AppError::NotFound)?;
+    let html = viewer.show_text(&content::sanitized_html(&raw).ok_or(AppError::NotFound)?);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((
@@ -203,11 +214,15 @@ pub async fn content_html(mut viewer: Viewer, id: web::Path<String>) -> AppResul
         .body(format!("<!DOCTYPE html><meta charset=\"utf-8\"><base target=\"_blank\">{html}")))
 }
 
-/// `GET /status/{id}/message.eml`: the kept raw message.
+/// `GET /status/{id}/message.eml`: the kept raw message, for viewers who see addresses
+/// unmasked (the raw message names its recipient, and masking it would break it).
 pub async fn eml(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
     // The message's own account decides (`find` takes staff there), never the one named.
     let message = find(&mut viewer, &id).await?;
     require(viewer.account.splus_content, &viewer)?;
+    if viewer.masks() {
+        return Err(AppError::forbidden(viewer.lang.t("message.eml_masked")));
+    }
     let scope = viewer.scope();
     let raw = with_db(viewer.state(), move |conn| {
         Ok(messages::content(conn, &scope, message.id)?)

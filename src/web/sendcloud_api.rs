@@ -872,7 +872,10 @@ mod tests {
         assert_eq!(code_of(offset_page(Some("-1"), None)), code::BAD_START);
         assert_eq!(code_of(offset_page(None, Some("101"))), code::BAD_LIMIT);
         assert_eq!(code_of(offset_page(None, Some("ten"))), code::BAD_LIMIT);
-        assert_eq!(split_list(Some("a; b;;a;c"), 10).unwrap(), vec!["a", "b", "c"]);
+        assert_eq!(
+            split_list(Some("a; b;;a;c"), 10).unwrap(),
+            vec!["a", "b", "c"]
+        );
         assert_eq!(split_list(Some("[x;y]"), 10).unwrap(), vec!["x", "y"]);
         assert!(split_list(None, 10).unwrap().is_empty());
         assert!(split_list(Some("a;b;a;b"), 2).is_some());

@@ -577,13 +577,11 @@ pub async fn csv(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Http
     out.write_record(presenter.status_header())
         .map_err(AppError::internal)?;
     for m in &rows {
-        out.write_record(
-            presenter
-                .status_record(m)
-                .iter()
-                .map(|f| crate::domain::export_cell(f, presenter.mask).into_owned()),
-        )
-            .map_err(AppError::internal)?;
+        out.write_record(crate::domain::export_record(
+            presenter.status_record(m),
+            presenter.mask,
+        ))
+        .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
     let name = format!(
