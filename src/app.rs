@@ -7,7 +7,7 @@ use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, ErrorHandlers, Logger};
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web as aweb, App, HttpServer};
 
 use crate::web::error::MachineAnswers;
@@ -219,6 +219,7 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
             .configure(router)
             .default_service(aweb::to(web::pages::not_found))
             .wrap(from_fn(web::csrf::guard))
+            .wrap(from_fn(web::guard::staff_read_only))
             .wrap(
                 SessionMiddleware::builder(store.clone(), key.clone())
                     .cookie_name("mailtrail_session".into())
@@ -234,7 +235,7 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
             )
             .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
             .wrap(from_fn(web::headers::security_headers))
-            .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+            .wrap(web::guard::access_log())
     });
     if let Some(n) = workers {
         server = server.workers(n);

@@ -65,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage support staff: the operator's people, in no customer account.
+    Staff {
+        #[command(subcommand)]
+        action: StaffAction,
+    },
     /// Manage API users (the keys mail servers post events with).
     ApiUser {
         #[command(subcommand)]
@@ -124,10 +129,47 @@ enum UserAction {
         #[arg(long)]
         email: String,
         #[arg(long, value_parser = ["owner", "member", "staff"])]
+        /// owner or member; staff belong to no account (`mailtrail staff add`).
         role: String,
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum StaffAction {
+    /// Create a staff user; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Set a staff user's password (read from standard input); their sessions end.
+    Password {
+        #[arg(long)]
+        email: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove a staff user; their sessions end.
+    Remove {
+        #[arg(long)]
+        email: String,
+    },
+    /// List the staff users.
+    List,
+}
+
+/// The password given on standard input, without its final newline.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password)
 }
 
 #[derive(Subcommand)]
@@ -282,13 +324,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     password_stdin: _,
                 },
         } => {
-            let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            if password.is_empty() {
-                bail!("no password on standard input");
+            let role = Role::from_code(&role).context("role must be owner or member")?;
+            if role == Role::Staff {
+                bail!(
+                    "staff belong to no customer account: create them with \
+                     `mailtrail staff add --email E --password-stdin`"
+                );
             }
-            let role = Role::from_code(&role).context("role must be owner, member or staff")?;
+            let password = password_from_stdin()?;
             if mailtrail::domain::EmailAddress::parse(&email).is_none() {
                 bail!("{email:?} is not an email address");
             }
@@ -304,12 +347,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 account.id,
                 &email,
                 role,
-                &hash_password(password),
+                &hash_password(&password),
             )?;
             println!(
                 "created user {} ({}) in account {}",
                 user.email, user.role, account.name
             );
+        }
+        Command::Staff { action } => {
+            let state = AppState::open(settings)?;
+            let mut conn = state.pool.get()?;
+            match action {
+                StaffAction::Add { email, .. } => {
+                    let password = password_from_stdin()?;
+                    if mailtrail::domain::EmailAddress::parse(&email).is_none() {
+                        bail!("{email:?} is not an email address");
+                    }
+                    if accounts::find_user_by_email(&mut conn, &email)?.is_some() {
+                        bail!("a user with email {email:?} already exists");
+                    }
+                    let user =
+                        accounts::create_staff(&mut conn, &email, &hash_password(&password))?;
+                    println!("created staff user {}", user.email);
+                }
+                StaffAction::Password { email, .. } => {
+                    let password = password_from_stdin()?;
+                    if !accounts::set_staff_password(&mut conn, &email, &hash_password(&password))?
+                    {
+                        bail!("no staff user with email {email:?}");
+                    }
+                    println!("new password set for staff user {email}; their sessions ended");
+                }
+                StaffAction::Remove { email } => {
+                    if !accounts::remove_staff(&mut conn, &email)? {
+                        bail!("no staff user with email {email:?}");
+                    }
+                    println!("removed staff user {email}; their sessions ended");
+                }
+                StaffAction::List => {
+                    for user in accounts::list_staff(&mut conn)? {
+                        println!("{}", user.email);
+                    }
+                }
+            }
         }
         Command::ApiUser {
             action:

@@ -783,3 +783,44 @@ both_backends!(request_an_export_watch_it_finish_and_download_it, |db| {
         app.count("SELECT COUNT(*) AS n FROM bounces")
     );
 });
+
+/// The list pages' "select all" box (static/app.js) checks every row.
+async fn select_all_rows_of_a_list(app: &TestApp, driver: &Driver) {
+    let client = connect(driver).await;
+    let base = &app.base;
+    sign_in(&client, base, "owner@acme.test", "browser pw").await;
+    client.goto(&format!("{base}/bounces")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("select-all"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let boxes = client
+        .find_all(Locator::Css("input.row-check"))
+        .await
+        .unwrap();
+    assert!(!boxes.is_empty(), "the page lists entries");
+    for b in &boxes {
+        assert!(
+            b.is_selected().await.unwrap(),
+            "select-all checked every row"
+        );
+    }
+    client.close().await.unwrap();
+}
+
+both_backends!(select_all_checks_every_row_of_a_list, |db| {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "browser pw");
+    app.generate(&account, 300, 2);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(select_all_rows_of_a_list(&app, &driver));
+});

@@ -17,7 +17,8 @@ diesel::table! {
 diesel::table! {
     users (id) {
         id -> BigInt,
-        account_id -> BigInt,
+        /// None for staff, who belong to no customer account.
+        account_id -> Nullable<BigInt>,
         email -> Text,
         password_hash -> Text,
         role -> Text,

@@ -4,6 +4,7 @@ mod address;
 mod export;
 mod lists;
 mod period;
+mod redact;
 mod secret;
 mod status;
 mod time;
@@ -17,6 +18,9 @@ pub use lists::{
     SPAM_REPORT_TTL_MS,
 };
 pub use period::{day_start, Period, PeriodError, MAX_PERIOD_DAYS};
+pub use redact::{
+    export_cell, export_record, log_text, mask_addresses_in, neutralise_formula, redact_target,
+};
 pub use secret::{
     constant_time_eq, dummy_password_hash, hash_api_key, hash_password, new_api_key, random_token,
     verify_password,

@@ -211,7 +211,8 @@ pub fn run(
         exports::set_total(conn, job.id, total)?;
     }
     let part = part_path(dir, job.id);
-    let sink = Sink::create(&part, format, job.gzip)?;
+    let mut sink = Sink::create(&part, format, job.gzip)?;
+    sink.mask_addresses(presenter.mask);
     let mut rows: i64 = 0;
     // Rows are read once, front to back: a big page cache would only hold them for nothing.
     let walked = conn

@@ -11,7 +11,7 @@ use std::path::Path;
 use flate2::write::GzEncoder;
 use rust_xlsxwriter::{Format, Workbook};
 
-use crate::domain::ExportFormat;
+use crate::domain::{export_cell, ExportFormat};
 
 /// Rows of one Excel sheet, its header row included; the export goes on in a new sheet after.
 pub const XLSX_SHEET_ROWS: u32 = 1_048_576;
@@ -23,6 +23,7 @@ const BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 
 pub struct Sink {
     inner: Inner,
+    mask: bool,
 }
 
 /// Boxed: the writers are hundreds of bytes each, and a sink is made once per export.
@@ -53,7 +54,7 @@ impl Sink {
                 Inner::Xlsx(Box::new(XlsxSink::new(file, dir, XLSX_SHEET_ROWS)?))
             }
         };
-        Ok(Sink { inner })
+        Ok(Sink { inner, mask: false })
     }
 
     /// The column names; in XLSX bold, frozen, and repeated at the top of every sheet.
@@ -64,12 +65,23 @@ impl Sink {
         }
     }
 
+    /// Masks the addresses inside every cell from now on (the account masks them).
+    pub fn mask_addresses(&mut self, mask: bool) {
+        self.mask = mask;
+    }
+
+    /// One row; every cell goes through [`export_cell`]: no formula, and no full address
+    /// when the account masks them.
     pub fn record<S: AsRef<str>>(&mut self, fields: &[S]) -> anyhow::Result<()> {
-        let bytes = fields.iter().map(|f| f.as_ref().as_bytes());
+        let cells: Vec<std::borrow::Cow<'_, str>> = fields
+            .iter()
+            .map(|f| export_cell(f.as_ref(), self.mask))
+            .collect();
+        let bytes = cells.iter().map(|f| f.as_bytes());
         match &mut self.inner {
             Inner::Csv(w) => w.write_record(bytes)?,
             Inner::CsvGzip(w) => w.write_record(bytes)?,
-            Inner::Xlsx(x) => x.record(fields)?,
+            Inner::Xlsx(x) => x.record(&cells)?,
         }
         Ok(())
     }
@@ -210,6 +222,7 @@ mod tests {
         let file = BufWriter::new(File::create(&path).unwrap());
         let mut sink = Sink {
             inner: Inner::Xlsx(Box::new(XlsxSink::new(file, dir.path(), 3).unwrap())),
+            mask: false,
         };
         sink.header(vec!["name".into(), "n".into()]).unwrap();
         for i in 0..5 {

@@ -43,9 +43,31 @@ pub fn list_accounts(conn: &mut DbConn) -> StoreResult<Vec<Account>> {
         .load(conn)
 }
 
+/// Creates an owner or member of a customer account. Staff belong to no account: they are
+/// made by [`create_staff`] alone, so this refuses them.
 pub fn create_user(
     conn: &mut DbConn,
     account_id: i64,
+    email: &str,
+    role: Role,
+    password_hash: &str,
+) -> StoreResult<User> {
+    if role == Role::Staff {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "staff belong to no customer account: create them with `mailtrail staff add`".into(),
+        ));
+    }
+    insert_user(conn, Some(account_id), email, role, password_hash)
+}
+
+/// Creates a staff user: the operator's people, in no customer account (CLI only).
+pub fn create_staff(conn: &mut DbConn, email: &str, password_hash: &str) -> StoreResult<User> {
+    insert_user(conn, None, email, Role::Staff, password_hash)
+}
+
+fn insert_user(
+    conn: &mut DbConn,
+    account_id: Option<i64>,
     email: &str,
     role: Role,
     password_hash: &str,
@@ -65,6 +87,53 @@ pub fn create_user(
     find_user_by_email(conn, &email)?.ok_or(diesel::result::Error::NotFound)
 }
 
+/// Every staff user, for `mailtrail staff list`.
+pub fn list_staff(conn: &mut DbConn) -> StoreResult<Vec<User>> {
+    users::table
+        .filter(users::role.eq(Role::Staff.code()))
+        .filter(users::account_id.is_null())
+        .order(users::email.asc())
+        .select(User::as_select())
+        .load(conn)
+}
+
+/// Sets a staff user's password and ends their sessions; false when no such staff user.
+pub fn set_staff_password(
+    conn: &mut DbConn,
+    email: &str,
+    password_hash: &str,
+) -> StoreResult<bool> {
+    let email = crate::domain::normalize_address(email);
+    conn.transaction(|conn| {
+        let Some(user) = find_user_by_email(conn, &email)?.filter(|u| u.role() == Role::Staff)
+        else {
+            return Ok(false);
+        };
+        diesel::update(users::table.find(user.id))
+            .set((
+                users::password_hash.eq(password_hash),
+                users::password_changed_at.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        super::sessions::delete_for_user(conn, user.id)?;
+        Ok(true)
+    })
+}
+
+/// Removes a staff user and ends their sessions; false when no such staff user.
+pub fn remove_staff(conn: &mut DbConn, email: &str) -> StoreResult<bool> {
+    let email = crate::domain::normalize_address(email);
+    conn.transaction(|conn| {
+        let Some(user) = find_user_by_email(conn, &email)?.filter(|u| u.role() == Role::Staff)
+        else {
+            return Ok(false);
+        };
+        super::sessions::delete_for_user(conn, user.id)?;
+        diesel::delete(users::table.find(user.id)).execute(conn)?;
+        Ok(true)
+    })
+}
+
 pub fn find_user_by_email(conn: &mut DbConn, email: &str) -> StoreResult<Option<User>> {
     users::table
         .filter(users::email.eq(crate::domain::normalize_address(email)))
@@ -73,14 +142,27 @@ pub fn find_user_by_email(conn: &mut DbConn, email: &str) -> StoreResult<Option<
         .optional()
 }
 
-/// The signed-in user and their account, read once per request.
-pub fn user_with_account(conn: &mut DbConn, user_id: i64) -> StoreResult<Option<(User, Account)>> {
-    users::table
-        .inner_join(accounts::table)
-        .filter(users::id.eq(user_id))
-        .select((User::as_select(), Account::as_select()))
+/// The signed-in user and their customer account (None for staff), read once per request.
+pub fn user_with_account(
+    conn: &mut DbConn,
+    user_id: i64,
+) -> StoreResult<Option<(User, Option<Account>)>> {
+    let Some(user) = users::table
+        .find(user_id)
+        .select(User::as_select())
         .first(conn)
-        .optional()
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let account = match user.account_id {
+        Some(id) => match get_account(conn, id)? {
+            Some(account) => Some(account),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    Ok(Some((user, account)))
 }
 
 /// Creates an API user and returns it with its key, which is stored only as a hash.
@@ -170,47 +252,59 @@ pub fn rotate_webhook_key(conn: &mut DbConn, scope: &AccountScope) -> StoreResul
     Ok(key)
 }
 
+/// The owners and members of the account (staff are in none).
 pub fn list_users(conn: &mut DbConn, scope: &AccountScope) -> StoreResult<Vec<User>> {
     users::table
         .filter(users::account_id.eq(scope.account_id()))
+        .filter(users::role.ne(Role::Staff.code()))
         .order(users::email.asc())
         .select(User::as_select())
         .load(conn)
 }
 
-/// Removes a user of the account, ending their sessions; false when there was none.
+/// Removes an owner or member of the account, then ends their sessions; false when the
+/// account has no such user, and then nothing at all is changed.
 pub fn remove_user(conn: &mut DbConn, scope: &AccountScope, user_id: i64) -> StoreResult<bool> {
-    super::sessions::delete_for_user(conn, user_id)?;
-    let n = diesel::delete(
-        users::table
-            .filter(users::account_id.eq(scope.account_id()))
-            .filter(users::id.eq(user_id)),
-    )
-    .execute(conn)?;
-    Ok(n > 0)
+    conn.transaction(|conn| {
+        let n = diesel::delete(
+            users::table
+                .filter(users::account_id.eq(scope.account_id()))
+                .filter(users::role.ne(Role::Staff.code()))
+                .filter(users::id.eq(user_id)),
+        )
+        .execute(conn)?;
+        if n > 0 {
+            super::sessions::delete_for_user(conn, user_id)?;
+        }
+        Ok(n > 0)
+    })
 }
 
-/// Sets a user's password and ends every session they have; false when no such user.
+/// Sets the password of an owner or member of the account and ends every session they have;
+/// false when the account has no such user.
 pub fn reset_password(
     conn: &mut DbConn,
     scope: &AccountScope,
     user_id: i64,
     password_hash: &str,
 ) -> StoreResult<bool> {
-    let n = diesel::update(
-        users::table
-            .filter(users::account_id.eq(scope.account_id()))
-            .filter(users::id.eq(user_id)),
-    )
-    .set((
-        users::password_hash.eq(password_hash),
-        users::password_changed_at.eq(now_ms()),
-    ))
-    .execute(conn)?;
-    if n > 0 {
-        super::sessions::delete_for_user(conn, user_id)?;
-    }
-    Ok(n > 0)
+    conn.transaction(|conn| {
+        let n = diesel::update(
+            users::table
+                .filter(users::account_id.eq(scope.account_id()))
+                .filter(users::role.ne(Role::Staff.code()))
+                .filter(users::id.eq(user_id)),
+        )
+        .set((
+            users::password_hash.eq(password_hash),
+            users::password_changed_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+        if n > 0 {
+            super::sessions::delete_for_user(conn, user_id)?;
+        }
+        Ok(n > 0)
+    })
 }
 
 /// Gives an API user a new key (answered once); the old key stops working at once.

@@ -8,6 +8,7 @@ pub mod lists;
 pub mod messages;
 pub mod models;
 pub mod partitions;
+pub mod refs;
 pub mod retention;
 pub mod rollup;
 pub mod sessions;

@@ -37,7 +37,8 @@ pub struct NewAccount<'a> {
 #[diesel(table_name = users)]
 pub struct User {
     pub id: i64,
-    pub account_id: i64,
+    /// The customer account; None for staff, who belong to none.
+    pub account_id: Option<i64>,
     pub email: String,
     pub password_hash: String,
     pub role: String,
@@ -54,7 +55,7 @@ impl User {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
-    pub account_id: i64,
+    pub account_id: Option<i64>,
     pub email: &'a str,
     pub password_hash: &'a str,
     pub role: &'a str,

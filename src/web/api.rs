@@ -56,26 +56,35 @@ impl ApiCaller {
     }
 }
 
-/// `POST /api/v1/events`: a JSON array or NDJSON of events; one result per event.
+/// The largest events call: 10,000 events of a few hundred bytes of fields each leave ample
+/// room under this for the raw contents (S+) that some of them carry. Larger: split the batch.
+pub const MAX_EVENTS_BODY: usize = 64 * 1024 * 1024;
+
+/// The largest raw bounce message.
+pub const MAX_BOUNCE_BODY: usize = 32 * 1024 * 1024;
+
+/// At most this many tags and send-log lines on one event, so that a body of tiny strings
+/// cannot become gigabytes of them.
+pub const MAX_TAGS: usize = 100;
+pub const MAX_SEND_LOG_LINES: usize = 1_000;
+
+/// `POST /api/v1/events`: a JSON array or NDJSON of events; one result per event. The key is
+/// checked from the headers before the body is read; the body is read within
+/// [`MAX_EVENTS_BODY`], split and decoded on the blocking pool, never on the async workers.
 pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let caller = authenticate(&state, &req).await?;
-    let values = parse_batch(&body)?;
-    // Events that cannot be decoded are answered here; the rest go to ingestion together.
-    let mut valid = Vec::with_capacity(values.len());
-    let mut decode_errors: Vec<Option<String>> = Vec::with_capacity(values.len());
-    for value in values {
-        match decode_event(value) {
-            Ok(event) => {
-                valid.push(event);
-                decode_errors.push(None);
-            }
-            Err(e) => decode_errors.push(Some(e)),
-        }
-    }
+    let _turn = super::body::turn(&req).await;
+    let body = match super::body::read(&req, payload, MAX_EVENTS_BODY).await {
+        Ok(body) => body,
+        Err(answer) => return Ok(answer),
+    };
+    let (valid, decode_errors) = web::block(move || decode_batch(&body))
+        .await
+        .map_err(AppError::internal)??;
     let outcomes = with_db(&state, move |conn| {
         Ok(ingest::ingest(conn, &caller.scope, &caller.sender, &valid)?)
     })
@@ -100,39 +109,90 @@ pub async fn events(
     Ok(HttpResponse::Ok().json(json!({ "results": results })))
 }
 
+/// The events of a call that decode, and per event its decoding error (None when it decoded).
+type DecodedBatch = (Vec<Event>, Vec<Option<String>>);
+
 /// A JSON array, or one JSON object per line. Anything unreadable rejects the whole call, so
-/// that nothing of a garbled upload is stored.
-fn parse_batch(body: &[u8]) -> AppResult<Vec<Value>> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| AppError::bad_request("the body is not UTF-8 text"))?;
-    let trimmed = text.trim_start();
-    let values = if trimmed.starts_with('[') {
-        serde_json::from_str::<Vec<Value>>(text)
-            .map_err(|e| AppError::bad_request(format!("invalid JSON: {e}")))?
-    } else {
-        let mut values = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            values.push(serde_json::from_str::<Value>(line).map_err(|e| {
-                AppError::bad_request(format!("invalid JSON on line {}: {e}", n + 1))
-            })?);
-        }
-        values
-    };
-    if values.is_empty() {
+/// that nothing of a garbled upload is stored; an event with wrong fields is reported alone.
+fn decode_batch(body: &[u8]) -> AppResult<DecodedBatch> {
+    let spans = super::body::split_batch(body, MAX_EVENTS).map_err(AppError::bad_request)?;
+    if spans.is_empty() {
         return Err(AppError::bad_request(
             "no events: send a JSON array or one JSON object per line",
         ));
     }
-    if values.len() > MAX_EVENTS {
-        return Err(AppError::bad_request(format!(
-            "{} events in one call; at most {MAX_EVENTS}",
-            values.len()
-        )));
+    let mut valid = Vec::with_capacity(spans.len());
+    let mut decode_errors: Vec<Option<String>> = Vec::with_capacity(spans.len());
+    for span in spans {
+        match decode_event(span) {
+            Ok(event) => {
+                valid.push(event);
+                decode_errors.push(None);
+            }
+            Err(e) => decode_errors.push(Some(e)),
+        }
     }
-    Ok(values)
+    Ok((valid, decode_errors))
+}
+
+/// An event's time as sent: RFC 3339 text or epoch milliseconds, read without building any
+/// other JSON value (an array or object here is refused, not stored).
+#[derive(Debug)]
+enum Timestamp {
+    Text(String),
+    Number(Option<i64>),
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RFC 3339 time or epoch milliseconds")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Timestamp, E> {
+                Ok(Timestamp::Text(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp::Number(Some(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Timestamp, E> {
+                Ok(Timestamp::Number(i64::try_from(v).ok()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Timestamp, E> {
+                Ok(Timestamp::Number(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list of strings of at most `N` items; refused as soon as item `N + 1` is met.
+fn bounded<'de, D: serde::Deserializer<'de>, const N: usize>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    struct V<const N: usize>;
+    impl<'de, const N: usize> serde::de::Visitor<'de> for V<N> {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a list of at most {N} strings")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                if out.len() == N {
+                    return Err(serde::de::Error::custom(format!("more than {N} items")));
+                }
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(V::<N>)
 }
 
 /// The fields of DESIGN §7; unknown fields are ignored.
@@ -142,15 +202,15 @@ struct EventFields {
     event_id: Option<String>,
     email_id: Option<String>,
     recipient: Option<String>,
-    timestamp: Value,
+    timestamp: Option<Timestamp>,
     api_user: Option<String>,
     mail_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::<_, MAX_TAGS>")]
     tags: Vec<String>,
     from: Option<String>,
     subject: Option<String>,
     content: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded::<_, MAX_SEND_LOG_LINES>")]
     send_log: Vec<String>,
     smtp_reply: Option<String>,
     mx: Option<String>,
@@ -162,21 +222,20 @@ struct EventFields {
 }
 
 /// RFC 3339, or epoch milliseconds as a number.
-fn parse_time(value: &Value) -> Result<Millis, String> {
+fn parse_time(value: &Option<Timestamp>) -> Result<Millis, String> {
     match value {
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s.trim())
+        Some(Timestamp::Text(s)) => chrono::DateTime::parse_from_rfc3339(s.trim())
             .map(|t| t.timestamp_millis())
             .map_err(|_| format!("timestamp {s:?} is not an RFC 3339 time")),
-        Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| "timestamp must be RFC 3339 or epoch milliseconds".to_string()),
-        Value::Null => Err("timestamp is required".into()),
-        _ => Err("timestamp must be RFC 3339 or epoch milliseconds".into()),
+        Some(Timestamp::Number(n)) => {
+            n.ok_or_else(|| "timestamp must be RFC 3339 or epoch milliseconds".to_string())
+        }
+        None => Err("timestamp is required".into()),
     }
 }
 
-fn decode_event(value: Value) -> Result<Event, String> {
-    let fields: EventFields = serde_json::from_value(value).map_err(|e| e.to_string())?;
+fn decode_event(span: &[u8]) -> Result<Event, String> {
+    let fields: EventFields = serde_json::from_slice(span).map_err(|e| e.to_string())?;
     let kind = EventKind::from_code(fields.event.trim())
         .filter(|k| *k != EventKind::AutoReply)
         .ok_or_else(|| format!("unknown event type {:?}", fields.event))?;
@@ -240,9 +299,14 @@ fn decode_event(value: Value) -> Result<Event, String> {
 pub async fn bounce_messages(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let caller = authenticate(&state, &req).await?;
+    let _turn = super::body::turn(&req).await;
+    let body = match super::body::read(&req, payload, MAX_BOUNCE_BODY).await {
+        Ok(body) => body,
+        Err(answer) => return Ok(answer),
+    };
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::bad_request(
             "send the raw bounce message as the body",

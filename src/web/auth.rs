@@ -47,30 +47,83 @@ pub async fn reveal(viewer: Viewer, form: web::Form<RevealForm>) -> AppResult<Ht
     Ok(redirect(&safe_next(form.next.as_deref())))
 }
 
-/// Login attempts, limited per client IP and per account (the email tried).
+/// Login attempts, limited per client IP and per account (the email tried). Keys are a hash
+/// of the normalised, length-capped input, so that a flood of long unique emails costs a few
+/// bytes each, and entries whose limit has refilled are dropped as the map grows.
 pub struct LoginLimiter {
-    per_ip: DefaultKeyedRateLimiter<String>,
-    per_account: DefaultKeyedRateLimiter<String>,
+    per_ip: DefaultKeyedRateLimiter<[u8; 16]>,
+    per_account: DefaultKeyedRateLimiter<[u8; 16]>,
+    /// Attempts since the last sweep of refilled entries.
+    since_sweep: std::sync::atomic::AtomicUsize,
+    refill: Duration,
+}
+
+/// Entries kept before refilled ones are swept out.
+const LIMITER_SWEEP_EVERY: usize = 1024;
+
+/// The longest email or password a login form may carry; longer is refused at once.
+pub const MAX_LOGIN_EMAIL: usize = 320;
+pub const MAX_LOGIN_PASSWORD: usize = 1024;
+
+fn limiter_key(kind: u8, value: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let value = crate::domain::normalize_address(value);
+    let capped: String = value.chars().take(MAX_LOGIN_EMAIL).collect();
+    let digest = Sha256::new()
+        .chain_update([kind])
+        .chain_update(capped.as_bytes())
+        .finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
 }
 
 impl LoginLimiter {
     pub fn new(settings: &crate::Settings) -> Self {
+        let refill = Duration::from_secs(settings.login_refill_seconds.max(1));
         let quota = |burst: u32| {
-            Quota::with_period(Duration::from_secs(settings.login_refill_seconds.max(1)))
+            Quota::with_period(refill)
                 .expect("a non-zero period")
                 .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least one"))
         };
         LoginLimiter {
             per_ip: RateLimiter::keyed(quota(settings.login_burst_per_ip)),
             per_account: RateLimiter::keyed(quota(settings.login_burst_per_account)),
+            since_sweep: std::sync::atomic::AtomicUsize::new(0),
+            refill,
         }
     }
 
     /// Counts one attempt; false when either limit is exhausted.
     pub fn allow(&self, ip: &str, email: &str) -> bool {
-        let ip_ok = self.per_ip.check_key(&ip.to_string()).is_ok();
-        let account_ok = self.per_account.check_key(&email.to_string()).is_ok();
+        use std::sync::atomic::Ordering;
+        if self.since_sweep.fetch_add(1, Ordering::Relaxed) >= LIMITER_SWEEP_EVERY {
+            self.since_sweep.store(0, Ordering::Relaxed);
+            self.per_ip.retain_recent();
+            self.per_account.retain_recent();
+            self.per_ip.shrink_to_fit();
+            self.per_account.shrink_to_fit();
+        }
+        let ip_ok = self.per_ip.check_key(&limiter_key(b'i', ip)).is_ok();
+        let account_ok = self
+            .per_account
+            .check_key(&limiter_key(b'a', email))
+            .is_ok();
         ip_ok && account_ok
+    }
+
+    /// Keys held now (for tests and measurements).
+    pub fn len(&self) -> usize {
+        self.per_ip.len() + self.per_account.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How long a refused client should wait: one refill period.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.refill.as_secs().max(1)
     }
 }
 
@@ -97,9 +150,10 @@ pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
 /// A signed-in person and the account whose data this request may see.
 pub struct Viewer {
     pub user: User,
-    /// The account the user belongs to.
-    pub home: Account,
-    /// The account being looked at: the home account, or for staff the one they chose.
+    /// The customer account the user belongs to; None for staff, who belong to none.
+    pub home: Option<Account>,
+    /// The account being looked at: the home account, or for staff the one they chose
+    /// (`?account=ID`); staff who chose none look at [`no_account`], which holds nothing.
     pub account: Account,
     pub session: Session,
     pub lang: Lang,
@@ -121,9 +175,9 @@ impl Viewer {
         self.role() == Role::Staff
     }
 
-    /// True when staff are looking at another account's data.
+    /// True when staff are looking at a customer account's data (read-only, audited).
     pub fn is_staff_view(&self) -> bool {
-        self.account.id != self.home.id
+        self.home.as_ref().map(|h| h.id) != Some(self.account.id) && self.account.id != NO_ACCOUNT
     }
 
     pub fn state(&self) -> &AppState {
@@ -151,11 +205,46 @@ impl Viewer {
 
     /// An address as this viewer may see it.
     pub fn show_address(&self, address: &str) -> String {
-        if self.masks() {
+        // A whole `@domain` (a blacklist entry) names no one and is never masked.
+        if self.masks() && !address.starts_with('@') {
             crate::domain::mask_address(address)
         } else {
             address.to_string()
         }
+    }
+
+    /// Free text (an SMTP reply, an emailId, a send log) as this viewer may see it: with
+    /// masking on, every address inside it is masked.
+    pub fn show_text(&self, text: &str) -> String {
+        if self.masks() {
+            crate::domain::mask_addresses_in(text)
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// The query of a `/lookup` link for a message's recipient: the address itself, or for a
+    /// viewer who sees addresses masked the message id, which names no one.
+    pub fn lookup_query(&self, address: &str, message_id: i64) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if self.masks() {
+            query.append_pair("message", &message_id.to_string());
+        } else {
+            query.append_pair("address", address);
+        }
+        query.finish()
+    }
+
+    /// The query of a `/lookup` link for a list entry's address: the address itself, or for
+    /// a viewer who sees addresses masked the entry (`bounces:12`), which names no one.
+    pub fn entry_lookup_query(&self, address: &str, list: &str, id: i64) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if self.masks() {
+            query.append_pair("entry", &format!("{list}:{id}"));
+        } else {
+            query.append_pair("address", address);
+        }
+        query.finish()
     }
 
     /// Writes one line to the audit log, in the viewed account.
@@ -201,6 +290,24 @@ impl Viewer {
     }
 }
 
+/// The id of [`no_account`]; no real account has it (ids start at 1 on both backends).
+pub const NO_ACCOUNT: i64 = 0;
+
+/// What staff look at before they choose an account: nothing, with every feature off.
+pub fn no_account() -> Account {
+    Account {
+        id: NO_ACCOUNT,
+        name: String::new(),
+        time_zone: crate::domain::DEFAULT_TIME_ZONE.to_string(),
+        mask_addresses: true,
+        export_allowed: false,
+        splus_content: false,
+        splus_log: false,
+        webhook_app_key: None,
+        created_at: 0,
+    }
+}
+
 #[derive(Deserialize)]
 struct AccountParam {
     account: Option<i64>,
@@ -234,9 +341,15 @@ impl FromRequest for Viewer {
                 session.purge();
                 return Err(AppError::LoginRequired { next: path });
             };
+            // Staff belong to no account, and everyone else to exactly one.
+            let staff = user.role() == Role::Staff;
+            if staff != home.is_none() {
+                session.purge();
+                return Err(AppError::LoginRequired { next: path });
+            }
             let ip = client_ip(&req, &state);
             let mut viewer = Viewer {
-                account: home.clone(),
+                account: home.clone().unwrap_or_else(no_account),
                 user,
                 home,
                 session,
@@ -250,7 +363,7 @@ impl FromRequest for Viewer {
             let wanted = web::Query::<AccountParam>::from_query(req.query_string())
                 .ok()
                 .and_then(|q| q.account);
-            if let Some(id) = wanted.filter(|id| *id != viewer.home.id) {
+            if let Some(id) = wanted.filter(|id| Some(*id) != viewer.home.as_ref().map(|h| h.id)) {
                 if !viewer.is_staff() {
                     return Err(AppError::forbidden("This account is not yours."));
                 }
@@ -340,15 +453,33 @@ pub async fn login_submit(
     let email = crate::domain::normalize_address(&form.email);
     let next = safe_next(form.next.as_deref());
     let ip = client_ip(&req, &state);
+    // Logs get the email as text of a sane length on one line, never the raw input.
+    let logged = crate::domain::log_text(&email, 100);
     if !state.login_limiter.allow(&ip, &email) {
-        log::warn!("login rate limit hit for {email} from {ip}");
-        return render_login(
+        log::warn!("login rate limit hit for {logged} from {ip}");
+        let mut page = render_login(
             lang,
             &session,
-            form.email,
+            crate::domain::log_text(&form.email, MAX_LOGIN_EMAIL),
             next,
             Some(lang.t("login.too_many")),
             429,
+        )?;
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(state.login_limiter.retry_after_secs()),
+        );
+        return Ok(page);
+    }
+    if email.chars().count() > MAX_LOGIN_EMAIL || form.password.len() > MAX_LOGIN_PASSWORD {
+        log::info!("failed login (oversized fields) for {logged} from {ip}");
+        return render_login(
+            lang,
+            &session,
+            String::new(),
+            next,
+            Some(lang.t("login.wrong")),
+            401,
         );
     }
     let password = form.password;
@@ -364,7 +495,7 @@ pub async fn login_submit(
     })
     .await?;
     let Some(user) = user else {
-        log::info!("failed login for {email} from {ip}");
+        log::info!("failed login for {logged} from {ip}");
         return render_login(
             lang,
             &session,
@@ -387,4 +518,35 @@ pub async fn login_submit(
 pub async fn logout(session: Session) -> HttpResponse {
     session.purge();
     redirect("/login")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoginLimiter;
+
+    #[test]
+    fn the_login_limiter_keeps_small_keys_and_forgets_refilled_ones() {
+        let mut settings = crate::Settings::new("sqlite://unused.db");
+        settings.login_refill_seconds = 1;
+        settings.login_burst_per_account = 1;
+        let limiter = LoginLimiter::new(&settings);
+        let long = "x".repeat(60_000);
+        for i in 0..1_000 {
+            limiter.allow("192.0.2.1", &format!("{i}-{long}@example.com"));
+        }
+        // One key per distinct email, each a 16-byte hash, and the one IP.
+        assert_eq!(limiter.len(), 1_001);
+        // The same email, however long, cased or padded, is one key.
+        assert!(!limiter.allow("192.0.2.2", &format!(" 0-{}@EXAMPLE.com ", long.to_uppercase())));
+        // A key is forgotten two refill periods after its last use.
+        std::thread::sleep(std::time::Duration::from_millis(2_100));
+        for i in 0..100 {
+            limiter.allow("192.0.2.3", &format!("late-{i}@example.com"));
+        }
+        assert!(
+            limiter.len() < 300,
+            "refilled keys are swept: {} kept",
+            limiter.len()
+        );
+    }
 }

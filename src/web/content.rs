@@ -120,11 +120,14 @@ pub fn sanitized_html(raw: &[u8]) -> Option<String> {
         .link_rel(Some("noopener noreferrer"))
         .set_tag_attribute_value("a", "target", "_blank")
         .attribute_filter(|element, attribute, value| {
-            // Images may not fetch anything: tracking pixels and remote images stay silent.
-            if element == "img"
-                && attribute == "src"
-                && !(value.starts_with("data:") || value.starts_with("cid:"))
-            {
+            let scheme = value.trim_start().to_ascii_lowercase();
+            let inline = scheme.starts_with("data:") || scheme.starts_with("cid:");
+            if element == "img" && attribute == "src" {
+                // Images may not fetch anything: tracking pixels and remote images stay silent.
+                inline.then(|| value.into())
+            } else if scheme.starts_with("data:") {
+                // `data:` is for inline images only: a `data:` link opens a page of the
+                // sender's making (HTML, script) in a new window.
                 None
             } else {
                 Some(value.into())

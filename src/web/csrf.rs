@@ -17,7 +17,7 @@ pub const FIELD: &str = "csrf_token";
 
 /// Machine endpoints authenticate otherwise (API keys, signatures, signed tokens) and carry
 /// no session, so they are not forms.
-fn exempt(path: &str) -> bool {
+pub fn exempt(path: &str) -> bool {
     ["/api/", "/apiv2/", "/webhooks/", "/t/", "/u/"]
         .iter()
         .any(|p| path.starts_with(p))

@@ -94,11 +94,44 @@ pub struct SwitchQuery {
     next: Option<String>,
 }
 
-/// Only paths of this site: never an open redirect.
+/// Zero-width and bidi-control characters: they make a link read otherwise than it goes.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Only paths of this site: never an open redirect. Browsers drop tabs and newlines from a
+/// URL and read `\` as `/`, so `/\t/evil.test` would lead to `//evil.test`: a target must be
+/// a path with no control character, no whitespace and no backslash, and must still name this
+/// site, and no other scheme or host, once resolved against it. Anything else goes to `/`.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".to_string(),
+    let Some(n) = next else {
+        return "/".to_string();
+    };
+    let plain = n.starts_with('/')
+        && !n.starts_with("//")
+        && n.len() <= 2048
+        && !n
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\' || invisible(c));
+    if !plain {
+        return "/".to_string();
+    }
+    const HERE: &str = "http://mailtrail.invalid/";
+    let same_site = url::Url::parse(HERE)
+        .and_then(|base| base.join(n))
+        .map(|u| {
+            u.scheme() == "http"
+                && u.host_str() == Some("mailtrail.invalid")
+                && u.port().is_none()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && !u.path().starts_with("//")
+        })
+        .unwrap_or(false);
+    if same_site {
+        n.to_string()
+    } else {
+        "/".to_string()
     }
 }
 
@@ -119,4 +152,32 @@ pub async fn switch(
         .cookie(cookie)
         .insert_header((header::LOCATION, safe_next(query.next.as_deref())))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for ok in [
+            "/",
+            "/status?from=2026-11-01&to=2026-11-02",
+            "/status/12#content",
+        ] {
+            assert_eq!(safe_next(Some(ok)), ok);
+        }
+        for bad in [
+            "/\t/evil.test",
+            "/\n/evil.test",
+            "//evil.test",
+            "/\\evil.test",
+            "https://evil.test",
+            " /evil.test",
+            "evil.test",
+            "/\u{202e}/evil.test",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+    }
 }

@@ -118,20 +118,26 @@ impl PageCtx {
 
 /// A download of the current filter as CSV: UTF-8 with a byte-order mark (so that Excel reads
 /// it as UTF-8), a header row, then the records.
+/// Every cell goes through [`crate::domain::export_cell`]: no formula, and with `mask` no full
+/// address.
 pub fn csv_download<R, F>(
     filename: &str,
     header: Vec<String>,
     records: impl IntoIterator<Item = R>,
+    mask: bool,
 ) -> super::AppResult<actix_web::HttpResponse>
 where
     R: IntoIterator<Item = F>,
-    F: AsRef<[u8]>,
+    F: AsRef<str>,
 {
     use super::AppError;
     let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
     out.write_record(header).map_err(AppError::internal)?;
     for record in records {
-        out.write_record(record).map_err(AppError::internal)?;
+        let cells = record
+            .into_iter()
+            .map(|f| crate::domain::export_cell(f.as_ref(), mask).into_owned());
+        out.write_record(cells).map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
     Ok(actix_web::HttpResponse::Ok()

@@ -38,6 +38,8 @@ pub struct EntryRow {
     pub list_code: &'static str,
     pub id: i64,
     pub address: String,
+    /// The `/lookup` query for the address (an opaque entry reference when masked).
+    pub lookup: String,
     pub cells: Vec<String>,
     pub active: bool,
 }
@@ -148,8 +150,13 @@ fn list_page(
             key: format!("{}:{}", e.list.code(), e.id),
             list_code: e.list.code(),
             id: e.id,
-            address: e.address.clone(),
-            cells: presenter.list_record(list, e),
+            address: viewer.show_address(&e.address),
+            lookup: viewer.entry_lookup_query(&e.address, e.list.code(), e.id),
+            cells: presenter
+                .list_record(list, e)
+                .iter()
+                .map(|c| viewer.show_text(c))
+                .collect(),
             active: e.is_active(now),
         })
         .collect();
@@ -452,5 +459,6 @@ pub async fn csv(
         &name,
         presenter.list_header(list),
         rows.iter().map(|e| presenter.list_record(list, e)),
+        presenter.mask,
     )
 }

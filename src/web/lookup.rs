@@ -18,6 +18,11 @@ const RECENT: i64 = 20;
 #[derive(Deserialize)]
 pub struct LookupQuery {
     address: Option<String>,
+    /// A message whose recipient to look up: the link that viewers with masking on get, so
+    /// that no link carries the address.
+    message: Option<i64>,
+    /// A list entry whose address to look up (`bounces:12`), for the same reason.
+    entry: Option<String>,
     removed: Option<String>,
 }
 
@@ -73,7 +78,31 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
 
 pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<HttpResponse> {
     let lang = viewer.lang;
-    let typed = query.address.clone().unwrap_or_default();
+    let mut typed = query.address.clone().unwrap_or_default();
+    let by_message = query.address.is_none() && query.message.is_some();
+    let by_entry = query.address.is_none() && query.message.is_none() && query.entry.is_some();
+    if let (true, Some(id)) = (by_message, query.message) {
+        let scope = viewer.scope();
+        typed = with_db(viewer.state(), move |conn| {
+            Ok(messages::get(conn, &scope, id)?)
+        })
+        .await?
+        .ok_or(AppError::NotFound)?
+        .recipient;
+    }
+    if let (true, Some(entry)) = (by_entry, query.entry.as_deref()) {
+        let (list, id) = entry
+            .split_once(':')
+            .and_then(|(l, i)| Some((ListKind::from_code(l)?, i.parse::<i64>().ok()?)))
+            .ok_or(AppError::NotFound)?;
+        let scope = viewer.scope();
+        typed = with_db(viewer.state(), move |conn| {
+            Ok(crate::store::refs::entry_address(conn, &scope, list, id)?)
+        })
+        .await?
+        .ok_or(AppError::NotFound)?;
+    }
+    let by_message = by_message || by_entry;
     let account_param = if viewer.is_staff_view() {
         format!("&account={}", viewer.account.id)
     } else {
@@ -81,7 +110,12 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
     };
     let mut page = LookupPage {
         ctx: viewer.page("/lookup"),
-        typed: typed.clone(),
+        // Reached by a message, the address is the viewer's to see only as they may.
+        typed: if by_message {
+            viewer.show_address(&typed)
+        } else {
+            typed.clone()
+        },
         shown: String::new(),
         error: None,
         searched: false,
@@ -147,7 +181,7 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
             list_code: e.list.code(),
             id: e.id,
             address: entry_address(&viewer, e),
-            reason: e.reason.clone().unwrap_or_default(),
+            reason: viewer.show_text(&e.reason.clone().unwrap_or_default()),
             source: e.source.clone().unwrap_or_default(),
             since: format_in_zone(e.created_at, &zone),
             until: when(e.expires_at).unwrap_or_else(|| lang.t("lookup.forever")),
@@ -155,13 +189,18 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
             blocking: blocking
                 .as_ref()
                 .is_some_and(|b| b.entry.list == e.list && b.entry.id == e.id),
+            // With masking on the entry alone names what to remove: no link carries the address.
             confirm_href: format!(
                 "/lookup/remove?{}{}",
-                query_string(&[
-                    ("list", e.list.code()),
-                    ("id", &e.id.to_string()),
-                    ("address", address.as_str())
-                ]),
+                if viewer.masks() {
+                    query_string(&[("list", e.list.code()), ("id", &e.id.to_string())])
+                } else {
+                    query_string(&[
+                        ("list", e.list.code()),
+                        ("id", &e.id.to_string()),
+                        ("address", address.as_str()),
+                    ])
+                },
                 account_param
             ),
         })
@@ -177,7 +216,7 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
                 .map(|r| r.label(lang.code()).to_string())
                 .unwrap_or_default(),
             api_user: m.api_user.clone(),
-            subject: m.subject.clone(),
+            subject: viewer.show_text(&m.subject),
             requested: format_in_zone(m.requested_at, &zone),
             updated: format_in_zone(m.updated_at, &zone),
         })
@@ -209,7 +248,8 @@ fn render<T: Template>(page: T, status: u16) -> AppResult<HttpResponse> {
 pub struct RemoveQuery {
     list: String,
     id: String,
-    address: String,
+    /// Absent for viewers who see addresses masked: the entry is resolved in the account.
+    address: Option<String>,
 }
 
 #[derive(Template)]
@@ -224,10 +264,33 @@ struct ConfirmPage {
     back: String,
 }
 
-fn parse_remove(q: &RemoveQuery) -> AppResult<(ListKind, i64, String)> {
+fn parse_remove(q: &RemoveQuery) -> AppResult<(ListKind, i64, Option<String>)> {
     let list = ListKind::from_code(&q.list).ok_or(AppError::NotFound)?;
     let id = q.id.parse::<i64>().map_err(|_| AppError::NotFound)?;
-    Ok((list, id, normalize_address(&q.address)))
+    let address = q
+        .address
+        .as_deref()
+        .map(normalize_address)
+        .filter(|a| !a.is_empty());
+    Ok((list, id, address))
+}
+
+/// The address a removal is about: the one sent, else the entry's own, in the account.
+async fn removal_address(
+    viewer: &Viewer,
+    list: ListKind,
+    id: i64,
+    sent: Option<String>,
+) -> AppResult<String> {
+    if let Some(address) = sent {
+        return Ok(address);
+    }
+    let scope = viewer.scope();
+    with_db(viewer.state(), move |conn| {
+        Ok(crate::store::refs::entry_address(conn, &scope, list, id)?)
+    })
+    .await?
+    .ok_or(AppError::NotFound)
 }
 
 /// `GET /lookup/remove`: says what will be removed and asks to confirm.
@@ -235,7 +298,8 @@ pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResul
     if viewer.is_staff_view() {
         return Err(AppError::forbidden(viewer.lang.t("staff.read_only")));
     }
-    let (list, id, address) = parse_remove(&query)?;
+    let (list, id, sent) = parse_remove(&query)?;
+    let address = removal_address(&viewer, list, id, sent).await?;
     let scope = viewer.scope();
     let lookup_address = address.clone();
     let entries = with_db(viewer.state(), move |conn| {
@@ -248,13 +312,20 @@ pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResul
         .ok_or(AppError::NotFound)?;
     let lang = viewer.lang;
     let zone = viewer.account.zone();
-    let back = format!("/lookup?{}", query_string(&[("address", &address)]));
+    let back = if viewer.masks() {
+        format!(
+            "/lookup?{}",
+            query_string(&[("entry", &format!("{}:{id}", list.code()))])
+        )
+    } else {
+        format!("/lookup?{}", query_string(&[("address", &address)]))
+    };
     let row = EntryRow {
         list: list.label(lang.code()).to_string(),
         list_code: list.code(),
         id,
         address: entry_address(&viewer, &entry),
-        reason: entry.reason.clone().unwrap_or_default(),
+        reason: viewer.show_text(&entry.reason.clone().unwrap_or_default()),
         source: entry.source.clone().unwrap_or_default(),
         since: format_in_zone(entry.created_at, &zone),
         until: entry
@@ -271,7 +342,11 @@ pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResul
         entry: row,
         list: list.code().to_string(),
         id,
-        address,
+        address: if viewer.masks() {
+            String::new()
+        } else {
+            address
+        },
         back,
     };
     render(page, 200)
@@ -281,7 +356,7 @@ pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResul
 pub struct RemoveForm {
     list: String,
     id: String,
-    address: String,
+    address: Option<String>,
 }
 
 /// `POST /lookup/remove`: removes the entry (CSRF-checked), audited, and goes back.
@@ -290,11 +365,12 @@ pub async fn remove(viewer: Viewer, form: web::Form<RemoveForm>) -> AppResult<Ht
         return Err(AppError::forbidden(viewer.lang.t("staff.read_only")));
     }
     let form = form.into_inner();
-    let (list, id, address) = parse_remove(&RemoveQuery {
+    let (list, id, sent) = parse_remove(&RemoveQuery {
         list: form.list,
         id: form.id,
         address: form.address,
     })?;
+    let address = removal_address(&viewer, list, id, sent).await?;
     let scope = viewer.scope();
     let removed = with_db(viewer.state(), move |conn| {
         Ok(lists::remove_entry(conn, &scope, list, id)?)
@@ -306,6 +382,9 @@ pub async fn remove(viewer: Viewer, form: web::Form<RemoveForm>) -> AppResult<Ht
     viewer
         .audit("list.remove", format!("{} #{id} {address}", list.code()))
         .await?;
+    if viewer.masks() {
+        return Ok(redirect("/lookup?removed=1"));
+    }
     Ok(redirect(&format!(
         "/lookup?{}",
         query_string(&[("address", &address), ("removed", "1")])

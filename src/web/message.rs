@@ -49,6 +49,9 @@ struct MessagePage {
     send_log: Option<String>,
     splus_content: bool,
     content: Option<ContentView>,
+    /// The raw `.eml` is offered only to viewers who see addresses unmasked: masking it
+    /// would break the message.
+    raw_download: bool,
     account_param: String,
     recipient_query: String,
 }
@@ -115,7 +118,7 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
             time: format_in_zone(e.occurred_at, &zone),
             kind_label: lang.t(&format!("event.{}", e.kind)),
             kind: e.kind,
-            smtp_reply: e.smtp_reply.unwrap_or_default(),
+            smtp_reply: viewer.show_text(&e.smtp_reply.unwrap_or_default()),
             mx: e.mx.unwrap_or_default(),
             attempt: e.attempt.map(|a| a.to_string()).unwrap_or_default(),
             reason_label: e
@@ -128,16 +131,14 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
     let page = MessagePage {
         ctx: viewer.page("/status"),
         id: message.id,
-        email_id: message.email_id.clone(),
+        email_id: viewer.show_text(&message.email_id),
         api_user: message.api_user.clone(),
         mail_type: message.mail_type().label(lang.code()).to_string(),
         tags: message.tag_list().into_iter().map(str::to_string).collect(),
         recipient: viewer.show_address(&message.recipient),
-        recipient_query: url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("address", &message.recipient)
-            .finish(),
-        sender: message.sender.clone(),
-        subject: message.subject.clone(),
+        recipient_query: viewer.lookup_query(&message.recipient, message.id),
+        sender: viewer.show_text(&message.sender),
+        subject: viewer.show_text(&message.subject),
         status,
         status_label: status.label(lang.code()).to_string(),
         reason_code: message
@@ -152,15 +153,23 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
             .reason()
             .map(|r| r.label_in(status, lang.code()).to_string())
             .unwrap_or_default(),
-        smtp_reply: message.smtp_reply.clone().unwrap_or_default(),
+        smtp_reply: viewer.show_text(&message.smtp_reply.clone().unwrap_or_default()),
         rule: message.rule.clone().unwrap_or_default(),
         requested: format_in_zone(message.requested_at, &zone),
         updated: format_in_zone(message.updated_at, &zone),
         events,
         splus_log,
-        send_log,
+        send_log: send_log.map(|log| viewer.show_text(&log)),
         splus_content,
-        content: raw.as_deref().map(content::read),
+        content: raw.as_deref().map(|raw| {
+            let mut view = content::read(raw);
+            for (_, value) in &mut view.headers {
+                *value = viewer.show_text(value);
+            }
+            view.text = view.text.map(|t| viewer.show_text(&t));
+            view
+        }),
+        raw_download: !viewer.masks(),
         account_param: if viewer.is_staff_view() {
             format!("?account={}", viewer.account.id)
         } else {
@@ -185,15 +194,16 @@ fn require(enabled: bool, viewer: &Viewer) -> AppResult<()> {
 /// `GET /status/{id}/content.html`: the sanitized HTML part, for a sandboxed frame of the
 /// message page; its own policy forbids scripts and every remote load.
 pub async fn content_html(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
-    require(viewer.account.splus_content, &viewer)?;
+    // The message's own account decides (`find` takes staff there), never the one named.
     let message = find(&mut viewer, &id).await?;
+    require(viewer.account.splus_content, &viewer)?;
     let scope = viewer.scope();
     let raw = with_db(viewer.state(), move |conn| {
         Ok(messages::content(conn, &scope, message.id)?)
     })
     .await?
     .ok_or(AppError::NotFound)?;
-    let html = content::sanitized_html(&raw).ok_or(AppError::NotFound)?;
+    let html = viewer.show_text(&content::sanitized_html(&raw).ok_or(AppError::NotFound)?);
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((
@@ -204,10 +214,15 @@ pub async fn content_html(mut viewer: Viewer, id: web::Path<String>) -> AppResul
         .body(format!("<!DOCTYPE html><meta charset=\"utf-8\"><base target=\"_blank\">{html}")))
 }
 
-/// `GET /status/{id}/message.eml`: the kept raw message.
+/// `GET /status/{id}/message.eml`: the kept raw message, for viewers who see addresses
+/// unmasked (the raw message names its recipient, and masking it would break it).
 pub async fn eml(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
-    require(viewer.account.splus_content, &viewer)?;
+    // The message's own account decides (`find` takes staff there), never the one named.
     let message = find(&mut viewer, &id).await?;
+    require(viewer.account.splus_content, &viewer)?;
+    if viewer.masks() {
+        return Err(AppError::forbidden(viewer.lang.t("message.eml_masked")));
+    }
     let scope = viewer.scope();
     let raw = with_db(viewer.state(), move |conn| {
         Ok(messages::content(conn, &scope, message.id)?)
@@ -225,8 +240,9 @@ pub async fn eml(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRes
 
 /// `GET /status/{id}/send-log.txt`: the send log lines as text.
 pub async fn send_log(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
-    require(viewer.account.splus_log, &viewer)?;
+    // The message's own account decides (`find` takes staff there), never the one named.
     let message = find(&mut viewer, &id).await?;
+    require(viewer.account.splus_log, &viewer)?;
     let scope = viewer.scope();
     let lines = with_db(viewer.state(), move |conn| {
         Ok(messages::send_log(conn, &scope, message.id)?)
@@ -235,5 +251,5 @@ pub async fn send_log(mut viewer: Viewer, id: web::Path<String>) -> AppResult<Ht
     .ok_or(AppError::NotFound)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
-        .body(lines))
+        .body(viewer.show_text(&lines)))
 }

@@ -3,11 +3,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod content;
 pub mod csrf;
 pub mod error;
 pub mod exports;
 pub mod filters;
+pub mod guard;
 pub mod headers;
 pub mod lang;
 pub mod layout;

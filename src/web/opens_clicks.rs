@@ -133,13 +133,13 @@ fn track_row(viewer: &Viewer, r: &TrackingRow) -> TrackRow {
         kind: r.kind.code(),
         kind_label: r.kind.label(viewer.lang.code()).to_string(),
         time: format_in_zone(r.occurred_at, &viewer.account.zone()),
-        url: r.url.clone(),
+        url: viewer.show_text(&r.url),
         ip: r.ip.clone().unwrap_or_default(),
         browser,
         os,
         recipient: viewer.show_address(&r.recipient),
         api_user: r.api_user.clone(),
-        email_id: r.email_id.clone(),
+        email_id: viewer.show_text(&r.email_id),
         message_id: r.message_id,
     }
 }
@@ -166,5 +166,6 @@ pub async fn csv(viewer: Viewer, form: web::Query<ListForm>) -> AppResult<HttpRe
         "opens-clicks.csv",
         presenter.tracking_header(),
         rows.iter().map(|r| presenter.tracking_record(r)),
+        presenter.mask,
     )
 }

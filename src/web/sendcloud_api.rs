@@ -189,31 +189,35 @@ impl Params {
     }
 
     fn list(&self, name: &str) -> Result<Vec<String>, SendCloudError> {
-        let values = split_list(self.get(name));
-        if values.len() > MAX_LIST_VALUES {
-            return Err(SendCloudError::new(
+        split_list(self.get(name), MAX_LIST_VALUES).ok_or_else(|| {
+            SendCloudError::new(
                 code::BAD_PARAMETER,
                 format!("{name} 最多 {MAX_LIST_VALUES} 个值"),
-            ));
-        }
-        Ok(values)
+            )
+        })
     }
 }
 
-/// `a;b;c` (also `[a;b]`, as SendCloud's own examples write it) without blanks and repeats.
-fn split_list(raw: Option<&str>) -> Vec<String> {
+/// `a;b;c` (also `[a;b]`, as SendCloud's own examples write it) without blanks and repeats;
+/// None as soon as more than `max` distinct values are met. Linear in the input: repeats are
+/// found with a set, and nothing past the cap is looked at.
+fn split_list(raw: Option<&str>, max: usize) -> Option<Vec<String>> {
     let raw = raw.unwrap_or("");
     let inner = raw
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
         .unwrap_or(raw);
+    let mut seen = std::collections::HashSet::new();
     let mut values: Vec<String> = Vec::new();
     for v in inner.split(';').map(str::trim).filter(|v| !v.is_empty()) {
-        if !values.iter().any(|x| x == v) {
+        if seen.insert(v) {
+            if values.len() == max {
+                return None;
+            }
             values.push(v.to_string());
         }
     }
-    values
+    Some(values)
 }
 
 /// `days` (1 is today, N the last N days including today) or `startDate` + `endDate`
@@ -1111,9 +1115,14 @@ mod tests {
         assert_eq!(code_of(offset_page(Some("-1"), None)), code::BAD_START);
         assert_eq!(code_of(offset_page(None, Some("101"))), code::BAD_LIMIT);
         assert_eq!(code_of(offset_page(None, Some("ten"))), code::BAD_LIMIT);
-        assert_eq!(split_list(Some("a; b;;a;c")), vec!["a", "b", "c"]);
-        assert_eq!(split_list(Some("[x;y]")), vec!["x", "y"]);
-        assert!(split_list(None).is_empty());
+        assert_eq!(
+            split_list(Some("a; b;;a;c"), 10).unwrap(),
+            vec!["a", "b", "c"]
+        );
+        assert_eq!(split_list(Some("[x;y]"), 10).unwrap(), vec!["x", "y"]);
+        assert!(split_list(None, 10).unwrap().is_empty());
+        assert!(split_list(Some("a;b;a;b"), 2).is_some());
+        assert!(split_list(Some("a;b;c"), 2).is_none());
         assert_eq!(label_id(None), json!(0));
         assert_eq!(label_id(Some("42")), json!(42));
         assert_eq!(label_id(Some("welcome")), json!("welcome"));

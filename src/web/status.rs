@@ -537,9 +537,7 @@ fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz) -> Row {
             .unwrap_or_default(),
         api_user: m.api_user.clone(),
         recipient_shown: viewer.show_address(&m.recipient),
-        recipient_query: url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("address", &m.recipient)
-            .finish(),
+        recipient_query: viewer.lookup_query(&m.recipient, m.id),
         requested: format_in_zone(m.requested_at, zone),
         updated: format_in_zone(m.updated_at, zone),
     }
@@ -582,8 +580,11 @@ pub async fn csv(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Http
     out.write_record(presenter.status_header())
         .map_err(AppError::internal)?;
     for m in &rows {
-        out.write_record(presenter.status_record(m).iter().map(|f| f.as_bytes()))
-            .map_err(AppError::internal)?;
+        out.write_record(crate::domain::export_record(
+            presenter.status_record(m),
+            presenter.mask,
+        ))
+        .map_err(AppError::internal)?;
     }
     let body = out.into_inner().map_err(AppError::internal)?;
     let name = format!(

@@ -173,7 +173,12 @@ impl TestApp {
         accounts::create_account(&mut self.conn(), name).expect("create account")
     }
 
+    /// An owner or member of `account`. Staff belong to no account: `Role::Staff` makes a
+    /// staff user and `account` is ignored (see [`TestApp::staff`]).
     pub fn user(&self, account: &Account, email: &str, role: Role, password: &str) -> User {
+        if role == Role::Staff {
+            return self.staff(email, password);
+        }
         accounts::create_user(
             &mut self.conn(),
             account.id,
@@ -182,6 +187,12 @@ impl TestApp {
             &hash_password(password),
         )
         .expect("create user")
+    }
+
+    /// A staff user: the operator's people, in no customer account.
+    pub fn staff(&self, email: &str, password: &str) -> User {
+        accounts::create_staff(&mut self.conn(), email, &hash_password(password))
+            .expect("create staff user")
     }
 
     pub fn generate(&self, account: &Account, messages: u64, days: u32) {
