@@ -29,6 +29,11 @@ const STATIC_FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/app.css"),
     ),
     (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/app.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../static/favicon.svg"),
