@@ -1192,8 +1192,9 @@ async fn walk_console(
 }
 
 both_backends!(every_console_page_fits_a_phone_and_a_desk_in_both_languages, |db| {
-    let Some(driver) = start_driver() else { return };
+    // The app first: chromedriver's free port is then not one the app could take.
     let app = TestApp::start(db);
+    let Some(driver) = start_driver() else { return };
     let fixture = fixture(&app);
     let axe = axe_source();
     if axe.is_none() {

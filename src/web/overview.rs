@@ -113,6 +113,16 @@ pub struct LatestRow {
 
 pub struct Chart {
     pub title: String,
+    /// The SVG viewBox and the plot's edges, in its user units.
+    pub view_box: String,
+    pub left: String,
+    pub right: String,
+    pub top: String,
+    pub bottom: String,
+    pub plot_height: String,
+    pub tick_x: String,
+    pub rate_x: String,
+    pub label_y: String,
     pub bars: Vec<Bar>,
     pub columns: Vec<Column>,
     pub ticks: Vec<Tick>,
@@ -138,14 +148,15 @@ struct OverviewPage {
     kpis: Vec<Kpi>,
     periods: Vec<Period>,
     chart: Chart,
+    /// The same chart drawn for a phone: fewer, larger labels.
+    chart_small: Chart,
     legend: Vec<(&'static str, String, String)>,
     latest: Vec<LatestRow>,
     empty: Option<Onboarding>,
     account_param: String,
 }
 
-// Chart geometry, in SVG user units.
-const WIDTH: f64 = 760.0;
+// Chart geometry, in SVG user units: the wide chart is 760 units across, the phone's 360.
 const HEIGHT: f64 = 250.0;
 const LEFT: f64 = 52.0;
 const RIGHT: f64 = 44.0;
@@ -411,7 +422,8 @@ pub async fn page(
     });
     periods.push(range);
 
-    let chart = chart(&per_bucket, days, first_day, lang, &links, today);
+    let chart_small = chart(&per_bucket, days, first_day, lang, &links, today, 360.0);
+    let chart = chart(&per_bucket, days, first_day, lang, &links, today, 760.0);
     let legend = Status::ALL
         .iter()
         .map(|s| {
@@ -478,6 +490,7 @@ pub async fn page(
         kpis,
         periods,
         chart,
+        chart_small,
         legend,
         latest,
         empty,
@@ -496,9 +509,10 @@ fn chart(
     lang: super::lang::Lang,
     links: &Links,
     today: NaiveDate,
+    width: f64,
 ) -> Chart {
     let n = per_bucket.len().max(1);
-    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_w = width - LEFT - RIGHT;
     let slot = plot_w / n as f64;
     let bar_w = (slot * 0.68).max(2.0);
     let totals: Vec<i64> = per_bucket.iter().map(|b| b.values().sum()).collect();
@@ -524,11 +538,12 @@ fn chart(
     let mut labels = Vec::new();
     let mut points = Vec::new();
     let mut rate_dots = Vec::new();
-    let label_every = match n {
-        0..=10 => 1,
-        11..=24 => 3,
-        _ => 5,
-    };
+    // About 60 units per label.
+    let room = (plot_w / 60.0).max(1.0) as usize;
+    let label_every = [1, 2, 3, 4, 6, 7, 10, 15]
+        .into_iter()
+        .find(|every| n.div_ceil(*every) <= room)
+        .unwrap_or(n);
     for (i, bucket) in per_bucket.iter().enumerate() {
         let slot_x = LEFT + i as f64 * slot;
         let x = slot_x + (slot - bar_w) / 2.0;
@@ -620,6 +635,15 @@ fn chart(
         });
     }
     Chart {
+        view_box: format!("0 0 {width} {HEIGHT}"),
+        left: f(LEFT),
+        right: f(width - RIGHT),
+        top: f(TOP),
+        bottom: f(TOP + plot_height()),
+        plot_height: f(plot_height()),
+        tick_x: f(LEFT - 6.0),
+        rate_x: f(width - RIGHT + 6.0),
+        label_y: f(HEIGHT - 12.0),
         title: lang.t(match days {
             1 => "overview.chart_1",
             7 => "overview.chart_7",
