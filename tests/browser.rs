@@ -104,7 +104,7 @@ async fn connect_on(driver: &Driver, screen: Option<Screen>) -> Client {
     caps.insert("goog:chromeOptions".into(), options);
     // chromedriver takes a moment to listen.
     let mut last = None;
-    for _ in 0..50 {
+    for _ in 0..150 {
         match ClientBuilder::rustls()
             .expect("tls")
             .capabilities(caps.clone())
