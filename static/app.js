@@ -42,6 +42,12 @@
       });
     }
 
+    // Tabs that scroll sideways on a phone show the chosen one.
+    var activeTab = document.querySelector(".tabs .tab.active");
+    if (activeTab && activeTab.parentNode.scrollWidth > activeTab.parentNode.clientWidth) {
+      activeTab.parentNode.scrollLeft = activeTab.offsetLeft - 16;
+    }
+
     // "Select all" for the checkbox column of the list pages, and "Delete selected" only
     // once something is ticked.
     var all = document.getElementById("select-all");
