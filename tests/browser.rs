@@ -52,26 +52,59 @@ fn start_driver() -> Option<Driver> {
     })
 }
 
+/// The two screens every console page is checked on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Screen {
+    /// 360×740 CSS pixels, emulated: a headless window is never narrower than 500 px.
+    Phone,
+    /// 1440×900.
+    Desk,
+}
+
+impl Screen {
+    fn name(self) -> &'static str {
+        match self {
+            Screen::Phone => "phone",
+            Screen::Desk => "desk",
+        }
+    }
+}
+
 async fn connect(driver: &Driver) -> Client {
-    let profile = driver.profile.path();
+    connect_on(driver, None).await
+}
+
+async fn connect_on(driver: &Driver, screen: Option<Screen>) -> Client {
+    // A profile of its own per screen: each session starts signed out.
+    let profile = match screen {
+        Some(screen) => driver.profile.path().join(screen.name()),
+        None => driver.profile.path().to_path_buf(),
+    };
+    let window = match screen {
+        Some(Screen::Desk) => "--window-size=1440,900",
+        _ => "--window-size=1280,900",
+    };
+    let mut options = serde_json::json!({
+        "binary": "/usr/bin/chromium",
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--disable-quic", window, "--hide-scrollbars",
+            "--lang=zh-CN", "--accept-lang=zh-CN",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+        "prefs": {"intl.accept_languages": "zh-CN,zh"}
+    });
+    if screen == Some(Screen::Phone) {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0}
+        });
+    }
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--disable-quic", "--window-size=1280,900",
-                "--lang=zh-CN", "--accept-lang=zh-CN",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-            "prefs": {"intl.accept_languages": "zh-CN,zh"}
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     // chromedriver takes a moment to listen.
     let mut last = None;
-    for _ in 0..50 {
+    for _ in 0..150 {
         match ClientBuilder::rustls()
             .expect("tls")
             .capabilities(caps.clone())
@@ -781,6 +814,415 @@ both_backends!(request_an_export_watch_it_finish_and_download_it, |db| {
     assert_eq!(
         file.body.lines().count() as i64 - 1,
         app.count("SELECT COUNT(*) AS n FROM bounces")
+    );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Every console page, both languages, on a phone and on a desk.
+
+/// A page to check: where, its name for screenshots, and the element that must show in the
+/// first screen below the heading (the first row of its table, its first tile or field).
+struct ConsolePage {
+    name: &'static str,
+    path: String,
+    first: &'static str,
+}
+
+/// What one page looks like in the browser, measured by the page's own script.
+#[derive(Debug, serde::Deserialize)]
+struct Measure {
+    scroll_width: f64,
+    client_width: f64,
+    inner_height: f64,
+    heading: Option<(f64, f64)>,
+    first: Option<(f64, f64)>,
+    lang: String,
+    wider: Vec<String>,
+    /// The page's visible text without what users typed or mailers sent (subjects,
+    /// addresses, SMTP replies, user agents).
+    ui_text: String,
+}
+
+const MEASURE: &str = r#"
+const d = document.documentElement;
+const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect(); return [r.top, r.bottom]; };
+const wider = [...document.querySelectorAll('body *')]
+  .filter((el) => el.getBoundingClientRect().right > d.clientWidth + 1 && el.getClientRects().length)
+  .slice(0, 4)
+  .map((el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().replace(/\s+/g, '.') : ''));
+const copy = document.body.cloneNode(true);
+copy.querySelectorAll('code, pre, iframe, .address, .c-subject, .c-api, td.url, [data-user-content], #hits, .fields dd, .tag, .who, .lang-switch, #verdict h2, table.list-table td').forEach((el) => el.remove());
+return {
+  scroll_width: d.scrollWidth,
+  client_width: d.clientWidth,
+  inner_height: window.innerHeight,
+  heading: box(document.querySelector('main h1')),
+  first: box(document.querySelector(arguments[0])),
+  lang: d.lang,
+  wider,
+  ui_text: copy.innerText,
+};
+"#;
+
+/// English UI words that must not show on a Chinese page (whole words, case as written).
+const ENGLISH_UI: &[&str] = &[
+    "Overview", "Mail status", "Status", "Reason", "Search", "Reset", "Filters", "Menu",
+    "Sign out", "Settings", "Delivered", "Invalid", "Soft bounce", "Requesting", "Older",
+    "Newer", "View", "Download", "Today", "Total", "Subject", "Sender", "Recipient", "Any",
+    "Export", "Period", "From", "To", "Date", "Details", "Send log", "Messages", "batch",
+    "trigger", "delivery", "generated", "suppressed", "ui", "Skip to content",
+];
+
+fn english_words_in(text: &str) -> Vec<&'static str> {
+    ENGLISH_UI
+        .iter()
+        .copied()
+        .filter(|word| {
+            text.match_indices(word).any(|(at, _)| {
+                let before = text[..at].chars().next_back();
+                let after = text[at + word.len()..].chars().next();
+                let boundary =
+                    |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+                boundary(before) && boundary(after)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn english_words_are_found_as_whole_words_only() {
+    assert_eq!(english_words_in("邮件状态 Status"), vec!["Status"]);
+    assert!(english_words_in("marketing_batch · Statusbar · Todays").is_empty());
+    assert_eq!(english_words_in("来源：ui"), vec!["ui"]);
+}
+
+/// axe-core's browser build, when it has been installed (`npm install axe-core` into
+/// `target/axe-core`, as `.ci/run` does), or where `MAILTRAIL_AXE_JS` says.
+fn axe_source() -> Option<String> {
+    let path = std::env::var("MAILTRAIL_AXE_JS").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/axe-core/node_modules/axe-core/axe.min.js"
+        )
+        .to_string()
+    });
+    std::fs::read_to_string(path).ok()
+}
+
+/// axe-core's WCAG 2 A/AA rules on the page: the rules that fail, with how many elements.
+async fn axe_violations(client: &Client, axe: &str) -> Vec<String> {
+    client.execute(axe, vec![]).await.expect("load axe-core");
+    let found = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+              .then((r) => done(r.violations.map((v) => v.id + ' ×' + v.nodes.length + ': ' + v.nodes.slice(0, 2).map((n) => n.target.join(' ')).join(' | '))))
+              .catch((e) => done(['axe failed: ' + e]));"#,
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    serde_json::from_value(found).unwrap()
+}
+
+struct Walk<'a> {
+    app: &'a TestApp,
+    screen: Screen,
+    axe: Option<&'a str>,
+    shots: Option<std::path::PathBuf>,
+    problems: Vec<String>,
+    checked: usize,
+}
+
+impl Walk<'_> {
+    async fn check(&mut self, client: &Client, lang: &str, page: &ConsolePage) {
+        let base = &self.app.base;
+        client
+            .goto(&format!("{base}{}", page.path))
+            .await
+            .unwrap();
+        let m: Measure = serde_json::from_value(
+            client
+                .execute(MEASURE, vec![serde_json::json!(page.first)])
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let at = format!("{} {lang} {}", self.screen.name(), page.path);
+        self.checked += 1;
+        if m.lang != lang {
+            self.problems.push(format!("{at}: page language {}", m.lang));
+        }
+        if m.scroll_width > m.client_width {
+            self.problems.push(format!(
+                "{at}: {} px wide in a {} px window (wider: {:?})",
+                m.scroll_width, m.client_width, m.wider
+            ));
+        }
+        match m.heading {
+            Some((top, bottom)) if top >= 0.0 && bottom <= m.inner_height => {}
+            other => self
+                .problems
+                .push(format!("{at}: main heading not in the first screen: {other:?}")),
+        }
+        match m.first {
+            Some((top, _)) if top >= 0.0 && top < m.inner_height - 20.0 => {}
+            other => self.problems.push(format!(
+                "{at}: {} not in the first screen ({} px): {other:?}",
+                page.first, m.inner_height
+            )),
+        }
+        if lang == "zh-CN" {
+            let english = english_words_in(&m.ui_text);
+            if !english.is_empty() {
+                self.problems
+                    .push(format!("{at}: English on a Chinese page: {english:?}"));
+            }
+        }
+        if let Some(axe) = self.axe {
+            for v in axe_violations(client, axe).await {
+                self.problems.push(format!("{at}: axe {v}"));
+            }
+        }
+        if let Some(dir) = &self.shots {
+            let png = client.screenshot().await.unwrap();
+            let lang = if lang == "en" { "en" } else { "zh" };
+            std::fs::write(
+                dir.join(format!("{}-{lang}-{}.png", page.name, self.screen.name())),
+                png,
+            )
+            .unwrap();
+        }
+    }
+}
+
+async fn sign_out(client: &Client, base: &str, screen: Screen) {
+    client.goto(&format!("{base}/")).await.unwrap();
+    if screen == Screen::Phone {
+        // On a phone the navigation and sign-out fold behind the menu.
+        client
+            .find(Locator::Css("details.menu > summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    let button = match screen {
+        Screen::Phone => "details.menu form[action='/logout'] button",
+        Screen::Desk => ".who form[action='/logout'] button",
+    };
+    client
+        .find(Locator::Css(button))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("login-submit"))
+        .await
+        .unwrap();
+}
+
+struct Fixture {
+    owner_pages: Vec<ConsolePage>,
+    staff_pages: Vec<ConsolePage>,
+}
+
+fn fixture(app: &TestApp) -> Fixture {
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "browser pw");
+    app.user(&account, "member@acme.test", Role::Member, "member pw 1");
+    let support = app.account("support");
+    app.user(&support, "staff@mt.test", Role::Staff, "staff pass 1");
+    app.generate(&account, 1500, 30);
+    mailtrail::store::accounts::create_api_user(
+        &mut app.conn(),
+        &mailtrail::store::AccountScope::new(account.id),
+        "notify",
+        mailtrail::domain::MailType::Trigger,
+    )
+    .unwrap();
+    let message = app.count("SELECT MAX(id) AS n FROM messages WHERE status = 3");
+    let address = {
+        use diesel::prelude::*;
+        use mailtrail::db::schema::messages;
+        messages::table
+            .filter(messages::id.eq(message))
+            .select(messages::recipient)
+            .first::<String>(&mut *app.conn())
+            .unwrap()
+    };
+    let zone = chrono_tz::Asia::Shanghai;
+    let today = chrono::Utc::now().with_timezone(&zone).date_naive();
+    let week = today - chrono::Duration::days(6);
+    let list_row = "table.list-table tbody tr";
+    let page = |name, path: String, first| ConsolePage { name, path, first };
+    let owner_pages = vec![
+        page("overview", "/".into(), ".kpi"),
+        page("overview-today", "/?days=1".into(), ".kpi"),
+        page("overview-30-days", "/?days=30".into(), ".kpi"),
+        page(
+            "status",
+            format!("/status?from={week}&to={today}"),
+            "table.status-table tbody tr",
+        ),
+        page(
+            "status-invalid",
+            format!("/status?from={week}&to={today}&status=invalid&reason=address_not_found"),
+            "table.status-table tbody tr",
+        ),
+        page(
+            "status-bad-date",
+            "/status?from=2024-13-45".into(),
+            "#status-filter input[name=from]",
+        ),
+        page("message", format!("/status/{message}"), ".status-line"),
+        page("lookup", "/lookup".into(), ".lookup-form input[name=address]"),
+        page(
+            "lookup-address",
+            format!("/lookup?address={address}"),
+            "#verdict",
+        ),
+        page(
+            "opens-clicks",
+            format!("/opens-clicks?from={week}&to={today}"),
+            "table tbody tr",
+        ),
+        page("bounces", "/bounces".into(), list_row),
+        page("spam-reports", "/spam-reports".into(), list_row),
+        page("unsubscribes", "/unsubscribes".into(), list_row),
+        page("blacklist", "/blacklist".into(), "#list-filter"),
+        page("exports", "/exports".into(), "#no-jobs, table.exports tbody tr"),
+        page("settings", "/settings".into(), "select[name=time_zone]"),
+        page("not-found", "/status/999999999".into(), "main p"),
+    ];
+    let a = account.id;
+    let staff_pages = vec![
+        page("staff", "/staff".into(), "#staff-address"),
+        page(
+            "staff-search",
+            format!("/staff?address={address}"),
+            "#hits tbody tr",
+        ),
+        page("staff-audit", "/staff/audit".into(), "table tbody tr"),
+        page("staff-overview", format!("/?account={a}"), ".kpi"),
+        page(
+            "staff-status",
+            format!("/status?account={a}&from={week}&to={today}"),
+            "table.status-table tbody tr",
+        ),
+    ];
+    Fixture {
+        owner_pages,
+        staff_pages,
+    }
+}
+
+async fn walk_console(
+    app: &TestApp,
+    driver: &Driver,
+    fixture: &Fixture,
+    screen: Screen,
+    axe: Option<&str>,
+) -> (usize, Vec<String>) {
+    let client = connect_on(driver, Some(screen)).await;
+    let base = &app.base;
+    let shots = std::env::var_os("MAILTRAIL_SCREENSHOTS").map(std::path::PathBuf::from);
+    if let Some(dir) = &shots {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let mut walk = Walk {
+        app,
+        screen,
+        axe,
+        shots,
+        problems: Vec::new(),
+        checked: 0,
+    };
+    // Signed out: the login form.
+    for lang in ["en", "zh-CN"] {
+        client
+            .goto(&format!("{base}/lang/{lang}?next=/login"))
+            .await
+            .unwrap();
+        let login = ConsolePage {
+            name: "login",
+            path: "/login".into(),
+            first: "#login-submit",
+        };
+        walk.check(&client, lang, &login).await;
+    }
+    for (email, password, pages) in [
+        ("owner@acme.test", "browser pw", &fixture.owner_pages),
+        ("staff@mt.test", "staff pass 1", &fixture.staff_pages),
+    ] {
+        sign_in(&client, base, email, password).await;
+        if screen == Screen::Phone {
+            // The navigation is folded, and opens from the menu.
+            let nav = client
+                .find(Locator::Css("details.menu nav a[href^='/status']"))
+                .await
+                .unwrap();
+            assert!(!nav.is_displayed().await.unwrap(), "folded on a phone");
+            client
+                .find(Locator::Css("details.menu > summary"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            assert!(nav.is_displayed().await.unwrap(), "the menu opens");
+        }
+        for lang in ["en", "zh-CN"] {
+            client
+                .goto(&format!("{base}/lang/{lang}?next=/"))
+                .await
+                .unwrap();
+            for page in pages {
+                walk.check(&client, lang, page).await;
+            }
+        }
+        sign_out(&client, base, screen).await;
+    }
+    client.close().await.unwrap();
+    (walk.checked, walk.problems)
+}
+
+both_backends!(every_console_page_fits_a_phone_and_a_desk_in_both_languages, |db| {
+    // The app first: chromedriver's free port is then not one the app could take.
+    let app = TestApp::start(db);
+    let Some(driver) = start_driver() else { return };
+    let fixture = fixture(&app);
+    let axe = axe_source();
+    if axe.is_none() {
+        common::skip("axe-core checks: target/axe-core/node_modules/axe-core/axe.min.js is missing (npm install --prefix target/axe-core axe-core)");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for screen in [Screen::Phone, Screen::Desk] {
+        // axe-core's rules do not depend on the width; once, on the desk, is enough.
+        let axe = axe.as_deref().filter(|_| screen == Screen::Desk);
+        let (n, found) = runtime.block_on(walk_console(&app, &driver, &fixture, screen, axe));
+        checked += n;
+        problems.extend(found);
+    }
+    assert_eq!(
+        checked,
+        2 * (2 + 2 * (fixture.owner_pages.len() + fixture.staff_pages.len())),
+        "every page on both screens in both languages"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
     );
 });
 

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::models::{Message, StatusRow};
 use super::rollup::{self, HOUR_MS};
 use super::{AccountScope, OffsetPage, StoreResult};
-use crate::db::schema::{message_tags, messages};
+use crate::db::schema::{message_contents, message_tags, messages, send_logs};
 use crate::db::DbConn;
 use crate::domain::{MailType, Reason, Status};
 
@@ -22,13 +22,37 @@ pub struct StatusFilter {
     pub api_user: Option<String>,
     pub status: Option<Status>,
     pub reason: Option<Reason>,
+    /// Part of the subject, any case.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Part of the sender address, any case.
+    #[serde(default)]
+    pub sender: Option<String>,
 }
 
 impl StatusFilter {
     /// Filters the rollup cannot answer select few rows; they are counted directly.
     fn needs_direct_count(&self) -> bool {
-        self.recipient.is_some() || self.email_id.is_some()
+        self.recipient.is_some()
+            || self.email_id.is_some()
+            || self.subject.is_some()
+            || self.sender.is_some()
     }
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// `%part%` for LIKE, lower-cased, with LIKE's own wildcards in `part` taken literally.
+fn contains_pattern(part: &str) -> String {
+    let mut out = String::from("%");
+    for c in part.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }
 
 /// A position in the newest-first order: the (request time, id) of a row.
@@ -75,6 +99,12 @@ macro_rules! filtered {
         }
         if let Some(r) = f.reason {
             q = q.filter(messages::reason.eq(r.as_i16()));
+        }
+        if let Some(part) = &f.subject {
+            q = q.filter(lower(messages::subject).like(contains_pattern(part)).escape('\\'));
+        }
+        if let Some(part) = &f.sender {
+            q = q.filter(lower(messages::sender).like(contains_pattern(part)).escape('\\'));
         }
         q
     }};
@@ -205,6 +235,53 @@ pub fn page(
     Ok(Page { rows, older, newer })
 }
 
+/// What the status table shows beside its narrow rows, for one page of them: each message's
+/// subject, and which of them have a stored send log and stored content.
+#[derive(Debug, Default)]
+pub struct PageExtras {
+    pub subjects: std::collections::HashMap<i64, String>,
+    pub with_send_log: std::collections::HashSet<i64>,
+    pub with_content: std::collections::HashSet<i64>,
+}
+
+pub fn page_extras(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    rows: &[StatusRow],
+) -> StoreResult<PageExtras> {
+    let mut out = PageExtras::default();
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let first = rows.iter().map(|r| r.requested_at).min().unwrap_or(0);
+    let last = rows.iter().map(|r| r.requested_at).max().unwrap_or(0);
+    // The time bounds keep PostgreSQL in the partitions that hold the page.
+    let subjects: Vec<(i64, String)> = messages::table
+        .filter(messages::account_id.eq(scope.account_id()))
+        .filter(messages::requested_at.ge(first))
+        .filter(messages::requested_at.le(last))
+        .filter(messages::id.eq_any(ids.clone()))
+        .select((messages::id, messages::subject))
+        .load(conn)?;
+    out.subjects = subjects.into_iter().collect();
+    out.with_send_log = send_logs::table
+        .filter(send_logs::account_id.eq(scope.account_id()))
+        .filter(send_logs::message_id.eq_any(ids.clone()))
+        .select(send_logs::message_id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    out.with_content = message_contents::table
+        .filter(message_contents::account_id.eq(scope.account_id()))
+        .filter(message_contents::message_id.eq_any(ids))
+        .select(message_contents::message_id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    Ok(out)
+}
+
 /// A count that may stop at a cap ("10,000+").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Count {
@@ -214,8 +291,9 @@ pub struct Count {
 
 pub const COUNT_CAP: i64 = 10_000;
 
-/// Counts per status (and per reason within it) for the filter without its status and
-/// reason: from the rollup when it can answer, else counted directly up to a cap.
+/// Counts per status (and per reason within it) for the filter without its status: from the
+/// rollup when it can answer, else counted directly up to a cap. With a reason in the filter,
+/// each status's total counts only the messages with that reason.
 pub fn counts(
     conn: &mut DbConn,
     scope: &AccountScope,
@@ -226,9 +304,13 @@ pub fn counts(
         for &status in Status::ALL {
             let probe = StatusFilter {
                 status: Some(status),
-                reason: None,
+                reason: f.reason.filter(|r| status.allowed_reasons().contains(r)),
                 ..f.clone()
             };
+            if f.reason.is_some() && probe.reason.is_none() {
+                out.push((status, None, Count::default()));
+                continue;
+            }
             let ids: Vec<i64> = match &probe.tag {
                 None => filtered!(
                     messages::table.select(messages::id).into_boxed(),
@@ -283,6 +365,7 @@ pub fn counts(
         let n: i64 = rows
             .iter()
             .filter(|r| r.status == status.as_i16())
+            .filter(|r| f.reason.is_none_or(|x| x.as_i16() == r.reason))
             .map(|r| r.count)
             .sum();
         out.push((status, None, Count { n, capped: false }));
@@ -474,4 +557,57 @@ pub fn total(conn: &mut DbConn, scope: &AccountScope, sel: &StatusSelection) -> 
         .filter(message_tags::requested_at.lt(f.to_ms))
         .get_result(conn),
     }
+}
+
+/// Distinct messages (by emailId) opened and clicked with events in `[from_ms, to_ms)`.
+pub fn engagement(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    from_ms: i64,
+    to_ms: i64,
+) -> StoreResult<(i64, i64)> {
+    use crate::db::schema::tracking_events as t;
+    let rows: Vec<(i16, i64)> = t::table
+        .filter(t::account_id.eq(scope.account_id()))
+        .filter(t::occurred_at.ge(from_ms))
+        .filter(t::occurred_at.lt(to_ms))
+        .group_by(t::kind)
+        .select((t::kind, diesel::dsl::count(t::email_id).aggregate_distinct()))
+        .load(conn)?;
+    let of = |kind: i16| {
+        rows.iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    Ok((of(1), of(2)))
+}
+
+/// An open or a click of one message, as the message's page lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Engagement {
+    pub kind: i16,
+    pub url: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub occurred_at: i64,
+}
+
+/// The opens and clicks recorded for one message (its emailId and recipient), oldest first.
+pub fn engagement_of(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    email_id: &str,
+    recipient: &str,
+    limit: i64,
+) -> StoreResult<Vec<Engagement>> {
+    use crate::db::schema::tracking_events as t;
+    t::table
+        .filter(t::account_id.eq(scope.account_id()))
+        .filter(t::email_id.eq(email_id))
+        .filter(t::recipient.eq(recipient))
+        .order((t::occurred_at.asc(), t::id.asc()))
+        .limit(limit)
+        .select((t::kind, t::url, t::ip, t::user_agent, t::occurred_at))
+        .load(conn)
 }

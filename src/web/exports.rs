@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::auth::{redirect, Viewer};
 use super::filters::ListForm;
-use super::layout::PageCtx;
+use super::layout::{grouped, PageCtx};
 use super::status::StatusForm;
 use super::{with_db, AppError, AppResult};
 use crate::domain::ListKind;
@@ -41,18 +41,20 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
     // An XLSX file is a zip already; gzip is for CSV only.
     let gzip = format.can_gzip() && get("gzip").is_some_and(|v| v == "1");
     let kind = get("kind").unwrap_or_default();
-    let summary: String = fields
-        .iter()
-        .filter(|(k, v)| {
+    // The filter as a query string; the jobs page reads it back in the viewer's language.
+    let summary: String = {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields.iter().filter(|(k, v)| {
             !v.is_empty()
                 && !matches!(
                     k.as_str(),
-                    "csrf_token" | "kind" | "format" | "gzip" | "account"
+                    "csrf_token" | "kind" | "format" | "gzip" | "account" | "start" | "cursor"
                 )
-        })
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+        }) {
+            out.append_pair(k, v);
+        }
+        out.finish()
+    };
     let spec = match kind.as_str() {
         "status" => {
             let form = StatusForm {
@@ -65,6 +67,8 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
                 api_user: get("api_user"),
                 status: get("status"),
                 reason: get("reason"),
+                subject: get("subject"),
+                sender: get("sender"),
                 ..StatusForm::default()
             };
             let parsed = form.parse(&viewer);
@@ -149,7 +153,9 @@ pub struct JobRow {
     pub state_label: String,
     pub percent: i64,
     pub rows_done: i64,
+    pub progress: String,
     pub rows_total: String,
+    pub available_until: String,
     pub size: String,
     pub created: String,
     pub started: String,
@@ -179,6 +185,77 @@ fn human_size(bytes: i64) -> String {
     }
 }
 
+/// A stored filter summary in the viewer's language: `from=…&status=invalid` becomes
+/// "From 2026-11-01 · Status: Invalid". Older jobs stored `k=v k=v`.
+pub fn summary_shown(lang: super::lang::Lang, stored: &str) -> String {
+    use crate::domain::{MailType, Reason, Status};
+    let pairs: Vec<(String, String)> = if stored.contains('&') || !stored.contains(' ') {
+        url::form_urlencoded::parse(stored.as_bytes())
+            .into_owned()
+            .collect()
+    } else {
+        stored
+            .split(' ')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let colon = match lang {
+        super::lang::Lang::Zh => "：",
+        super::lang::Lang::En => ": ",
+    };
+    pairs
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| {
+            let (key, value) = match k.as_str() {
+                "from" => ("filter.from", v),
+                "to" => ("filter.to", v),
+                "recipient" | "address" => ("filter.recipient", v),
+                "subject" => ("filter.subject", v),
+                "sender" => ("filter.sender", v),
+                "email_id" => ("filter.email_id", v),
+                "tag" => ("filter.tag", v),
+                "api_user" => ("filter.api_user", v),
+                "per_page" => return String::new(),
+                "mail_type" => (
+                    "filter.mail_type",
+                    MailType::from_code(&v)
+                        .map(|m| m.label(lang.code()).to_string())
+                        .unwrap_or(v),
+                ),
+                "status" => (
+                    "filter.status",
+                    Status::from_code(&v)
+                        .map(|s| s.label(lang.code()).to_string())
+                        .unwrap_or(v),
+                ),
+                "reason" => {
+                    let code = v.rsplit(':').next().unwrap_or_default().to_string();
+                    (
+                        "filter.reason",
+                        Reason::from_code(&code)
+                            .map(|r| r.label(lang.code()).to_string())
+                            .unwrap_or(v),
+                    )
+                }
+                "track" => (
+                    "lists.kind",
+                    match v.as_str() {
+                        "open" => lang.t("event.open"),
+                        "click" => lang.t("event.click"),
+                        _ => v,
+                    },
+                ),
+                _ => return format!("{k}{colon}{v}"),
+            };
+            format!("{}{colon}{value}", lang.t(key))
+        })
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
     let lang = viewer.lang;
     let zone = viewer.account.zone();
@@ -198,13 +275,42 @@ fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
         (_, Some(total)) if total > 0 => (job.rows_done * 100 / total).min(100),
         _ => 0,
     };
+    // Rows done of the estimate, the rate so far and the time left, while it runs.
+    let progress = match (job.state.as_str(), job.started_at, job.rows_total) {
+        ("running", Some(started), total) => {
+            let seconds = ((now_ms() - started) as f64 / 1000.0).max(0.001);
+            let rate = job.rows_done as f64 / seconds;
+            let mut parts = vec![match total {
+                Some(t) => format!("{} / {}", grouped(job.rows_done), grouped(t)),
+                None => grouped(job.rows_done),
+            }];
+            if job.rows_done > 0 {
+                parts.push(
+                    lang.t("export.rate")
+                        .replace("{n}", &grouped(rate.round() as i64)),
+                );
+                if let Some(t) = total.filter(|t| *t > job.rows_done) {
+                    let left = ((t - job.rows_done) as f64 / rate).ceil() as i64;
+                    parts.push(lang.t("export.time_left").replace(
+                        "{time}",
+                        &if left >= 60 {
+                            format!("{} min", (left + 59) / 60)
+                        } else {
+                            format!("{left} s")
+                        },
+                    ));
+                }
+            }
+            parts.join(" · ")
+        }
+        _ => grouped(job.rows_done),
+    };
     JobRow {
         id: job.id,
         kind: kind_label,
-        summary: if summary.is_empty() {
-            lang.t("export.whole_default")
-        } else {
-            summary
+        summary: match summary_shown(lang, &summary) {
+            s if s.is_empty() => lang.t("export.whole_default"),
+            s => s,
         },
         format: format!(
             "{}{}",
@@ -216,7 +322,12 @@ fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
         state_label: lang.t(&format!("export.state_{}", job.state)),
         percent,
         rows_done: job.rows_done,
-        rows_total: job.rows_total.map(|t| t.to_string()).unwrap_or_default(),
+        progress,
+        rows_total: job.rows_total.map(grouped).unwrap_or_default(),
+        available_until: match (job.state.as_str(), job.expires_at) {
+            ("succeeded", Some(t)) => format_in_zone(t, &zone),
+            _ => String::new(),
+        },
         size: job.file_size.map(human_size).unwrap_or_default(),
         created: when(Some(job.created_at)),
         started: when(job.started_at),

@@ -101,6 +101,14 @@ impl PageCtx {
         self.lang.t(key)
     }
 
+    /// The colon after a label: full width in Chinese.
+    pub fn colon(&self) -> &'static str {
+        match self.lang {
+            Lang::Zh => "：",
+            Lang::En => ": ",
+        }
+    }
+
     /// The formats an export form offers, CSV first (the default).
     pub fn export_formats(&self) -> &'static [crate::domain::ExportFormat] {
         crate::domain::ExportFormat::ALL
@@ -147,4 +155,34 @@ where
             format!("attachment; filename=\"{filename}\""),
         ))
         .body(body))
+}
+
+/// A whole number with thousands separators: `12,345` (the same grouping in both languages).
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grouped;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(1234567), "1,234,567");
+        assert_eq!(grouped(-12345), "-12,345");
+    }
 }

@@ -149,8 +149,11 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
     let when = |ms: Option<i64>| ms.map(|t| format_in_zone(t, &zone));
     page.verdict = match (&blocking, recent.first()) {
         (Some(s), _) => {
-            let until = when(s.until()).unwrap_or_else(|| lang.t("lookup.forever"));
-            lang.t("lookup.verdict_blocked")
+            let (key, until) = match when(s.until()) {
+                Some(until) => ("lookup.verdict_blocked", until),
+                None => ("lookup.verdict_blocked_forever", String::new()),
+            };
+            lang.t(key)
                 .replace("{list}", s.entry.list.label(lang.code()))
                 .replace("{entry}", &entry_address(&viewer, &s.entry))
                 .replace("{since}", &format_in_zone(s.since(), &zone))
@@ -182,7 +185,7 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
             id: e.id,
             address: entry_address(&viewer, e),
             reason: viewer.show_text(&e.reason.clone().unwrap_or_default()),
-            source: e.source.clone().unwrap_or_default(),
+            source: source_shown(lang, e.source.as_deref().unwrap_or_default()),
             since: format_in_zone(e.created_at, &zone),
             until: when(e.expires_at).unwrap_or_else(|| lang.t("lookup.forever")),
             active: e.is_active(now),
@@ -326,7 +329,7 @@ pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResul
         id,
         address: entry_address(&viewer, &entry),
         reason: viewer.show_text(&entry.reason.clone().unwrap_or_default()),
-        source: entry.source.clone().unwrap_or_default(),
+        source: source_shown(viewer.lang, entry.source.as_deref().unwrap_or_default()),
         since: format_in_zone(entry.created_at, &zone),
         until: entry
             .expires_at
@@ -389,4 +392,14 @@ pub async fn remove(viewer: Viewer, form: web::Form<RemoveForm>) -> AppResult<Ht
         "/lookup?{}",
         query_string(&[("address", &address), ("removed", "1")])
     )))
+}
+
+/// Where a list entry came from, in the viewer's language (`ui`, `api`, `delivery`, …).
+pub fn source_shown(lang: super::lang::Lang, source: &str) -> String {
+    match source {
+        "ui" | "api" | "delivery" | "recipient" => {
+            lang.t(&format!("lookup.source_{source}"))
+        }
+        other => other.to_string(),
+    }
 }

@@ -13,6 +13,19 @@ use crate::store::models::Message;
 
 use super::content::{self, ContentView};
 
+/// An open or a click, with where it came from.
+pub struct EngagementRow {
+    pub time: String,
+    pub kind: &'static str,
+    pub kind_label: String,
+    pub url: String,
+    /// Only http(s) URLs become links.
+    pub linkable: bool,
+    pub ip: String,
+    pub agent: String,
+    pub browser: String,
+}
+
 pub struct EventRow {
     pub time: String,
     pub kind: String,
@@ -45,6 +58,7 @@ struct MessagePage {
     requested: String,
     updated: String,
     events: Vec<EventRow>,
+    engagement: Vec<EngagementRow>,
     splus_log: bool,
     send_log: Option<String>,
     splus_content: bool,
@@ -94,8 +108,11 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
         viewer.account.splus_log,
         viewer.account.splus_content,
     );
-    let (events, send_log, raw) = with_db(viewer.state(), move |conn| {
+    let (email_id, recipient) = (message.email_id.clone(), message.recipient.clone());
+    let (events, send_log, raw, engagement) = with_db(viewer.state(), move |conn| {
         let events = messages::events(conn, &scope, id)?;
+        let engagement =
+            crate::store::status::engagement_of(conn, &scope, &email_id, &recipient, 200)?;
         let send_log = if splus_log {
             messages::send_log(conn, &scope, id)?
         } else {
@@ -106,7 +123,7 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
         } else {
             None
         };
-        Ok((events, send_log, raw))
+        Ok((events, send_log, raw, engagement))
     })
     .await?;
     let zone = viewer.account.zone();
@@ -126,6 +143,24 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
                 .and_then(Reason::from_i16)
                 .map(|r| r.label(lang.code()).to_string())
                 .unwrap_or_default(),
+        })
+        .collect();
+    let engagement = engagement
+        .into_iter()
+        .map(|e| {
+            let agent = e.user_agent.unwrap_or_default();
+            let (browser, os) = crate::domain::browser_and_os(&agent);
+            let click = e.kind == 2;
+            EngagementRow {
+                time: format_in_zone(e.occurred_at, &zone),
+                kind: if click { "click" } else { "open" },
+                kind_label: lang.t(if click { "event.click" } else { "event.open" }),
+                linkable: e.url.starts_with("https://") || e.url.starts_with("http://"),
+                url: e.url,
+                ip: e.ip.unwrap_or_default(),
+                browser: format!("{browser} · {os}"),
+                agent,
+            }
         })
         .collect();
     let page = MessagePage {
@@ -154,10 +189,11 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
             .map(|r| r.label_in(status, lang.code()).to_string())
             .unwrap_or_default(),
         smtp_reply: viewer.show_text(&message.smtp_reply.clone().unwrap_or_default()),
-        rule: message.rule.clone().unwrap_or_default(),
+        rule: viewer.show_text(&rule_shown(lang, message.rule.as_deref().unwrap_or_default())),
         requested: format_in_zone(message.requested_at, &zone),
         updated: format_in_zone(message.updated_at, &zone),
         events,
+        engagement,
         splus_log,
         send_log: send_log.map(|log| viewer.show_text(&log)),
         splus_content,
@@ -252,4 +288,69 @@ pub async fn send_log(mut viewer: Viewer, id: web::Path<String>) -> AppResult<Ht
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(viewer.show_text(&lines)))
+}
+
+/// The recorded evidence of a verdict in the viewer's language: the stored forms are
+/// `generated`, `suppressed: LIST ENTRY`, `reason: CODE`, `bounce message: RULE`, `subStat N`.
+pub fn rule_shown(lang: super::lang::Lang, rule: &str) -> String {
+    let list_label = |code: &str| -> Option<String> {
+        let key = match code {
+            "blacklist" => "nav.blacklist",
+            "bounces" | "bounce" => "nav.bounces",
+            "unsubscribes" | "unsubscribe list" | "unsubscribe" => "nav.unsubscribes",
+            "spam_reports" => "nav.spam_reports",
+            _ => return None,
+        };
+        Some(lang.t(key))
+    };
+    if rule == "generated" {
+        return lang.t("message.rule_generated");
+    }
+    if let Some(rest) = rule.strip_prefix("suppressed: ") {
+        let (list, entry) = if let Some(label) = list_label(rest) {
+            (label, String::new())
+        } else {
+            match rest.split_once(' ') {
+                Some((code, entry)) => match list_label(code) {
+                    Some(label) => (label, entry.to_string()),
+                    None => (rest.to_string(), String::new()),
+                },
+                None => (rest.to_string(), String::new()),
+            }
+        };
+        return lang
+            .t("message.rule_suppressed")
+            .replace("{list}", &list)
+            .replace("{entry}", &entry)
+            .trim_end()
+            .to_string();
+    }
+    if let Some(code) = rule.strip_prefix("reason: ") {
+        if let Some(reason) = Reason::from_code(code) {
+            return lang
+                .t("message.rule_reason")
+                .replace("{reason}", reason.label(lang.code()));
+        }
+    }
+    if let Some(rest) = rule.strip_prefix("bounce message: ") {
+        return lang.t("message.rule_bounce_message").replace("{rule}", rest);
+    }
+    rule.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::lang::Lang;
+    use super::rule_shown;
+
+    #[test]
+    fn rules_read_in_chinese() {
+        let zh = Lang::Zh;
+        assert!(!rule_shown(zh, "generated").contains("generated"));
+        let s = rule_shown(zh, "suppressed: blacklist @example.com");
+        assert!(s.contains("@example.com") && !s.contains("suppressed"), "{s}");
+        let s = rule_shown(zh, "suppressed: unsubscribe list");
+        assert!(!s.contains("suppressed") && !s.contains("unsubscribe"), "{s}");
+        assert_eq!(rule_shown(zh, "subStat 401"), "subStat 401");
+    }
 }

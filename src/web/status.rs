@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::auth::Viewer;
-use super::layout::PageCtx;
+use super::layout::{grouped, PageCtx};
 use super::{with_db, AppError, AppResult};
 use crate::domain::{format_in_zone, MailType, Period, PeriodError, Reason, Status};
 use crate::store::models::StatusRow;
@@ -34,6 +34,12 @@ pub struct StatusForm {
     pub cursor: Option<String>,
     pub per_page: Option<String>,
     pub account: Option<String>,
+    /// Part of the subject.
+    pub subject: Option<String>,
+    /// Part of the sender address.
+    pub sender: Option<String>,
+    /// How many rows come before this page (for "21–40 of 193"); carried by the pager links.
+    pub start: Option<String>,
 }
 
 fn text(v: &Option<String>) -> Option<String> {
@@ -107,7 +113,16 @@ impl StatusForm {
             }
         };
         let (from_ms, to_ms) = period.bounds(&zone);
-        let status = text(&self.status).and_then(|s| match Status::from_code(&s) {
+        // The grouped reason list sends `status:reason`; the status select may be left at "any".
+        let (reason_status, reason_text) = match text(&self.reason) {
+            Some(r) => match r.split_once(':') {
+                Some((st, rs)) => (Status::from_code(st), Some(rs.to_string())),
+                None => (None, Some(r)),
+            },
+            None => (None, None),
+        };
+        let status = text(&self.status).or_else(|| reason_status.map(|s| s.code().to_string()));
+        let status = status.and_then(|s| match Status::from_code(&s) {
             Some(st) => Some(st),
             None => {
                 errors.push(FieldError {
@@ -117,7 +132,7 @@ impl StatusForm {
                 None
             }
         });
-        let reason = text(&self.reason).and_then(|r| match (Reason::from_code(&r), status) {
+        let reason = reason_text.and_then(|r| match (Reason::from_code(&r), status) {
             (None, _) => {
                 errors.push(FieldError {
                     field: "reason",
@@ -186,6 +201,8 @@ impl StatusForm {
             api_user: text(&self.api_user),
             status,
             reason,
+            subject: text(&self.subject),
+            sender: text(&self.sender),
         };
         Parsed {
             filter,
@@ -199,10 +216,12 @@ impl StatusForm {
 
     /// This form's query string with some fields replaced (empty value: left out).
     pub fn query_with(&self, changes: &[(&str, &str)]) -> String {
-        let fields: [(&str, &Option<String>); 11] = [
+        let fields: [(&str, &Option<String>); 13] = [
             ("from", &self.from),
             ("to", &self.to),
             ("recipient", &self.recipient),
+            ("subject", &self.subject),
+            ("sender", &self.sender),
             ("email_id", &self.email_id),
             ("mail_type", &self.mail_type),
             ("tag", &self.tag),
@@ -222,7 +241,10 @@ impl StatusForm {
                 out.append_pair(name, value.trim());
             }
         }
-        for (name, value) in changes.iter().filter(|(n, _)| *n == "cursor") {
+        for (name, value) in changes
+            .iter()
+            .filter(|(n, _)| *n == "cursor" || *n == "start")
+        {
             if !value.is_empty() {
                 out.append_pair(name, value);
             }
@@ -235,6 +257,8 @@ impl StatusForm {
             "from" => &self.from,
             "to" => &self.to,
             "recipient" => &self.recipient,
+            "subject" => &self.subject,
+            "sender" => &self.sender,
             "email_id" => &self.email_id,
             "tag" => &self.tag,
             "api_user" => &self.api_user,
@@ -253,14 +277,21 @@ pub struct Row {
     pub api_user: String,
     pub recipient_shown: String,
     pub recipient_query: String,
+    pub subject: String,
     pub requested: String,
+    pub requested_iso: String,
     pub updated: String,
+    pub has_send_log: bool,
+    pub has_content: bool,
 }
 
 pub struct Tab {
     pub code: String,
     pub label: String,
+    /// As shown: "12,345" or "10,000+".
     pub count: String,
+    /// As data: "12345" or "10000+".
+    pub count_raw: String,
     pub href: String,
     pub active: bool,
     pub tone: &'static str,
@@ -270,6 +301,20 @@ pub struct Choice {
     pub value: String,
     pub label: String,
     pub selected: bool,
+}
+
+/// Reason choices under one status (an unlabelled group holds "any").
+pub struct ChoiceGroup {
+    pub label: String,
+    pub choices: Vec<Choice>,
+}
+
+/// A period preset beside the dates: today, 24 hours, 7 days, 30 days.
+pub struct Preset {
+    pub code: &'static str,
+    pub label: String,
+    pub href: String,
+    pub active: bool,
 }
 
 #[derive(Template)]
@@ -283,16 +328,20 @@ struct StatusPage {
     retention_notice: Option<String>,
     period_from: String,
     period_to: String,
+    presets: Vec<Preset>,
+    active_summary: String,
     statuses: Vec<Choice>,
-    reasons: Vec<Choice>,
-    reason_hint: String,
+    reason_groups: Vec<ChoiceGroup>,
     mail_types: Vec<Choice>,
     per_pages: Vec<Choice>,
     tabs: Vec<Tab>,
     rows: Vec<Row>,
     older_href: Option<String>,
     newer_href: Option<String>,
+    range: String,
     csv_href: String,
+    over_limit: bool,
+    over_limit_text: String,
     splus_log: bool,
     splus_content: bool,
     account_param: String,
@@ -322,6 +371,14 @@ fn format_count(c: &Count) -> String {
     }
 }
 
+fn show_count(c: &Count) -> String {
+    if c.capped {
+        format!("{}+", grouped(COUNT_CAP))
+    } else {
+        grouped(c.n)
+    }
+}
+
 /// Says so when the period starts before the server's retention cutoff.
 fn retention_notice(viewer: &Viewer, from_ms: i64) -> Option<String> {
     let days = viewer.state().settings.retention_days?;
@@ -335,6 +392,19 @@ fn retention_notice(viewer: &Viewer, from_ms: i64) -> Option<String> {
     })
 }
 
+/// The count of one status (or of all, `None`) in `counts`.
+fn count_of(counts: &[(Status, Option<Reason>, Count)], status: Option<Status>) -> Count {
+    let mut n = 0;
+    let mut capped = false;
+    for (s, r, c) in counts {
+        if r.is_none() && status.is_none_or(|x| x == *s) {
+            n += c.n;
+            capped |= c.capped;
+        }
+    }
+    Count { n, capped }
+}
+
 pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let parsed = form.parse(&viewer);
@@ -343,8 +413,8 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
     let scope = viewer.scope();
     let failed = !parsed.errors.is_empty();
 
-    let (page, counts) = if failed {
-        (None, Vec::new())
+    let (page, counts, reason_counts, extras) = if failed {
+        (None, Vec::new(), Vec::new(), Default::default())
     } else {
         let filter = parsed.filter.clone();
         let from = parsed.from;
@@ -354,10 +424,20 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
             reason: None,
             ..filter.clone()
         };
+        let reason_filter = filter.reason.map(|reason| StatusFilter {
+            status: None,
+            reason: Some(reason),
+            ..filter.clone()
+        });
         with_db(viewer.state(), move |conn| {
             let page = status::page(conn, &scope, &filter, from, per_page)?;
+            let extras = status::page_extras(conn, &scope, &page.rows)?;
             let counts = status::counts(conn, &scope, &counts_filter)?;
-            Ok((Some(page), counts))
+            let reason_counts = match reason_filter {
+                Some(f) => status::counts(conn, &scope, &f)?,
+                None => Vec::new(),
+            };
+            Ok((Some(page), counts, reason_counts, extras))
         })
         .await?
     };
@@ -367,36 +447,53 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
     } else {
         String::new()
     };
-    let rows = page
+    let rows: Vec<Row> = page
         .as_ref()
-        .map(|p| p.rows.iter().map(|m| row(&viewer, m, &zone)).collect())
+        .map(|p| {
+            p.rows
+                .iter()
+                .map(|m| row(&viewer, m, &zone, &extras))
+                .collect()
+        })
         .unwrap_or_default();
+
+    // Where this page starts among all the filter's rows, carried by the pager links.
+    let came_newer = matches!(parsed.from, Some((_, Direction::Newer)));
+    let mut start: i64 = text(&form.start)
+        .and_then(|s| s.parse().ok())
+        .filter(|n: &i64| *n >= 0)
+        .unwrap_or(0);
+    if parsed.from.is_none() || (came_newer && page.as_ref().is_some_and(|p| p.newer.is_none())) {
+        start = 0;
+    }
+    let shown = rows.len() as i64;
     let older_href = page.as_ref().and_then(|p| p.older).map(|pos| {
         format!(
             "/status?{}",
-            form.query_with(&[("cursor", &encode_cursor(pos, Direction::Older))])
+            form.query_with(&[
+                ("cursor", &encode_cursor(pos, Direction::Older)),
+                ("start", &(start + shown).to_string()),
+            ])
         )
     });
     let newer_href = page.as_ref().and_then(|p| p.newer).map(|pos| {
         format!(
             "/status?{}",
-            form.query_with(&[("cursor", &encode_cursor(pos, Direction::Newer))])
+            form.query_with(&[
+                ("cursor", &encode_cursor(pos, Direction::Newer)),
+                ("start", &(start - parsed.per_page).max(0).to_string()),
+            ])
         )
     });
 
     let chosen_status = parsed.filter.status;
+    let chosen_reason = parsed.filter.reason;
+    let all_count = count_of(&counts, None);
     let mut tabs = vec![Tab {
         code: String::new(),
         label: lang.t("status.all"),
-        count: {
-            let n: i64 = counts
-                .iter()
-                .filter(|(_, r, _)| r.is_none())
-                .map(|(_, _, c)| c.n)
-                .sum();
-            let capped = counts.iter().any(|(_, r, c)| r.is_none() && c.capped);
-            format_count(&Count { n, capped })
-        },
+        count: show_count(&all_count),
+        count_raw: format_count(&all_count),
         href: format!(
             "/status?{}",
             form.query_with(&[("status", ""), ("reason", "")])
@@ -405,67 +502,96 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
         tone: "all",
     }];
     for &s in Status::ALL {
-        let count = counts
-            .iter()
-            .find(|(st, r, _)| *st == s && r.is_none())
-            .map(|(_, _, c)| *c)
-            .unwrap_or_default();
+        // With a reason chosen, a status where it occurs counts only that reason and keeps it.
+        let keeps_reason = chosen_reason.filter(|r| s.allowed_reasons().contains(r));
+        let count = match keeps_reason {
+            Some(_) => count_of(&reason_counts, Some(s)),
+            None => count_of(&counts, Some(s)),
+        };
         tabs.push(Tab {
             code: s.code().to_string(),
             label: s.label(lang.code()).to_string(),
-            count: format_count(&count),
+            count: show_count(&count),
+            count_raw: format_count(&count),
             href: format!(
                 "/status?{}",
-                form.query_with(&[("status", s.code()), ("reason", "")])
+                form.query_with(&[
+                    ("status", s.code()),
+                    ("reason", keeps_reason.map(|r| r.code()).unwrap_or("")),
+                ])
             ),
             active: chosen_status == Some(s),
             tone: s.tone(),
         });
     }
+    let shown_count = match (chosen_status, chosen_reason) {
+        (Some(s), Some(_)) => count_of(&reason_counts, Some(s)),
+        (s, _) => count_of(&counts, s),
+    };
+    let range = if failed || rows.is_empty() {
+        String::new()
+    } else {
+        lang.t("status.range")
+            .replace("{first}", &grouped(start + 1))
+            .replace("{last}", &grouped(start + shown))
+            .replace("{total}", &show_count(&shown_count))
+    };
+    let over_limit = shown_count.capped || shown_count.n > ONLINE_EXPORT_LIMIT;
 
-    let status_value = text(&form.status).unwrap_or_default();
-    let reason_value = text(&form.reason).unwrap_or_default();
     let statuses = std::iter::once(Choice {
         value: String::new(),
         label: lang.t("filter.any"),
-        selected: status_value.is_empty(),
+        selected: chosen_status.is_none(),
     })
     .chain(Status::ALL.iter().map(|s| Choice {
         value: s.code().into(),
         label: s.label(lang.code()).into(),
-        selected: status_value == s.code(),
+        selected: chosen_status == Some(*s),
     }))
     .collect();
-    // The reason choices follow the chosen status; with none chosen, every reason is listed.
-    let reason_pool: Vec<Reason> = match chosen_status {
-        Some(s) => s.allowed_reasons().to_vec(),
-        None => Reason::ALL.to_vec(),
-    };
-    let reasons = std::iter::once(Choice {
-        value: String::new(),
-        label: lang.t("filter.any"),
-        selected: reason_value.is_empty(),
-    })
-    .chain(reason_pool.iter().map(|r| {
+    // The reasons come grouped under the status they occur with; with a status chosen, only
+    // its own reasons are offered.
+    let reason_label = |s: Status, r: Reason| {
         let count = counts
             .iter()
-            .find(|(st, rr, _)| Some(*st) == chosen_status && *rr == Some(*r))
-            .map(|(_, _, c)| format!(" ({})", format_count(c)))
+            .find(|(st, rr, _)| *st == s && *rr == Some(r))
+            .map(|(_, _, c)| format!(" ({})", show_count(c)))
             .unwrap_or_default();
-        Choice {
-            value: r.code().into(),
-            label: format!(
-                "{}{count}",
-                chosen_status.map_or(r.label(lang.code()), |st| r.label_in(st, lang.code()))
-            ),
-            selected: reason_value == r.code(),
-        }
-    }))
-    .collect();
-    let reason_hint = match chosen_status {
-        Some(Status::SoftBounce | Status::Invalid) => String::new(),
-        _ => lang.t("filter.reason_hint"),
+        format!("{}{count}", r.label_in(s, lang.code()))
     };
+    let mut reason_groups = vec![ChoiceGroup {
+        label: String::new(),
+        choices: vec![Choice {
+            value: String::new(),
+            label: lang.t("filter.any"),
+            selected: chosen_reason.is_none(),
+        }],
+    }];
+    let offered: Vec<Status> = match chosen_status {
+        Some(s) => vec![s],
+        None => Status::ALL.to_vec(),
+    };
+    for s in offered {
+        if s.allowed_reasons().is_empty() {
+            continue;
+        }
+        reason_groups.push(ChoiceGroup {
+            label: s.label(lang.code()).to_string(),
+            choices: s
+                .allowed_reasons()
+                .iter()
+                .map(|&r| Choice {
+                    value: if chosen_status.is_some() {
+                        r.code().to_string()
+                    } else {
+                        format!("{}:{}", s.code(), r.code())
+                    },
+                    label: reason_label(s, r),
+                    selected: chosen_status == Some(s) && chosen_reason == Some(r),
+                })
+                .collect(),
+        });
+    }
     let mail_type_value = text(&form.mail_type).unwrap_or_default();
     let mail_types = std::iter::once(Choice {
         value: String::new(),
@@ -487,31 +613,91 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
         })
         .collect();
 
+    // Presets beside the dates: whole days in the account's time zone.
+    let today = Utc::now().with_timezone(&zone).date_naive();
+    let presets = [
+        ("today", "filter.preset_today", 0),
+        ("24h", "filter.preset_24h", 1),
+        ("7d", "filter.preset_7d", 6),
+        ("30d", "filter.preset_30d", 29),
+    ]
+    .into_iter()
+    .map(|(code, key, back)| {
+        let from = (today - chrono::Duration::days(back)).to_string();
+        let to = today.to_string();
+        Preset {
+            code,
+            label: lang.t(key),
+            active: !failed
+                && parsed.period.from.to_string() == from
+                && parsed.period.to.to_string() == to,
+            href: format!(
+                "/status?{}",
+                form.query_with(&[("from", &from), ("to", &to)])
+            ),
+        }
+    })
+    .collect();
+
+    // One line that says what the folded filter holds.
+    let mut summary = vec![format!("{} – {}", parsed.period.from, parsed.period.to)];
+    if let Some(s) = chosen_status {
+        summary.push(s.label(lang.code()).to_string());
+    }
+    if let Some(r) = chosen_reason {
+        summary.push(r.label(lang.code()).to_string());
+    }
+    for v in [
+        &parsed.filter.recipient,
+        &parsed.filter.subject,
+        &parsed.filter.sender,
+        &parsed.filter.email_id,
+        &parsed.filter.tag,
+        &parsed.filter.api_user,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        summary.push(v.clone());
+    }
+    if let Some(m) = parsed.filter.mail_type {
+        summary.push(m.label(lang.code()).to_string());
+    }
+
     let page = StatusPage {
         ctx: viewer.page("/status"),
         csv_href: format!("/status.csv?{}", form.query_with(&[])),
+        over_limit,
+        over_limit_text: lang
+            .t("export.over_limit")
+            .replace("{limit}", &grouped(ONLINE_EXPORT_LIMIT)),
         period_from: parsed.period.from.to_string(),
         period_to: parsed.period.to.to_string(),
+        presets,
+        active_summary: summary.join(" · "),
         retention_notice: retention_notice(&viewer, parsed.filter.from_ms),
         errors: parsed.errors,
         notice: parsed.notice,
         statuses,
-        reasons,
-        reason_hint,
+        reason_groups,
         mail_types,
         per_pages,
         tabs,
         rows,
         older_href,
         newer_href,
+        range,
         splus_log: viewer.account.splus_log,
         splus_content: viewer.account.splus_content,
         account_param,
         export_allowed: viewer.account.export_allowed,
         export_kind: "status",
-        export_fields: url::form_urlencoded::parse(form.query_with(&[("account", "")]).as_bytes())
-            .into_owned()
-            .collect(),
+        export_fields: url::form_urlencoded::parse(
+            form.query_with(&[("account", ""), ("start", "")])
+                .as_bytes(),
+        )
+        .into_owned()
+        .collect(),
         form,
     };
     let html = page.render().map_err(AppError::internal)?;
@@ -523,7 +709,12 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
     )
 }
 
-fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz) -> Row {
+fn row(
+    viewer: &Viewer,
+    m: &StatusRow,
+    zone: &chrono_tz::Tz,
+    extras: &status::PageExtras,
+) -> Row {
     let lang = viewer.lang;
     let status = m.status();
     Row {
@@ -538,8 +729,14 @@ fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz) -> Row {
         api_user: m.api_user.clone(),
         recipient_shown: viewer.show_address(&m.recipient),
         recipient_query: viewer.lookup_query(&m.recipient, m.id),
+        subject: extras.subjects.get(&m.id).cloned().unwrap_or_default(),
         requested: format_in_zone(m.requested_at, zone),
+        requested_iso: chrono::DateTime::from_timestamp_millis(m.requested_at)
+            .map(|t| t.with_timezone(zone).to_rfc3339())
+            .unwrap_or_default(),
         updated: format_in_zone(m.updated_at, zone),
+        has_send_log: extras.with_send_log.contains(&m.id),
+        has_content: extras.with_content.contains(&m.id),
     }
 }
 
