@@ -399,6 +399,23 @@ fn builtin_rules_parse_and_use_known_reasons() {
     assert!(rules.iter().all(|r| REASONS.contains(&r.reason)));
 }
 
+/// A rule's own words must be decided by that rule's reason: a shorter pattern of a more
+/// specific tier hidden inside a longer one ("timeout" in "retry timeout exceeded") would
+/// silently take over.
+#[test]
+fn no_builtin_rule_is_shadowed_by_another() {
+    let rules = rules::parse_rules(BUILTIN_RULES, "rules.tsv").unwrap();
+    let mut shadowed = Vec::new();
+    for rule in &rules {
+        let words = rules::normalize_text(&rule.pattern.replace('*', " "));
+        let winner = rules::best_match(&rules, &words).expect("a rule matches its own words");
+        if winner.reason != rule.reason {
+            shadowed.push(format!("{} -> {}", rule.label(), winner.label()));
+        }
+    }
+    assert!(shadowed.is_empty(), "{}", shadowed.join("\n"));
+}
+
 #[test]
 fn broken_boundary_is_read_as_text() {
     let raw = "From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail Returned to Sender\n\

@@ -36,6 +36,7 @@ const STAGE_PHRASES: &[(&str, Stage)] = &[
     // Postfix: "host x refused to talk to me: 554 ..." is the answer to the connection.
     ("refused to talk to me", Stage::Connect),
     ("after mail from", Stage::MailFrom),
+    ("after mail command", Stage::MailFrom),
     ("in reply to mail from", Stage::MailFrom),
     (">>> mail from", Stage::MailFrom),
     ("mail from command", Stage::MailFrom),
@@ -43,6 +44,9 @@ const STAGE_PHRASES: &[(&str, Stage)] = &[
     // qmail: "Connected to x but sender was rejected."
     ("but sender was rejected", Stage::MailFrom),
     ("after rcpt to", Stage::Rcpt),
+    // Exim variants: "SMTP error from remote server after RCPT command"
+    ("after rcpt", Stage::Rcpt),
+    ("rcpt to generated", Stage::Rcpt),
     ("in reply to rcpt to", Stage::Rcpt),
     (">>> rcpt to", Stage::Rcpt),
     ("rcpt to command", Stage::Rcpt),
@@ -134,11 +138,22 @@ pub(crate) fn extract(human: &str) -> TextDiagnostic {
     if let Some(start) = start {
         let mut text = String::new();
         // The reply often continues on indented or unindented lines until a blank line.
-        for line in lines.iter().skip(start).take(6) {
+        // An introducer line ("The following address(es) failed:") is followed by a blank
+        // line and then the failure itself, so the paragraph after it is read too.
+        let introduced = with_code.is_none();
+        let mut taken = 0;
+        for line in lines.iter().skip(start).take(8) {
             let trimmed = line.trim();
-            if trimmed.is_empty() && !text.is_empty() {
-                break;
+            if trimmed.is_empty() {
+                if introduced && taken == 1 {
+                    continue;
+                }
+                if !text.is_empty() {
+                    break;
+                }
+                continue;
             }
+            taken += 1;
             text.push_str(trimmed);
             text.push(' ');
         }
