@@ -423,7 +423,8 @@ impl Classifier {
         }
         // The server's words say nothing we know and there is no code: look at the rest of
         // the notification.
-        if let Some(rule) = rules::best_match(&self.rules, &rules::normalize_text(&ev.context)) {
+        let context = rules::normalize_text(&without_quoted_headers(&ev.context));
+        if let Some(rule) = rules::best_match(&self.rules, &context) {
             return Verdict {
                 from_notification: true,
                 ..from_rule(rule, "notification ")
@@ -596,6 +597,22 @@ fn adjust_for_give_up(verdict: Verdict, ev: &Evidence) -> Verdict {
         };
     }
     verdict
+}
+
+/// The notification text without lines that quote the original's headers ("Subject: Virus
+/// warning", "To: ..."): the sender's own words are no evidence of why delivery failed.
+fn without_quoted_headers(text: &str) -> String {
+    const QUOTED: &[&str] = &[
+        "subject:", "from:", "to:", "cc:", "date:", "sent:", "message-id:", "reply-to:",
+        "return-path:", "received:", "x-", "mime-version:", "content-",
+    ];
+    text.lines()
+        .filter(|line| {
+            let lower = line.trim_start().to_ascii_lowercase();
+            !QUOTED.iter().any(|h| lower.starts_with(h))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The DSN's Status unless it is generic (5.0.0), then a code in the server's words.

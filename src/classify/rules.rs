@@ -84,22 +84,42 @@ pub(crate) fn tier_of(reason: &str, detail: Option<&str>) -> Tier {
 impl Rule {
     /// Where the pattern starts in `text` when every piece occurs there, in order.
     /// A piece that begins with a letter or digit must begin a word of the text, so
-    /// "ube" (unsolicited bulk email) does not fire inside "youtube".
+    /// "ube" (unsolicited bulk email) does not fire inside "youtube". A `*` spans a short
+    /// stretch of one clause only ([`MAX_GAP`] bytes, no `:` or `;`), so "recipient * does
+    /// not exist" does not join "recipients:" to another line's "domain does not exist".
     fn match_at(&self, text: &str) -> Option<usize> {
+        let (first, rest) = self.pieces.split_first()?;
         let mut from = 0;
-        let mut start = None;
-        for piece in &self.pieces {
-            let at = find_word_start(text, from, piece)?;
-            start.get_or_insert(at);
-            from = at + piece.len();
+        // Try each occurrence of the first piece; the rest follow as closely as they can.
+        while let Some(start) = find_word_start(text, from, first) {
+            let mut end = start + first.len();
+            let mut complete = true;
+            for piece in rest {
+                match find_word_start(text, end, piece) {
+                    Some(at) if at - end <= MAX_GAP && !text[end..at].contains([':', ';']) => {
+                        end = at + piece.len();
+                    }
+                    _ => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if complete {
+                return Some(start);
+            }
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
         }
-        start
+        None
     }
 
     pub fn label(&self) -> String {
         format!("text: {} ({})", self.pattern, self.source)
     }
 }
+
+/// The most text a `*` of a pattern stands for.
+const MAX_GAP: usize = 40;
 
 /// Details used by the built-in rules and code tables. An operator's detail that is not
 /// among them is leaked once to get the `&'static str` the public type carries; rules
@@ -364,6 +384,17 @@ mod tests {
         let rules = parse_rules("other\tmailbox_full\tmailbox * full\n", "t").unwrap();
         assert!(best_match(&rules, "the mailbox is full").is_some());
         assert!(best_match(&rules, "full mailbox").is_none());
+    }
+
+    #[test]
+    fn wildcards_stay_within_a_clause() {
+        let rules = parse_rules("address_not_found\t-\tmailbox * does not exist\n", "t").unwrap();
+        assert!(best_match(&rules, "mailbox <ann@example.net> does not exist").is_some());
+        assert!(best_match(&rules, "mailbox ann: domain does not exist").is_none());
+        let far = format!("mailbox {} does not exist", "x".repeat(60));
+        assert!(best_match(&rules, &far).is_none());
+        // A later occurrence of the first piece may still complete the pattern.
+        assert!(best_match(&rules, "mailbox: the mailbox bob does not exist").is_some());
     }
 
     #[test]

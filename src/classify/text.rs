@@ -51,6 +51,8 @@ const STAGE_PHRASES: &[(&str, Stage)] = &[
     (">>> rcpt to", Stage::Rcpt),
     ("rcpt to command", Stage::Rcpt),
     ("[rcpt_to]", Stage::Rcpt),
+    // Yahoo notes the stage in brackets after the reply: [RCPT_TO], [BODY].
+    ("[body]", Stage::Data),
     ("smtp:rcpt", Stage::Rcpt),
     ("after pipelined rcpt", Stage::Rcpt),
     // qmail: "x does not like recipient." is its note on a refused RCPT TO.
