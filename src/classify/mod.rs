@@ -490,7 +490,8 @@ fn from_rule(rule: &Rule, where_: &str) -> Verdict {
         reason: rule.reason,
         detail: rule.detail,
         rule: format!("{where_}{}", rule.label()),
-        settled: true,
+        // "Service unavailable, try again later" explains nothing a give-up would not.
+        settled: rule.tier < Tier::Generic,
         from_notification: false,
     }
 }

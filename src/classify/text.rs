@@ -68,6 +68,7 @@ const STAGE_PHRASES: &[(&str, Stage)] = &[
     ("mail.local:", Stage::Local),
     ("local delivery", Stage::Local),
     ("rejected after data", Stage::Data),
+    ("data command", Stage::Data),
     // qmail: "x failed after I sent the message."
     ("failed after i sent the message", Stage::Data),
 ];
