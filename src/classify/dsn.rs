@@ -12,6 +12,9 @@ pub(crate) struct RecipientReport {
     pub action: Option<String>,
     pub status: Option<String>,
     pub diagnostic: Option<String>,
+    /// The diagnostic's type (RFC 3464 §2.3.6): "smtp" for a remote server's reply,
+    /// "x-postfix", "x-unix", ... for the reporting MTA's own words.
+    pub diagnostic_type: Option<String>,
 }
 
 impl RecipientReport {
@@ -93,8 +96,16 @@ fn recipient_block(headers: &[MailHeader]) -> Option<RecipientReport> {
         action: action.map(|a| a.split_whitespace().next().unwrap_or("").to_string()),
         // "5.0.0 (permanent failure)": keep the code only.
         status: status.and_then(|s| super::codes::find_status_codes(&s).into_iter().next()),
+        diagnostic_type: diagnostic.as_deref().and_then(diagnostic_type),
         diagnostic: diagnostic.map(|d| strip_type(&d).trim().to_string()),
     })
+}
+
+/// The type word before the `;` of a Diagnostic-Code, lowercased.
+pub(crate) fn diagnostic_type(value: &str) -> Option<String> {
+    let stripped = strip_type(value);
+    (stripped.len() != value.len())
+        .then(|| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
 /// Drops an address-type or diagnostic-type prefix: "rfc822; a@b" -> "a@b",

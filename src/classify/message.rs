@@ -271,6 +271,7 @@ fn inline_delivery_status(text: &str) -> Vec<RecipientReport> {
                         break;
                     }
                 }
+                report.diagnostic_type = dsn::diagnostic_type(&value);
                 report.diagnostic = Some(dsn::strip_type(&value).to_string());
             }
             _ => {}

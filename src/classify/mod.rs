@@ -308,10 +308,20 @@ impl Classifier {
         let status = pick_status(report.status.as_deref(), &diagnostic, &found.diagnostic);
         let reply = codes::find_reply_code(&diagnostic, true)
             .or_else(|| codes::find_reply_code(&found.diagnostic, true));
-        let stage = text::detect_stage(&format!(
+        let mut stage = text::detect_stage(&format!(
             "{} {} {}",
             diagnostic, found.diagnostic, facts.human_text
         ));
+        // A diagnostic typed other than "smtp" (X-Postfix, X-Unix, ...) without a reply code
+        // in it is the reporting server's own local delivery speaking, not a relayed reply.
+        let own_words = report
+            .diagnostic_type
+            .as_deref()
+            .is_some_and(|t| t != "smtp")
+            && codes::find_reply_code(&diagnostic, true).is_none();
+        if stage == Stage::Unknown && own_words {
+            stage = Stage::Local;
+        }
         Evidence {
             status,
             reply,
