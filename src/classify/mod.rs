@@ -322,11 +322,15 @@ impl Classifier {
         if stage == Stage::Unknown && own_words {
             stage = Stage::Local;
         }
+        let category = report.category.as_deref().and_then(dsn::category_words);
         Evidence {
             status,
             reply,
             diagnostic,
-            context: facts.human_text.clone(),
+            context: match category {
+                Some(words) => format!("{words}\n{}", facts.human_text),
+                None => facts.human_text.clone(),
+            },
             recipient: report.recipient.clone().or(found.recipient),
             stage: Some(stage),
             delayed: matches!(report.action.as_deref(), Some("delayed" | "expired")),
@@ -374,6 +378,7 @@ impl Classifier {
                     return Some(c);
                 }
                 let evidence = Evidence {
+                    context: dsn::category_words(sub_type).unwrap_or("").to_string(),
                     status: pick_status(field("status").as_deref(), &diagnostic, ""),
                     reply: codes::find_reply_code(&diagnostic, true),
                     stage: Some(text::detect_stage(&diagnostic)),

@@ -895,3 +895,40 @@ fn operator_rules_keep_their_file_order() {
     let c = classifier.classify_reply("550 acme says spam");
     assert_eq!(c.reason, Some("other"), "{}", c.rule);
 }
+
+#[test]
+fn sending_systems_categories_decide_when_the_reply_says_nothing_known() {
+    let pmta = "From: MAILER-DAEMON@pmta.example.org\nSubject: Delivery report\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"pm\"\n\n--pm\n\
+Content-Type: text/plain\n\nThe message could not be delivered.\n\n--pm\n\
+Content-Type: message/delivery-status\n\nReporting-MTA: dns; pmta.example.org\n\n\
+Final-Recipient: rfc822; rae@example.net\nAction: failed\nStatus: 5.0.0\n\
+Diagnostic-Code: smtp; 552 sorry, try another day\nX-PowerMTA-BounceCategory: quota-issues\n\n--pm--\n";
+    let c = classify(pmta);
+    assert_eq!(
+        (c.reason, c.detail),
+        (Some("other"), Some("mailbox_full")),
+        "{}",
+        c.rule
+    );
+    let ses = "From: no-reply@sns.example.com\nSubject: AWS Notification Message\n\n\
+{\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":\"Permanent\",\"bounceSubType\":\"NoEmail\",\
+\"bouncedRecipients\":[{\"emailAddress\":\"sam@example.net\",\"diagnosticCode\":\"smtp; 550 sorry\"}]}}\n";
+    assert_eq!(classify(ses).reason, Some("address_not_found"));
+}
+
+#[test]
+fn provider_response_codes_name_the_case() {
+    // Facebook's postmaster codes: RCP-P2 is the recipient's preferences, not a missing user.
+    let c = reply(
+        "550 5.1.1 RCP-P2 http://postmaster.facebook.com/response_codes?ip=192.0.2.9#rcp Refused due to recipient preferences",
+    );
+    assert_eq!(
+        (c.reason, c.detail),
+        (Some("sender_recipient_rejected"), Some("recipient_filtered")),
+        "{}",
+        c.rule
+    );
+    let c = reply("550 5.1.1 RCP-P1 The attempted recipient address does not exist");
+    assert_eq!(c.reason, Some("address_not_found"), "{}", c.rule);
+}

@@ -57,6 +57,8 @@ const STAGE_PHRASES: &[(&str, Stage)] = &[
     ("after pipelined rcpt", Stage::Rcpt),
     // qmail: "x does not like recipient." is its note on a refused RCPT TO.
     ("does not like recipient", Stage::Rcpt),
+    // Sun/Oracle Messaging Server: "Reason: Remote SMTP server has rejected address".
+    ("server has rejected address", Stage::Rcpt),
     ("after end of data", Stage::Data),
     ("in reply to end of data", Stage::Data),
     ("in reply to data", Stage::Data),
