@@ -201,9 +201,11 @@ pub(crate) fn status_meaning(code: &str) -> Option<CodeMeaning> {
         (7, 28) => meaning("ip_domain_rejected", Some("rate_limited"), Strong),
         // Microsoft's extended codes: 5.7.509 DMARC, 5.7.606..5.7.608 banned sending IP.
         (7, 509) => meaning("ip_domain_rejected", Some("authentication_failed"), Strong),
-        (7, 510..=512) | (7, 606..=608) => {
+        (7, 510 | 511) | (7, 606..=608) => {
             meaning("ip_domain_rejected", Some("blocklisted"), Strong)
         }
+        // 5.7.512: "message must be RFC 5322 section 3.6.2 compliant".
+        (7, 512) => meaning("other", Some("not_rfc_compliant"), Strong),
         (7, _) => meaning("sender_recipient_rejected", Some("policy"), Weak),
         (0, _) => None,
         _ => None,

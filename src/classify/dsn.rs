@@ -12,6 +12,11 @@ pub(crate) struct RecipientReport {
     pub action: Option<String>,
     pub status: Option<String>,
     pub diagnostic: Option<String>,
+    /// The diagnostic's type (RFC 3464 §2.3.6): "smtp" for a remote server's reply,
+    /// "x-postfix", "x-unix", ... for the reporting MTA's own words.
+    pub diagnostic_type: Option<String>,
+    /// PowerMTA's documented bounce category (`X-PowerMTA-BounceCategory: bad-mailbox`).
+    pub category: Option<String>,
 }
 
 impl RecipientReport {
@@ -93,8 +98,42 @@ fn recipient_block(headers: &[MailHeader]) -> Option<RecipientReport> {
         action: action.map(|a| a.split_whitespace().next().unwrap_or("").to_string()),
         // "5.0.0 (permanent failure)": keep the code only.
         status: status.and_then(|s| super::codes::find_status_codes(&s).into_iter().next()),
+        diagnostic_type: diagnostic.as_deref().and_then(diagnostic_type),
+        category: field("X-PowerMTA-BounceCategory").map(|c| c.to_ascii_lowercase()),
         diagnostic: diagnostic.map(|d| strip_type(&d).trim().to_string()),
     })
+}
+
+/// Words for a bounce category that a sending system assigned (PowerMTA's bounce
+/// categories, Amazon SES's bounce subtypes), read like the notification's own text: they
+/// decide only when the server's reply said nothing known.
+pub(crate) fn category_words(category: &str) -> Option<&'static str> {
+    Some(match category.to_ascii_lowercase().as_str() {
+        "bad-mailbox" | "noemail" => "mailbox does not exist",
+        "bad-domain" => "domain not found",
+        "inactive-mailbox" => "mailbox disabled",
+        "quota-issues" | "mailboxfull" => "mailbox full",
+        "messagetoolarge" => "message too large",
+        "spam-related" | "contentrejected" => "spam",
+        "virus-related" => "virus",
+        "policy-related" => "policy",
+        "routing-errors" => "unable to route",
+        "message-expired" => "message expired",
+        "no-answer-from-host" => "connection timed out",
+        "bad-connection" => "lost connection",
+        "relaying-issues" => "relay access denied",
+        "content-related" => "malformed message",
+        "invalid-sender" => "sender rejected",
+        "protocol-errors" => "syntax error",
+        _ => return None,
+    })
+}
+
+/// The type word before the `;` of a Diagnostic-Code, lowercased.
+pub(crate) fn diagnostic_type(value: &str) -> Option<String> {
+    let stripped = strip_type(value);
+    (stripped.len() != value.len())
+        .then(|| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
 /// Drops an address-type or diagnostic-type prefix: "rfc822; a@b" -> "a@b",

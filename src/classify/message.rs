@@ -49,6 +49,9 @@ pub(crate) fn scan(raw: &[u8]) -> MessageFacts {
         Err(_) => facts.human_text = String::from_utf8_lossy(raw).into_owned(),
     }
     facts.human_text = cut_before_original(&facts.human_text);
+    if !facts.feedback_report {
+        facts.feedback_report = mentions_feedback_report(raw);
+    }
     if facts.reports.is_empty() {
         facts.reports = inline_delivery_status(&facts.human_text);
     }
@@ -221,6 +224,20 @@ fn cut_before_original(text: &str) -> String {
     }
 }
 
+/// An ARF report whose MIME structure hides the `message/feedback-report` part (a wrong
+/// boundary, a report forwarded inline) still carries its fields: a `Feedback-Type:` line
+/// (RFC 5965 §3.1) or the part's media type. Only the first 256 KiB are read.
+fn mentions_feedback_report(raw: &[u8]) -> bool {
+    let head = &raw[..raw.len().min(256 * 1024)];
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    text.contains("message/feedback-report")
+        || text.contains("report-type=feedback-report")
+        || text.contains("report-type=\"feedback-report\"")
+        || text
+            .lines()
+            .any(|line| line.trim_start_matches(['>', ' ']).starts_with("feedback-type:"))
+}
+
 /// Some MTAs write the delivery-status fields into the text (or a broken MIME structure
 /// hides the part). Read "Status:" / "Diagnostic-Code:" / "Action:" lines from the text.
 fn inline_delivery_status(text: &str) -> Vec<RecipientReport> {
@@ -254,6 +271,7 @@ fn inline_delivery_status(text: &str) -> Vec<RecipientReport> {
                         break;
                     }
                 }
+                report.diagnostic_type = dsn::diagnostic_type(&value);
                 report.diagnostic = Some(dsn::strip_type(&value).to_string());
             }
             _ => {}

@@ -1,9 +1,48 @@
 //! Bounce and SMTP-reply classification (DESIGN §2, "Classifying an SMTP reply or a DSN").
 //!
 //! Evidence is gathered first (delivery-status fields, the server's reply in the human
-//! text, ARF and auto-reply markers), then decided: a precise enhanced status code decides,
-//! text rules (`rules.tsv`) refine vague codes, then the bare reply code, then nothing.
-//! Self-contained: std, mailparse, serde and serde_json only.
+//! text, the SMTP command it answered, ARF and auto-reply markers), then decided by
+//! specificity, not by the order in which rules happen to be written. Self-contained:
+//! std, mailparse, serde and serde_json only.
+//!
+//! # Precedence
+//!
+//! 1. **What the message is**: an ARF feedback report (RFC 5965) is a complaint, a
+//!    delivery-status report whose recipients were all delivered is a delivery, an
+//!    auto-reply (RFC 3834 headers, a vacation subject) is an auto-reply. Everything else
+//!    is a bounce, decided from the evidence of its first failed recipient.
+//! 2. **An operator's own rules** (`with_extra_rules`), in their file's order.
+//! 3. **Mechanism phrases** in the server's words ([`rules::Tier::Mechanism`]): a block
+//!    list, SPF/DKIM/DMARC, reverse DNS, a rate or connection limit, a full mailbox, an
+//!    oversized message, a suspended or moved mailbox, relaying, a virus, a give-up after
+//!    retries. These name the cause more precisely than any status code, so they override
+//!    even a precise one ("550 5.1.1 ... mailbox full" is a full mailbox).
+//! 4. **A precise enhanced status code** (RFC 3463: 5.1.1, 5.2.2, 4.4.7, 5.7.26, ...).
+//! 5. **Subject phrases** ([`rules::Tier::Subject`]): the user, the host, the sender, the
+//!    content or the receiving system named as what failed ("user unknown", "host not
+//!    found", "sender address rejected"). They refine a vague code and yield to a
+//!    precise one that says otherwise.
+//! 6. **Outcome phrases** ([`rules::Tier::Outcome`]): the sender's server gave up after
+//!    retrying ("retry timeout exceeded", "message expired", "could not be delivered for
+//!    5 days"): `server_unreachable`, detail `expired`, unless a cause was named beside.
+//! 7. **Generic phrases** ([`rules::Tier::Generic`]): "rejected", "denied", "policy",
+//!    "service unavailable" decide only when nothing above did.
+//! 8. **A vague status code** (5.7.1, 5.0.0 classes), then a phrase found elsewhere in the
+//!    notification (same tiers), then an RFC 3464 `Action: delayed`, then the bare reply
+//!    code (RFC 5321 meanings), then nothing: `other` with the rule "no evidence".
+//!
+//! Two corrections follow the decision:
+//!
+//! - **The SMTP stage** ([`text::Stage`]) the reply answered: a refusal at connection or
+//!   greeting is about the sending host (`ip_domain_rejected`), at MAIL FROM about the
+//!   sender (`sender_recipient_rejected`); a "no such user" answered after DATA is a
+//!   filter (`sender_recipient_rejected`, detail `recipient_filtered`) unless the server
+//!   gave the code X.1.1 itself; answered to RCPT TO it is a missing mailbox.
+//! - **A give-up**: in a bounce message a temporary failure (4xx, 4.x.x) that nothing more
+//!   specific explains means the sender's server retried until it gave up
+//!   (`server_unreachable`, detail `expired`).
+//!
+//! The `rule` of the result names the evidence that decided and every correction applied.
 
 mod codes;
 mod dsn;
@@ -17,7 +56,7 @@ use serde::Serialize;
 
 use codes::{CodeMeaning, Confidence};
 use dsn::RecipientReport;
-use rules::Rule;
+use rules::{Rule, Tier};
 use text::Stage;
 
 /// The reason vocabulary of DESIGN §2.
@@ -92,7 +131,9 @@ const BUILTIN_RULES: &str = include_str!("rules.tsv");
 /// Classifies bounces, complaints, auto-replies and SMTP replies.
 #[derive(Clone, Debug)]
 pub struct Classifier {
-    /// Operator rules first, then the built-in ones: the first match wins.
+    /// An operator's own rules, consulted before the built-in ones.
+    operator_rules: Vec<Rule>,
+    /// The built-in rules (`rules.tsv`).
     rules: Vec<Rule>,
 }
 
@@ -115,6 +156,9 @@ struct Evidence {
     stage: Option<Stage>,
     /// The DSN says delivery is still being retried or was given up after retries.
     delayed: bool,
+    /// The evidence comes from a bounce message (the sender's server has given up), not
+    /// from a live SMTP reply.
+    in_message: bool,
 }
 
 /// One decided reason before it becomes a [`Classification`].
@@ -124,6 +168,9 @@ struct Verdict {
     rule: String,
     /// Decided by a text rule or a precise code, not by a vague code or a fallback.
     settled: bool,
+    /// Decided from the notification's own summary rather than the server's reply: the
+    /// reporting system's verdict (Gmail's "Address not found"), not an SMTP answer.
+    from_notification: bool,
 }
 
 impl Classifier {
@@ -132,15 +179,20 @@ impl Classifier {
         // The built-in file is part of the source and checked by the tests.
         let rules =
             rules::parse_rules(BUILTIN_RULES, "rules.tsv").expect("built-in rules.tsv must parse");
-        Classifier { rules }
+        Classifier {
+            operator_rules: Vec::new(),
+            rules,
+        }
     }
 
     /// A classifier whose operator rules (same format as `rules.tsv`) take precedence
     /// over the built-in ones. Errors name the offending line.
     pub fn with_extra_rules(text: &str) -> Result<Classifier, String> {
-        let mut rules = rules::parse_rules(text, "extra rules")?;
-        rules.extend(Classifier::new().rules);
-        Ok(Classifier { rules })
+        let operator_rules = rules::parse_operator_rules(text, "extra rules")?;
+        Ok(Classifier {
+            operator_rules,
+            ..Classifier::new()
+        })
     }
 
     /// The CLI rule of DESIGN §2: a single line is an SMTP reply, anything else a message.
@@ -239,6 +291,7 @@ impl Classifier {
             context: facts.human_text.clone(),
             recipient: found.recipient,
             delayed: false,
+            in_message: true,
         };
         self.bounce(evidence)
     }
@@ -255,18 +308,33 @@ impl Classifier {
         let status = pick_status(report.status.as_deref(), &diagnostic, &found.diagnostic);
         let reply = codes::find_reply_code(&diagnostic, true)
             .or_else(|| codes::find_reply_code(&found.diagnostic, true));
-        let stage = text::detect_stage(&format!(
+        let mut stage = text::detect_stage(&format!(
             "{} {} {}",
             diagnostic, found.diagnostic, facts.human_text
         ));
+        // A diagnostic typed other than "smtp" (X-Postfix, X-Unix, ...) without a reply code
+        // in it is the reporting server's own local delivery speaking, not a relayed reply.
+        let own_words = report
+            .diagnostic_type
+            .as_deref()
+            .is_some_and(|t| t != "smtp")
+            && codes::find_reply_code(&diagnostic, true).is_none();
+        if stage == Stage::Unknown && own_words {
+            stage = Stage::Local;
+        }
+        let category = report.category.as_deref().and_then(dsn::category_words);
         Evidence {
             status,
             reply,
             diagnostic,
-            context: facts.human_text.clone(),
+            context: match category {
+                Some(words) => format!("{words}\n{}", facts.human_text),
+                None => facts.human_text.clone(),
+            },
             recipient: report.recipient.clone().or(found.recipient),
             stage: Some(stage),
             delayed: matches!(report.action.as_deref(), Some("delayed" | "expired")),
+            in_message: true,
         }
     }
 
@@ -310,11 +378,13 @@ impl Classifier {
                     return Some(c);
                 }
                 let evidence = Evidence {
+                    context: dsn::category_words(sub_type).unwrap_or("").to_string(),
                     status: pick_status(field("status").as_deref(), &diagnostic, ""),
                     reply: codes::find_reply_code(&diagnostic, true),
                     stage: Some(text::detect_stage(&diagnostic)),
                     diagnostic,
                     recipient: field("emailAddress"),
+                    in_message: true,
                     ..Evidence::default()
                 };
                 Some(self.bounce(evidence))
@@ -334,78 +404,89 @@ impl Classifier {
         c
     }
 
-    /// Codes decide first, text refines (DESIGN §2).
+    /// The decision, in the precedence documented at the top of this module.
     fn decide(&self, ev: &Evidence) -> Verdict {
-        let verdict = self.decide_from_codes_and_text(ev);
-        adjust_for_stage(verdict, ev)
-    }
-
-    fn decide_from_codes_and_text(&self, ev: &Evidence) -> Verdict {
-        let text_rule = rules::first_match(&self.rules, &rules::normalize_text(&ev.diagnostic));
+        let diagnostic = rules::normalize_text(&ev.diagnostic);
         let code = ev
             .status
             .as_deref()
             .and_then(|s| codes::status_meaning(s).map(|m| (s, m)));
-        match (text_rule, code) {
-            // A precise code stands unless the rule is allowed to contradict it.
-            (Some(rule), Some((status, meaning)))
-                if meaning.confidence == Confidence::Strong
-                    && meaning.reason != rule.reason
-                    && !rule.overrides_codes =>
-            {
-                from_code(status, meaning, "status")
+        let verdict = match rules::first_match(&self.operator_rules, &diagnostic) {
+            Some(rule) => weigh(rule, code),
+            None => self.decide_builtin(ev, &diagnostic, code),
+        };
+        let verdict = adjust_for_stage(verdict, ev);
+        adjust_for_give_up(verdict, ev)
+    }
+
+    fn decide_builtin(
+        &self,
+        ev: &Evidence,
+        diagnostic: &str,
+        code: Option<(&str, CodeMeaning)>,
+    ) -> Verdict {
+        if let Some(rule) = rules::best_match(&self.rules, diagnostic) {
+            return weigh(rule, code);
+        }
+        match code {
+            Some((status, meaning)) if meaning.confidence == Confidence::Strong => {
+                return from_code(status, meaning, "status")
             }
-            (Some(rule), Some((status, meaning))) if meaning.reason == rule.reason => Verdict {
-                reason: rule.reason,
-                detail: rule.detail.or(meaning.detail),
-                rule: format!("status {status}, {}", rule.label()),
-                settled: true,
-            },
-            (Some(rule), _) => from_rule(rule, ""),
-            (None, Some((status, meaning))) if meaning.confidence == Confidence::Strong => {
-                from_code(status, meaning, "status")
-            }
-            (None, weak_code) => {
-                // Vague or no code, and the server's words say nothing we know: look at the
-                // rest of the notification, then at the weak code, then at the reply code.
-                if let Some((status, meaning)) = weak_code {
-                    return from_code(status, meaning, "status");
-                }
-                if let Some(rule) =
-                    rules::first_match(&self.rules, &rules::normalize_text(&ev.context))
-                {
-                    return from_rule(rule, "notification ");
-                }
-                // A report still "delayed" means retries ran out, whatever the last reply was.
-                if ev.delayed {
-                    return Verdict {
-                        reason: "server_unreachable",
-                        detail: Some("expired"),
-                        rule: "delivery delayed".into(),
-                        settled: false,
-                    };
-                }
-                if let Some(reply) = ev.reply {
-                    if let Some(meaning) = codes::reply_meaning(reply) {
-                        return from_code(&reply.to_string(), meaning, "reply");
-                    }
-                }
-                if ev.status.as_deref().is_some_and(|s| s.starts_with('4')) {
-                    return Verdict {
-                        reason: "server_unreachable",
-                        detail: Some("expired"),
-                        rule: "temporary failure retried out".into(),
-                        settled: false,
-                    };
-                }
-                Verdict {
-                    reason: "other",
-                    detail: None,
-                    rule: "no evidence".into(),
-                    settled: false,
-                }
+            // A vague code still says more than the boilerplate around the diagnostic.
+            Some((status, meaning)) => return from_code(status, meaning, "status"),
+            None => {}
+        }
+        // The server's words say nothing we know and there is no code: look at the rest of
+        // the notification.
+        let context = rules::normalize_text(&without_quoted_headers(&ev.context));
+        if let Some(rule) = rules::best_match(&self.rules, &context) {
+            return Verdict {
+                from_notification: true,
+                ..from_rule(rule, "notification ")
+            };
+        }
+        // A report still "delayed" means retries ran out, whatever the last reply was.
+        if ev.delayed {
+            return Verdict {
+                reason: "server_unreachable",
+                detail: Some("expired"),
+                rule: "delivery delayed".into(),
+                settled: false,
+                from_notification: false,
+            };
+        }
+        if let Some(reply) = ev.reply {
+            if let Some(meaning) = codes::reply_meaning(reply) {
+                return from_code(&reply.to_string(), meaning, "reply");
             }
         }
+        Verdict {
+            reason: "other",
+            detail: None,
+            rule: "no evidence".into(),
+            settled: false,
+            from_notification: false,
+        }
+    }
+}
+
+/// A matching rule against the status code: a precise code stands against a rule of the
+/// subject or generic tier that names another reason; a mechanism (or an operator rule
+/// written with `!`) overrides it; a vague code is refined by any rule.
+fn weigh(rule: &Rule, code: Option<(&str, CodeMeaning)>) -> Verdict {
+    let overrides = rule.overrides_codes || rule.tier == Tier::Mechanism;
+    match code {
+        Some((status, meaning)) if meaning.reason == rule.reason => Verdict {
+            reason: rule.reason,
+            detail: rule.detail.or(meaning.detail),
+            rule: format!("status {status}, {}", rule.label()),
+            settled: true,
+            from_notification: false,
+        },
+        Some((status, meaning)) if meaning.confidence == Confidence::Strong && !overrides => {
+            from_code(status, meaning, "status")
+        }
+        _ => from_rule(rule, ""),
     }
 }
 
@@ -415,6 +496,7 @@ fn from_code(code: &str, meaning: CodeMeaning, what: &str) -> Verdict {
         detail: meaning.detail,
         rule: format!("{what} {code}"),
         settled: meaning.confidence == Confidence::Strong,
+        from_notification: false,
     }
 }
 
@@ -423,64 +505,130 @@ fn from_rule(rule: &Rule, where_: &str) -> Verdict {
         reason: rule.reason,
         detail: rule.detail,
         rule: format!("{where_}{}", rule.label()),
-        settled: true,
+        // "Service unavailable, try again later" explains nothing a give-up would not.
+        settled: rule.tier < Tier::Generic,
+        from_notification: false,
     }
 }
 
 /// The stage of the SMTP dialogue says whose problem a refusal is: before MAIL FROM only
-/// the sending host is known, at MAIL FROM only the sender, and an "unknown user" after
-/// the content was sent is a content filter speaking, not a missing mailbox.
+/// the sending host is known, at MAIL FROM only the sender; an "unknown user" answered to
+/// RCPT TO is a missing mailbox, but the same words after the content was sent (DATA) are
+/// a content filter speaking: the mailbox was accepted a moment before.
 fn adjust_for_stage(verdict: Verdict, ev: &Evidence) -> Verdict {
-    let Some(stage) = ev.stage else {
-        return verdict;
-    };
-    let status_is_precise = ev
-        .status
-        .as_deref()
-        .and_then(codes::status_meaning)
-        .is_some_and(|m| m.confidence == Confidence::Strong);
+    let stage = ev.stage.unwrap_or(Stage::Unknown);
     let settled = verdict.settled;
+    let with = |reason, detail, why: &str| Verdict {
+        reason,
+        detail: Some(detail),
+        rule: format!("{}, {why}", verdict.rule),
+        settled,
+        from_notification: verdict.from_notification,
+    };
     match stage {
         Stage::Connect
             if matches!(
                 verdict.reason,
                 "sender_recipient_rejected" | "address_not_found" | "other"
-            ) =>
+            ) && !matches!(verdict.detail, Some("mailbox_full" | "message_too_big")) =>
         {
-            Verdict {
-                reason: "ip_domain_rejected",
-                detail: Some("blocklisted"),
-                rule: format!("{}, refused at connection", verdict.rule),
-                settled,
-            }
+            with("ip_domain_rejected", "blocklisted", "refused at connection")
         }
         Stage::MailFrom
             if matches!(
                 verdict.reason,
-                "address_not_found" | "server_unreachable" | "bad_address" | "other"
-            ) =>
+                "address_not_found" | "server_unreachable" | "bad_address"
+            ) || (verdict.reason == "other" && !settled) =>
         {
-            Verdict {
-                reason: "sender_recipient_rejected",
-                detail: Some("sender_rejected"),
-                rule: format!("{}, refused at MAIL FROM", verdict.rule),
-                settled,
-            }
+            with(
+                "sender_recipient_rejected",
+                "sender_rejected",
+                "refused at MAIL FROM",
+            )
+        }
+        Stage::Data | Stage::Unknown
+            if verdict.reason == "address_not_found"
+                && is_unknown_user(verdict.detail)
+                && !names_a_bad_mailbox(ev)
+                && (stage == Stage::Data || !verdict.from_notification) =>
+        {
+            let why = if stage == Stage::Data {
+                "refused after DATA"
+            } else {
+                "not said in reply to RCPT TO"
+            };
+            with("sender_recipient_rejected", "recipient_filtered", why)
         }
         // After DATA the recipient was already accepted: a vague refusal now is a filter.
-        Stage::Data
-            if (verdict.reason == "address_not_found" && !status_is_precise)
-                || (verdict.reason == "other" && !settled) =>
-        {
-            Verdict {
-                reason: "sender_recipient_rejected",
-                detail: Some("recipient_filtered"),
-                rule: format!("{}, refused after DATA", verdict.rule),
-                settled,
-            }
+        Stage::Data if verdict.reason == "other" && !settled => {
+            with(
+                "sender_recipient_rejected",
+                "recipient_filtered",
+                "refused after DATA",
+            )
         }
         _ => verdict,
     }
+}
+
+
+/// Details of the "no such user" family, whose meaning depends on the SMTP stage.
+fn is_unknown_user(detail: Option<&str>) -> bool {
+    matches!(
+        detail,
+        Some("user_unknown" | "mailbox_unavailable") | None
+    )
+}
+
+/// An enhanced status code that names the mailbox itself anywhere in the evidence: X.1.1
+/// "bad destination mailbox address", X.1.10 (Microsoft's "recipient not found"), X.2.1
+/// "mailbox disabled". The server said the mailbox is missing, whatever the stage.
+fn names_a_bad_mailbox(ev: &Evidence) -> bool {
+    ev.status
+        .iter()
+        .cloned()
+        .chain(codes::find_status_codes(&ev.diagnostic))
+        .any(|s| matches!(codes::split_status(&s), Some((4 | 5, 1, 1 | 10) | (4 | 5, 2, 1))))
+}
+
+/// In a bounce message a temporary failure (4xx, 4.x.x) that nothing more specific explains
+/// means the sending server retried until it gave up: the delivery expired.
+fn adjust_for_give_up(verdict: Verdict, ev: &Evidence) -> Verdict {
+    if !ev.in_message || verdict.settled {
+        return verdict;
+    }
+    let temporary = ev.reply.is_some_and(|r| (400..500).contains(&r))
+        || ev.status.as_deref().is_some_and(|s| s.starts_with('4'));
+    let unexplained = matches!(
+        verdict.reason,
+        "service_unavailable" | "other" | "server_unreachable"
+    ) && !matches!(verdict.detail, Some("mailbox_full" | "message_too_big"));
+    if temporary && unexplained {
+        return Verdict {
+            reason: "server_unreachable",
+            detail: Some("expired"),
+            rule: format!("{}, temporary failure retried out", verdict.rule),
+            settled: false,
+            from_notification: false,
+        };
+    }
+    verdict
+}
+
+/// The notification text without lines that quote the original's headers ("Subject: Virus
+/// warning", "To: ..."): the sender's own words are no evidence of why delivery failed.
+fn without_quoted_headers(text: &str) -> String {
+    const QUOTED: &[&str] = &[
+        "subject:", "from:", "to:", "cc:", "date:", "sent:", "message-id:", "reply-to:",
+        "return-path:", "received:", "x-", "mime-version:", "content-",
+    ];
+    text.lines()
+        .filter(|line| {
+            let lower = line.trim_start().to_ascii_lowercase();
+            !QUOTED.iter().any(|h| lower.starts_with(h))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The DSN's Status unless it is generic (5.0.0), then a code in the server's words.

@@ -1,5 +1,11 @@
 //! Text rules: diagnostic phrases mapped onto reasons, kept as data (`rules.tsv`) so an
 //! operator can add their own without a rebuild.
+//!
+//! Which rule decides when several match is not a matter of line order: every rule belongs
+//! to a [`Tier`] of specificity, derived from its detail (see [`tier_of`]). The most specific
+//! tier wins; within a tier the phrase said first in the diagnostic wins (servers state
+//! their main reason first), then the longer pattern, and only then the line order.
+//! An operator's rules form a tier of their own, above every built-in one.
 
 use super::REASONS;
 
@@ -16,27 +22,104 @@ pub(crate) struct Rule {
     pub overrides_codes: bool,
     /// Where the rule came from, e.g. "rules.tsv:42".
     pub source: String,
+    /// How specific the evidence is; decides between rules that match the same text.
+    pub tier: Tier,
+    /// The tier written in the optional fourth column.
+    written_tier: Option<Tier>,
+}
+
+/// Specificity of a phrase family, most specific first. The derived order is the precedence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Tier {
+    /// An operator's own rule: it knows its mail better than we do.
+    Operator,
+    /// The phrase names a mechanism: a block list, SPF/DKIM/DMARC, reverse DNS, a rate
+    /// limit, a full mailbox, an oversized message, a suspended or moved mailbox, relaying,
+    /// a virus, a give-up after retries. Such a phrase may contradict a precise status code
+    /// ("550 5.1.1 ... mailbox full" is a full mailbox).
+    Mechanism,
+    /// The phrase names what failed: the user, the host, the sender, the content, the
+    /// receiving system. A precise status code stands against it.
+    Subject,
+    /// What became of the delivery without saying why: the sender's server gave up
+    /// after retrying ("retry timeout exceeded", "message expired"). A cause named
+    /// beside it ("connection refused", "unable to contact LDAP server") says more.
+    Outcome,
+    /// A generic refusal ("rejected", "denied", "policy", "service unavailable"): it only
+    /// decides when nothing more specific was said.
+    Generic,
+}
+
+/// The tier of a built-in rule, from its detail. Details not listed are [`Tier::Subject`].
+pub(crate) fn tier_of(reason: &str, detail: Option<&str>) -> Tier {
+    match detail {
+        Some(
+            "virus"
+            | "authentication_failed"
+            | "reverse_dns"
+            | "blocklisted"
+            | "bad_reputation"
+            | "rate_limited"
+            | "too_many_connections"
+            | "mailbox_full"
+            | "message_too_big"
+            | "exceeds_limit"
+            | "mailbox_disabled"
+            | "mailbox_moved"
+            | "relay_denied"
+            | "auth_required"
+            | "tls_failed"
+            | "not_accepting_mail"
+            | "recipient_filtered"
+            | "not_list_member"
+            | "not_in_directory",
+        ) => Tier::Mechanism,
+        Some("expired") => Tier::Outcome,
+        Some("policy" | "unavailable") => Tier::Generic,
+        None if reason == "sender_recipient_rejected" => Tier::Generic,
+        _ => Tier::Subject,
+    }
 }
 
 impl Rule {
-    /// True when every piece occurs in `text`, in order.
+    /// Where the pattern starts in `text` when every piece occurs there, in order.
     /// A piece that begins with a letter or digit must begin a word of the text, so
-    /// "ube" (unsolicited bulk email) does not fire inside "youtube".
-    fn matches(&self, text: &str) -> bool {
+    /// "ube" (unsolicited bulk email) does not fire inside "youtube". A `*` spans a short
+    /// stretch of one clause only ([`MAX_GAP`] bytes, no `:` or `;`), so "recipient * does
+    /// not exist" does not join "recipients:" to another line's "domain does not exist".
+    fn match_at(&self, text: &str) -> Option<usize> {
+        let (first, rest) = self.pieces.split_first()?;
         let mut from = 0;
-        for piece in &self.pieces {
-            match find_word_start(text, from, piece) {
-                Some(at) => from = at + piece.len(),
-                None => return false,
+        // Try each occurrence of the first piece; the rest follow as closely as they can.
+        while let Some(start) = find_word_start(text, from, first) {
+            let mut end = start + first.len();
+            let mut complete = true;
+            for piece in rest {
+                match find_word_start(text, end, piece) {
+                    Some(at) if at - end <= MAX_GAP && !text[end..at].contains([':', ';']) => {
+                        end = at + piece.len();
+                    }
+                    _ => {
+                        complete = false;
+                        break;
+                    }
+                }
             }
+            if complete {
+                return Some(start);
+            }
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
         }
-        true
+        None
     }
 
     pub fn label(&self) -> String {
         format!("text: {} ({})", self.pattern, self.source)
     }
 }
+
+/// The most text a `*` of a pattern stands for.
+const MAX_GAP: usize = 40;
 
 /// Details used by the built-in rules and code tables. An operator's detail that is not
 /// among them is leaked once to get the `&'static str` the public type carries; rules
@@ -72,6 +155,14 @@ const KNOWN_DETAILS: &[&str] = &[
     "system_full",
     "mailer_error",
     "not_accepting_mail",
+    "too_many_connections",
+    "exceeds_limit",
+    "unavailable",
+    "security_error",
+    "mailbox_unavailable",
+    "not_in_directory",
+    "no_valid_recipients",
+    "content_policy",
 ];
 
 fn intern_detail(detail: &str) -> &'static str {
@@ -83,8 +174,23 @@ fn intern_detail(detail: &str) -> &'static str {
 }
 
 /// Parses a rules file (format documented at the top of `rules.tsv`).
-/// `origin` names the file in rule labels.
+/// `origin` names the file in rule labels. Built-in rules get the tier of their detail.
 pub(crate) fn parse_rules(text: &str, origin: &str) -> Result<Vec<Rule>, String> {
+    let mut rules = parse_lines(text, origin)?;
+    for rule in &mut rules {
+        rule.tier = rule
+            .written_tier
+            .unwrap_or_else(|| tier_of(rule.reason, rule.detail));
+    }
+    Ok(rules)
+}
+
+/// Parses an operator's rules file: every rule is in [`Tier::Operator`].
+pub(crate) fn parse_operator_rules(text: &str, origin: &str) -> Result<Vec<Rule>, String> {
+    parse_lines(text, origin)
+}
+
+fn parse_lines(text: &str, origin: &str) -> Result<Vec<Rule>, String> {
     let mut rules = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line_no = index + 1;
@@ -97,12 +203,24 @@ pub(crate) fn parse_rules(text: &str, origin: &str) -> Result<Vec<Rule>, String>
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .collect();
-        if columns.len() != 3 {
+        if !(3..=4).contains(&columns.len()) {
             return Err(format!(
-                "{origin}:{line_no}: expected 3 tab-separated columns (reason, detail, pattern), found {}",
+                "{origin}:{line_no}: expected 3 tab-separated columns (reason, detail, pattern) and an optional tier, found {}",
                 columns.len()
             ));
         }
+        let written_tier = match columns.get(3) {
+            None => None,
+            Some(&"mechanism") => Some(Tier::Mechanism),
+            Some(&"subject") => Some(Tier::Subject),
+            Some(&"outcome") => Some(Tier::Outcome),
+            Some(&"generic") => Some(Tier::Generic),
+            Some(other) => {
+                return Err(format!(
+                    "{origin}:{line_no}: tier {other:?} must be mechanism, subject, outcome or generic"
+                ))
+            }
+        };
         let reason = REASONS
             .iter()
             .find(|r| **r == columns[0])
@@ -143,6 +261,8 @@ pub(crate) fn parse_rules(text: &str, origin: &str) -> Result<Vec<Rule>, String>
             pattern: pattern.to_string(),
             overrides_codes,
             source: format!("{origin}:{line_no}"),
+            tier: Tier::Operator,
+            written_tier,
         });
     }
     Ok(rules)
@@ -168,12 +288,31 @@ fn find_word_start(text: &str, mut from: usize, piece: &str) -> Option<usize> {
     None
 }
 
-/// The first rule, in file order, whose pattern occurs in `normalized` (see [`normalize_text`]).
+/// The first rule, in file order, whose pattern occurs in `normalized`: how an operator's
+/// own rules are read.
 pub(crate) fn first_match<'r>(rules: &'r [Rule], normalized: &str) -> Option<&'r Rule> {
     if normalized.is_empty() {
         return None;
     }
-    rules.iter().find(|rule| rule.matches(normalized))
+    rules.iter().find(|rule| rule.match_at(normalized).is_some())
+}
+
+/// The rule that decides for `normalized` (see [`normalize_text`]): the most specific
+/// [`Tier`], then the phrase found earliest in the text, then the longer pattern, then the
+/// earlier line.
+pub(crate) fn best_match<'r>(rules: &'r [Rule], normalized: &str) -> Option<&'r Rule> {
+    if normalized.is_empty() {
+        return None;
+    }
+    rules
+        .iter()
+        .enumerate()
+        .filter_map(|(line, rule)| {
+            rule.match_at(normalized)
+                .map(|at| ((rule.tier, at, usize::MAX - rule.pattern.len(), line), rule))
+        })
+        .min_by_key(|(key, _)| *key)
+        .map(|(_, rule)| rule)
 }
 
 /// Lowercases, folds every run of whitespace to one space and drops SMTP reply and status
@@ -243,8 +382,44 @@ mod tests {
     #[test]
     fn wildcard_patterns_match_in_order() {
         let rules = parse_rules("other\tmailbox_full\tmailbox * full\n", "t").unwrap();
-        assert!(first_match(&rules, "the mailbox is full").is_some());
-        assert!(first_match(&rules, "full mailbox").is_none());
+        assert!(best_match(&rules, "the mailbox is full").is_some());
+        assert!(best_match(&rules, "full mailbox").is_none());
+    }
+
+    #[test]
+    fn wildcards_stay_within_a_clause() {
+        let rules = parse_rules("address_not_found\t-\tmailbox * does not exist\n", "t").unwrap();
+        assert!(best_match(&rules, "mailbox <ann@example.net> does not exist").is_some());
+        assert!(best_match(&rules, "mailbox ann: domain does not exist").is_none());
+        let far = format!("mailbox {} does not exist", "x".repeat(60));
+        assert!(best_match(&rules, &far).is_none());
+        // A later occurrence of the first piece may still complete the pattern.
+        assert!(best_match(&rules, "mailbox: the mailbox bob does not exist").is_some());
+    }
+
+    #[test]
+    fn specific_evidence_beats_generic_whatever_the_line_order() {
+        let text = "recipient address rejected: user unknown in local recipient table";
+        let generic_first = "sender_recipient_rejected\tpolicy\trejected\n\
+address_not_found\tuser_unknown\tuser unknown\n";
+        let rules = parse_rules(generic_first, "t").unwrap();
+        assert_eq!(best_match(&rules, text).unwrap().reason, "address_not_found");
+        // Same tier: the phrase the server said first wins.
+        let rules = parse_rules(
+            "other\tmessage_too_big\ttoo large\nother\tmailbox_full\tmailbox is full\n",
+            "t",
+        )
+        .unwrap();
+        let found = best_match(&rules, "mailbox is full: message too large").unwrap();
+        assert_eq!(found.detail, Some("mailbox_full"));
+        // A give-up yields to the cause named beside it.
+        let rules = parse_rules(
+            "server_unreachable\texpired\tnot going to try again\nservice_unavailable\tsystem_error\tldap\n",
+            "t",
+        )
+        .unwrap();
+        let found = best_match(&rules, "i'm not going to try again; unable to contact ldap server").unwrap();
+        assert_eq!(found.detail, Some("system_error"));
     }
 
     #[test]
@@ -252,5 +427,8 @@ mod tests {
         assert!(parse_rules("nonsense\t-\tfoo\n", "t").is_err());
         assert!(parse_rules("other\tmailbox full\n", "t").is_err());
         assert!(parse_rules("other\tBad Detail\tfoo\n", "t").is_err());
+        assert!(parse_rules("other\t-\tfoo\tsometimes\n", "t").is_err());
+        let written = parse_rules("other\t-\tfoo\tgeneric\n", "t").unwrap();
+        assert_eq!(written[0].tier, Tier::Generic);
     }
 }

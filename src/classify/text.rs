@@ -14,6 +14,8 @@ pub(crate) enum Stage {
     Rcpt,
     /// Refused after the content was sent.
     Data,
+    /// Not an SMTP answer at all: the recipient's own local delivery agent failed.
+    Local,
 }
 
 /// Phrases naming the stage, as Postfix ("in reply to RCPT TO command"), Exim ("after
@@ -28,17 +30,35 @@ const STAGE_PHRASES: &[(&str, Stage)] = &[
     ("after ehlo", Stage::Connect),
     (">>> helo", Stage::Connect),
     (">>> ehlo", Stage::Connect),
+    // qmail: "Connected to x but greeting failed." / "... but my name was rejected."
+    ("but greeting failed", Stage::Connect),
+    ("but my name was rejected", Stage::Connect),
+    // Postfix: "host x refused to talk to me: 554 ..." is the answer to the connection.
+    ("refused to talk to me", Stage::Connect),
     ("after mail from", Stage::MailFrom),
+    ("after mail command", Stage::MailFrom),
     ("in reply to mail from", Stage::MailFrom),
     (">>> mail from", Stage::MailFrom),
     ("mail from command", Stage::MailFrom),
     ("[mail_from]", Stage::MailFrom),
+    // qmail: "Connected to x but sender was rejected."
+    ("but sender was rejected", Stage::MailFrom),
     ("after rcpt to", Stage::Rcpt),
+    // Exim variants: "SMTP error from remote server after RCPT command"
+    ("after rcpt", Stage::Rcpt),
+    ("rcpt to generated", Stage::Rcpt),
     ("in reply to rcpt to", Stage::Rcpt),
     (">>> rcpt to", Stage::Rcpt),
     ("rcpt to command", Stage::Rcpt),
     ("[rcpt_to]", Stage::Rcpt),
+    // Yahoo notes the stage in brackets after the reply: [RCPT_TO], [BODY].
+    ("[body]", Stage::Data),
     ("smtp:rcpt", Stage::Rcpt),
+    ("after pipelined rcpt", Stage::Rcpt),
+    // qmail: "x does not like recipient." is its note on a refused RCPT TO.
+    ("does not like recipient", Stage::Rcpt),
+    // Sun/Oracle Messaging Server: "Reason: Remote SMTP server has rejected address".
+    ("server has rejected address", Stage::Rcpt),
     ("after end of data", Stage::Data),
     ("in reply to end of data", Stage::Data),
     ("in reply to data", Stage::Data),
@@ -46,6 +66,13 @@ const STAGE_PHRASES: &[(&str, Stage)] = &[
     (">>> data", Stage::Data),
     ("for text command", Stage::Data),
     ("end of data command", Stage::Data),
+    // Sendmail's local mailer and other local delivery agents speak for the mailbox itself.
+    ("mail.local:", Stage::Local),
+    ("local delivery", Stage::Local),
+    ("rejected after data", Stage::Data),
+    ("data command", Stage::Data),
+    // qmail: "x failed after I sent the message."
+    ("failed after i sent the message", Stage::Data),
 ];
 
 /// The stage named earliest in `text`.
@@ -69,6 +96,9 @@ pub(crate) struct TextDiagnostic {
 /// Lines that introduce the server's answer on the lines after them.
 const INTRODUCERS: &[&str] = &[
     "said:",
+    // Gmail and Google Workspace: "The response was:" / "The response from the remote server was:"
+    "the response was",
+    "the response from the remote server was",
     "returned was:",
     "server returned",
     "reason:",
@@ -113,11 +143,22 @@ pub(crate) fn extract(human: &str) -> TextDiagnostic {
     if let Some(start) = start {
         let mut text = String::new();
         // The reply often continues on indented or unindented lines until a blank line.
-        for line in lines.iter().skip(start).take(6) {
+        // An introducer line ("The following address(es) failed:") is followed by a blank
+        // line and then the failure itself, so the paragraph after it is read too.
+        let introduced = with_code.is_none();
+        let mut taken = 0;
+        for line in lines.iter().skip(start).take(8) {
             let trimmed = line.trim();
-            if trimmed.is_empty() && !text.is_empty() {
-                break;
+            if trimmed.is_empty() {
+                if introduced && taken == 1 {
+                    continue;
+                }
+                if !text.is_empty() {
+                    break;
+                }
+                continue;
             }
+            taken += 1;
             text.push_str(trimmed);
             text.push(' ');
         }

@@ -261,14 +261,14 @@ pub fn complained_recipient(raw: &[u8]) -> Option<String> {
         .filter(|a| crate::domain::EmailAddress::parse(a).is_some())
 }
 
-/// The reply and status codes as one line for the message's log, e.g. `550 5.1.1`.
+/// The reply and status codes as one line for the message's log, e.g. `550 5.1.1`. The
+/// classifier's detail is kept apart, in the event's own `detail`.
 fn reply_summary(c: &Classification) -> Option<String> {
     let parts: Vec<String> = c
         .reply_code
         .map(|r| r.to_string())
         .into_iter()
         .chain(c.status_code.clone())
-        .chain(c.detail.map(str::to_string))
         .collect();
     (!parts.is_empty()).then(|| parts.join(" "))
 }

@@ -34,6 +34,18 @@ pub struct EventRow {
     pub mx: String,
     pub attempt: String,
     pub reason_label: String,
+    /// The classifier's finer label of a failure (`mailbox_full`, `expired`, ...).
+    pub detail: String,
+}
+
+/// A failure's detail as words: `mailbox_full` reads "mailbox full".
+fn detail_words(detail: &str) -> String {
+    detail.replace('_', " ")
+}
+
+/// Failure events carry the classifier's detail in their `detail` column.
+fn is_failure(kind: &str) -> bool {
+    matches!(kind, "soft_bounce" | "invalid")
 }
 
 #[derive(Template)]
@@ -53,6 +65,8 @@ struct MessagePage {
     reason_code: String,
     reason_explained: String,
     reason_label: String,
+    /// The finer detail of the latest failure, for a failed message.
+    detail: String,
     smtp_reply: String,
     rule: String,
     requested: String,
@@ -129,9 +143,15 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
     let zone = viewer.account.zone();
     let lang = viewer.lang;
     let status = message.status();
-    let events = events
+    let events: Vec<EventRow> = events
         .into_iter()
         .map(|e| EventRow {
+            detail: e
+                .detail
+                .as_deref()
+                .filter(|_| is_failure(&e.kind))
+                .map(detail_words)
+                .unwrap_or_default(),
             time: format_in_zone(e.occurred_at, &zone),
             kind_label: lang.t(&format!("event.{}", e.kind)),
             kind: e.kind,
@@ -156,15 +176,26 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
                 kind: if click { "click" } else { "open" },
                 kind_label: lang.t(if click { "event.click" } else { "event.open" }),
                 linkable: e.url.starts_with("https://") || e.url.starts_with("http://"),
-                url: e.url,
+                url: viewer.show_text(&e.url),
                 ip: e.ip.unwrap_or_default(),
                 browser: format!("{browser} · {os}"),
                 agent,
             }
         })
         .collect();
+    let detail = if matches!(status, Status::SoftBounce | Status::Invalid) {
+        events
+            .iter()
+            .rev()
+            .find(|e| is_failure(&e.kind) && !e.detail.is_empty())
+            .map(|e| e.detail.clone())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let page = MessagePage {
         ctx: viewer.page("/status"),
+        detail,
         id: message.id,
         email_id: viewer.show_text(&message.email_id),
         api_user: message.api_user.clone(),
