@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::lists::ListKind;
+use crate::domain::ListKind;
 use super::{AccountScope, StoreResult};
 use crate::db::schema::{blacklist, bounces, spam_reports, unsubscribes};
 use crate::db::DbConn;
