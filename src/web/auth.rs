@@ -537,7 +537,10 @@ mod tests {
         // One key per distinct email, each a 16-byte hash, and the one IP.
         assert_eq!(limiter.len(), 1_001);
         // The same email, however long, cased or padded, is one key.
-        assert!(!limiter.allow("192.0.2.2", &format!(" 0-{}@EXAMPLE.com ", long.to_uppercase())));
+        assert!(!limiter.allow(
+            "192.0.2.2",
+            &format!(" 0-{}@EXAMPLE.com ", long.to_uppercase())
+        ));
         // A key is forgotten two refill periods after its last use.
         std::thread::sleep(std::time::Duration::from_millis(2_100));
         for i in 0..100 {
