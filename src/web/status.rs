@@ -709,12 +709,7 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
     )
 }
 
-fn row(
-    viewer: &Viewer,
-    m: &StatusRow,
-    zone: &chrono_tz::Tz,
-    extras: &status::PageExtras,
-) -> Row {
+fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz, extras: &status::PageExtras) -> Row {
     let lang = viewer.lang;
     let status = m.status();
     Row {
