@@ -296,6 +296,10 @@ both_backends!(over_the_download_limit_the_export_goes_offline, |db| {
     assert!(page.body.contains("id=\"export-over-limit\""));
     assert!(!page.body.contains("id=\"csv-export\""), "no link to a 400");
     assert!(page.body.contains("class=\"export-offline\""));
+    // A bookmarked download of too many rows leads back to the page, not to a 400.
+    let csv = client.get(&format!("/status.csv?{two_days}"));
+    assert_eq!(csv.status, 303);
+    assert_eq!(csv.location(), format!("/status?{two_days}"));
     let small = client.get(&format!("/status?{two_days}&status=requesting"));
     assert!(small.body.contains("id=\"csv-export\""));
     assert!(!small.body.contains("id=\"export-over-limit\""));
