@@ -866,11 +866,45 @@ return {
 
 /// English UI words that must not show on a Chinese page (whole words, case as written).
 const ENGLISH_UI: &[&str] = &[
-    "Overview", "Mail status", "Status", "Reason", "Search", "Reset", "Filters", "Menu",
-    "Sign out", "Settings", "Delivered", "Invalid", "Soft bounce", "Requesting", "Older",
-    "Newer", "View", "Download", "Today", "Total", "Subject", "Sender", "Recipient", "Any",
-    "Export", "Period", "From", "To", "Date", "Details", "Send log", "Messages", "batch",
-    "trigger", "delivery", "generated", "suppressed", "ui", "Skip to content",
+    "Overview",
+    "Mail status",
+    "Status",
+    "Reason",
+    "Search",
+    "Reset",
+    "Filters",
+    "Menu",
+    "Sign out",
+    "Settings",
+    "Delivered",
+    "Invalid",
+    "Soft bounce",
+    "Requesting",
+    "Older",
+    "Newer",
+    "View",
+    "Download",
+    "Today",
+    "Total",
+    "Subject",
+    "Sender",
+    "Recipient",
+    "Any",
+    "Export",
+    "Period",
+    "From",
+    "To",
+    "Date",
+    "Details",
+    "Send log",
+    "Messages",
+    "batch",
+    "trigger",
+    "delivery",
+    "generated",
+    "suppressed",
+    "ui",
+    "Skip to content",
 ];
 
 fn english_words_in(text: &str) -> Vec<&'static str> {
@@ -937,10 +971,7 @@ struct Walk<'a> {
 impl Walk<'_> {
     async fn check(&mut self, client: &Client, lang: &str, page: &ConsolePage) {
         let base = &self.app.base;
-        client
-            .goto(&format!("{base}{}", page.path))
-            .await
-            .unwrap();
+        client.goto(&format!("{base}{}", page.path)).await.unwrap();
         let m: Measure = serde_json::from_value(
             client
                 .execute(MEASURE, vec![serde_json::json!(page.first)])
@@ -951,7 +982,8 @@ impl Walk<'_> {
         let at = format!("{} {lang} {}", self.screen.name(), page.path);
         self.checked += 1;
         if m.lang != lang {
-            self.problems.push(format!("{at}: page language {}", m.lang));
+            self.problems
+                .push(format!("{at}: page language {}", m.lang));
         }
         if m.scroll_width > m.client_width {
             self.problems.push(format!(
@@ -961,9 +993,9 @@ impl Walk<'_> {
         }
         match m.heading {
             Some((top, bottom)) if top >= 0.0 && bottom <= m.inner_height => {}
-            other => self
-                .problems
-                .push(format!("{at}: main heading not in the first screen: {other:?}")),
+            other => self.problems.push(format!(
+                "{at}: main heading not in the first screen: {other:?}"
+            )),
         }
         match m.first {
             Some((top, _)) if top >= 0.0 && top < m.inner_height - 20.0 => {}
@@ -1080,7 +1112,11 @@ fn fixture(app: &TestApp) -> Fixture {
             "#status-filter input[name=from]",
         ),
         page("message", format!("/status/{message}"), ".status-line"),
-        page("lookup", "/lookup".into(), ".lookup-form input[name=address]"),
+        page(
+            "lookup",
+            "/lookup".into(),
+            ".lookup-form input[name=address]",
+        ),
         page(
             "lookup-address",
             format!("/lookup?address={address}"),
@@ -1095,7 +1131,11 @@ fn fixture(app: &TestApp) -> Fixture {
         page("spam-reports", "/spam-reports".into(), list_row),
         page("unsubscribes", "/unsubscribes".into(), list_row),
         page("blacklist", "/blacklist".into(), "#list-filter"),
-        page("exports", "/exports".into(), "#no-jobs, table.exports tbody tr"),
+        page(
+            "exports",
+            "/exports".into(),
+            "#no-jobs, table.exports tbody tr",
+        ),
         page("settings", "/settings".into(), "select[name=time_zone]"),
         page("not-found", "/status/999999999".into(), "main p"),
     ];
@@ -1191,40 +1231,43 @@ async fn walk_console(
     (walk.checked, walk.problems)
 }
 
-both_backends!(every_console_page_fits_a_phone_and_a_desk_in_both_languages, |db| {
-    // The app first: chromedriver's free port is then not one the app could take.
-    let app = TestApp::start(db);
-    let Some(driver) = start_driver() else { return };
-    let fixture = fixture(&app);
-    let axe = axe_source();
-    if axe.is_none() {
-        common::skip("axe-core checks: target/axe-core/node_modules/axe-core/axe.min.js is missing (npm install --prefix target/axe-core axe-core)");
+both_backends!(
+    every_console_page_fits_a_phone_and_a_desk_in_both_languages,
+    |db| {
+        // The app first: chromedriver's free port is then not one the app could take.
+        let app = TestApp::start(db);
+        let Some(driver) = start_driver() else { return };
+        let fixture = fixture(&app);
+        let axe = axe_source();
+        if axe.is_none() {
+            common::skip("axe-core checks: target/axe-core/node_modules/axe-core/axe.min.js is missing (npm install --prefix target/axe-core axe-core)");
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for screen in [Screen::Phone, Screen::Desk] {
+            // axe-core's rules do not depend on the width; once, on the desk, is enough.
+            let axe = axe.as_deref().filter(|_| screen == Screen::Desk);
+            let (n, found) = runtime.block_on(walk_console(&app, &driver, &fixture, screen, axe));
+            checked += n;
+            problems.extend(found);
+        }
+        assert_eq!(
+            checked,
+            2 * (2 + 2 * (fixture.owner_pages.len() + fixture.staff_pages.len())),
+            "every page on both screens in both languages"
+        );
+        assert!(
+            problems.is_empty(),
+            "{} problems:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut problems = Vec::new();
-    let mut checked = 0;
-    for screen in [Screen::Phone, Screen::Desk] {
-        // axe-core's rules do not depend on the width; once, on the desk, is enough.
-        let axe = axe.as_deref().filter(|_| screen == Screen::Desk);
-        let (n, found) = runtime.block_on(walk_console(&app, &driver, &fixture, screen, axe));
-        checked += n;
-        problems.extend(found);
-    }
-    assert_eq!(
-        checked,
-        2 * (2 + 2 * (fixture.owner_pages.len() + fixture.staff_pages.len())),
-        "every page on both screens in both languages"
-    );
-    assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
-});
+);
 
 /// The list pages' "select all" box (static/app.js) checks every row.
 async fn select_all_rows_of_a_list(app: &TestApp, driver: &Driver) {

@@ -11,7 +11,9 @@ use common::{Client, TestApp};
 use mailtrail::domain::Role;
 
 fn today() -> chrono::NaiveDate {
-    Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+    Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
 }
 
 /// The first millisecond of `day` in Shanghai.
@@ -53,7 +55,10 @@ fn after<'a>(body: &'a str, marker: &str) -> Option<&'a str> {
 
 fn tab_count(body: &str, tab: &str) -> i64 {
     let at = body.find(&format!("data-tab=\"{tab}\"")).expect("tab");
-    after(&body[at..], "data-count=\"").unwrap().parse().unwrap()
+    after(&body[at..], "data-count=\"")
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn rows(body: &str) -> Vec<i64> {
@@ -92,7 +97,11 @@ both_backends!(status_searches_subjects_and_senders_in_any_case, |db| {
     assert!(expected > 0, "the demo data has invoices");
     let page = client.get(&format!("/status?{week}&subject=INVOICE&per_page=100"));
     assert_eq!(page.status, 200);
-    assert_eq!(tab_count(&page.body, ""), expected, "the All tab counts the search");
+    assert_eq!(
+        tab_count(&page.body, ""),
+        expected,
+        "the All tab counts the search"
+    );
     let shown = rows(&page.body);
     assert_eq!(shown.len() as i64, expected.min(100));
     for id in &shown {
@@ -103,7 +112,10 @@ both_backends!(status_searches_subjects_and_senders_in_any_case, |db| {
             1
         );
     }
-    assert!(page.body.contains("class=\"c-subject\">Your invoice"), "the subject column");
+    assert!(
+        page.body.contains("class=\"c-subject\">Your invoice"),
+        "the subject column"
+    );
 
     // The sender, by a part of it.
     let sender: String = {
@@ -173,10 +185,15 @@ both_backends!(pager_says_where_it_is_and_tabs_honour_the_reason, |db| {
     // The grouped choice says its status itself.
     let page = client.get(&format!("/status?{week}&reason=invalid:address_not_found"));
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("class=\"tab bad active\" data-tab=\"invalid\""));
+    assert!(page
+        .body
+        .contains("class=\"tab bad active\" data-tab=\"invalid\""));
     assert_eq!(tab_count(&page.body, "invalid"), invalid_not_found);
     assert_eq!(tab_count(&page.body, "soft_bounce"), soft_not_found);
-    assert!(page.body.contains("<optgroup") || page.body.contains("value=\"address_not_found\" selected"));
+    assert!(
+        page.body.contains("<optgroup")
+            || page.body.contains("value=\"address_not_found\" selected")
+    );
     for id in rows(&page.body) {
         assert_eq!(
             app.count(&format!(
@@ -191,33 +208,51 @@ both_backends!(pager_says_where_it_is_and_tabs_honour_the_reason, |db| {
         let start = page.body[..at].rfind("href=\"").unwrap() + 6;
         html_unescape(&page.body[start..start + page.body[start..].find('"').unwrap()])
     };
-    assert!(soft_href.contains("reason=address_not_found"), "{soft_href}");
+    assert!(
+        soft_href.contains("reason=address_not_found"),
+        "{soft_href}"
+    );
     // Without a status, every reason is offered under its status.
     let any = client.get(&format!("/status?{week}"));
     assert!(any.body.contains("<optgroup label=\"Soft bounce\">"));
     assert!(any.body.contains("value=\"invalid:blacklisted\""));
-    assert!(!any.body.contains("value=\"soft_bounce:blacklisted\""), "no reason that cannot occur");
+    assert!(
+        !any.body.contains("value=\"soft_bounce:blacklisted\""),
+        "no reason that cannot occur"
+    );
 });
 
-both_backends!(a_bad_date_keeps_what_was_typed_and_presets_fill_the_dates, |db| {
-    let (_app, mut client, _) = signed_in(db, 50, 2);
-    let bad = client.get("/status?from=2024-13-45&to=");
-    assert_eq!(bad.status, 400);
-    assert!(bad.body.contains("type=\"text\" name=\"from\" value=\"2024-13-45\""));
-    assert!(bad.body.contains("placeholder=\"YYYY-MM-DD\""));
-    assert!(bad.body.contains("YYYY-MM-DD"));
-    let page = client.get("/status");
-    let t = today();
-    for (code, back) in [("today", 0), ("24h", 1), ("7d", 6), ("30d", 29)] {
-        let at = page.body.find(&format!("data-preset=\"{code}\"")).unwrap();
-        let start = page.body[..at].rfind("href=\"").unwrap() + 6;
-        let link = html_unescape(&page.body[start..start + page.body[start..].find('"').unwrap()]);
-        assert!(link.contains(&format!("from={}", t - Duration::days(back))), "{link}");
-        assert!(link.contains(&format!("to={t}")), "{link}");
-        assert_eq!(client.get(&link).status, 200);
+both_backends!(
+    a_bad_date_keeps_what_was_typed_and_presets_fill_the_dates,
+    |db| {
+        let (_app, mut client, _) = signed_in(db, 50, 2);
+        let bad = client.get("/status?from=2024-13-45&to=");
+        assert_eq!(bad.status, 400);
+        assert!(bad
+            .body
+            .contains("type=\"text\" name=\"from\" value=\"2024-13-45\""));
+        assert!(bad.body.contains("placeholder=\"YYYY-MM-DD\""));
+        assert!(bad.body.contains("YYYY-MM-DD"));
+        let page = client.get("/status");
+        let t = today();
+        for (code, back) in [("today", 0), ("24h", 1), ("7d", 6), ("30d", 29)] {
+            let at = page.body.find(&format!("data-preset=\"{code}\"")).unwrap();
+            let start = page.body[..at].rfind("href=\"").unwrap() + 6;
+            let link =
+                html_unescape(&page.body[start..start + page.body[start..].find('"').unwrap()]);
+            assert!(
+                link.contains(&format!("from={}", t - Duration::days(back))),
+                "{link}"
+            );
+            assert!(link.contains(&format!("to={t}")), "{link}");
+            assert_eq!(client.get(&link).status, 200);
+        }
+        assert!(
+            page.body.contains("(Asia/Shanghai)"),
+            "the time zone is shown with the times"
+        );
     }
-    assert!(page.body.contains("(Asia/Shanghai)"), "the time zone is shown with the times");
-});
+);
 
 both_backends!(send_log_and_content_links_only_where_they_exist, |db| {
     let (app, mut client, account) = signed_in(db, 300, 1);
@@ -230,13 +265,24 @@ both_backends!(send_log_and_content_links_only_where_they_exist, |db| {
         .map(i64::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let logs = app.count(&format!("SELECT COUNT(*) AS n FROM send_logs WHERE message_id IN ({ids})"));
+    let logs = app.count(&format!(
+        "SELECT COUNT(*) AS n FROM send_logs WHERE message_id IN ({ids})"
+    ));
     let contents = app.count(&format!(
         "SELECT COUNT(*) AS n FROM message_contents WHERE message_id IN ({ids})"
     ));
-    assert_eq!(page.body.matches("class=\"send-log-link\"").count() as i64, logs);
-    assert_eq!(page.body.matches("class=\"content-link\"").count() as i64, contents);
-    assert!((logs as usize) < shown.len(), "not every message has a send log");
+    assert_eq!(
+        page.body.matches("class=\"send-log-link\"").count() as i64,
+        logs
+    );
+    assert_eq!(
+        page.body.matches("class=\"content-link\"").count() as i64,
+        contents
+    );
+    assert!(
+        (logs as usize) < shown.len(),
+        "not every message has a send log"
+    );
     assert_eq!(page.body.matches("class=\"log-link\"").count(), shown.len());
 });
 
@@ -250,6 +296,10 @@ both_backends!(over_the_download_limit_the_export_goes_offline, |db| {
     assert!(page.body.contains("id=\"export-over-limit\""));
     assert!(!page.body.contains("id=\"csv-export\""), "no link to a 400");
     assert!(page.body.contains("class=\"export-offline\""));
+    // A bookmarked download of too many rows leads back to the page, not to a 400.
+    let csv = client.get(&format!("/status.csv?{two_days}"));
+    assert_eq!(csv.status, 303);
+    assert_eq!(csv.location(), format!("/status?{two_days}"));
     let small = client.get(&format!("/status?{two_days}&status=requesting"));
     assert!(small.body.contains("id=\"csv-export\""));
     assert!(!small.body.contains("id=\"export-over-limit\""));
@@ -270,7 +320,9 @@ both_backends!(overview_ranges_link_to_status_with_separators, |db| {
             total.to_string(),
             "{days} days"
         );
-        assert!(page.body.contains(&format!("data-days=\"{days}\" class=\"active\"")));
+        assert!(page
+            .body
+            .contains(&format!("data-days=\"{days}\" class=\"active\"")));
         let start = today() - Duration::days(days - 1);
         assert!(html_unescape(&page.body).contains(&format!(
             "href=\"/status?from={start}&to={}&status=delivered\"",
@@ -284,7 +336,11 @@ both_backends!(overview_ranges_link_to_status_with_separators, |db| {
     assert!(month.body.contains("<title>"), "hover values");
     assert!(month.body.contains("class=\"tick\""), "a y axis with ticks");
     assert!(month.body.contains("Delivery rate"));
-    assert_eq!(client.get("/?days=9").status, 200, "an unknown range shows the default");
+    assert_eq!(
+        client.get("/?days=9").status,
+        200,
+        "an unknown range shows the default"
+    );
 });
 
 both_backends!(an_empty_account_gets_the_webhook_url_to_paste, |db| {
@@ -293,7 +349,8 @@ both_backends!(an_empty_account_gets_the_webhook_url_to_paste, |db| {
     assert_eq!(page.status, 200);
     let base = app.base.clone();
     assert!(
-        page.body.contains(&format!("{base}/webhooks/sendcloud?account=acme")),
+        page.body
+            .contains(&format!("{base}/webhooks/sendcloud?account=acme")),
         "{}",
         page.body
     );
@@ -310,7 +367,10 @@ both_backends!(chinese_pages_name_sources_and_rules_in_chinese, |db| {
     let page = client.get(&format!("/status/{generated}"));
     assert_eq!(page.status, 200);
     assert!(page.body.contains("判定依据"));
-    assert!(!page.body.contains("generated"), "the rule reads in Chinese");
+    assert!(
+        !page.body.contains("generated"),
+        "the rule reads in Chinese"
+    );
     assert!(page.body.contains("判定依据："), "a full-width colon");
     // Where a list entry came from, as the lookup page names it.
     use mailtrail::web::lang::Lang;
@@ -319,32 +379,79 @@ both_backends!(chinese_pages_name_sources_and_rules_in_chinese, |db| {
     assert_eq!(source_shown(Lang::Zh, "ui"), "控制台添加");
     assert_eq!(source_shown(Lang::En, "something-new"), "something-new");
     let status = client.get("/status");
-    assert!(status.body.contains("较新") || status.body.contains("较早") || status.body.contains("id=\"status-empty\""));
+    assert!(
+        status.body.contains("较新")
+            || status.body.contains("较早")
+            || status.body.contains("id=\"status-empty\"")
+    );
     assert!(!status.body.contains("更新 →") && !status.body.contains("← 更新"));
 });
 
-both_backends!(export_jobs_describe_their_filter_in_the_viewers_language, |db| {
-    let (_app, mut client, _) = signed_in(db, 100, 1);
-    let token = client.token();
-    let t = today().to_string();
-    let made = client.post_form(
-        "/exports",
-        &[
-            ("csrf_token", &token),
-            ("kind", "status"),
-            ("format", "csv"),
-            ("from", &t),
-            ("to", &t),
-            ("status", "invalid"),
-            ("reason", "address_not_found"),
-        ],
+both_backends!(
+    export_jobs_describe_their_filter_in_the_viewers_language,
+    |db| {
+        let (_app, mut client, _) = signed_in(db, 100, 1);
+        let token = client.token();
+        let t = today().to_string();
+        let made = client.post_form(
+            "/exports",
+            &[
+                ("csrf_token", &token),
+                ("kind", "status"),
+                ("format", "csv"),
+                ("from", &t),
+                ("to", &t),
+                ("status", "invalid"),
+                ("reason", "address_not_found"),
+            ],
+        );
+        assert_eq!(made.status, 303);
+        let en = client.get("/exports");
+        assert!(en.body.contains("Status: Invalid"), "{}", en.body);
+        assert!(
+            en.body.contains("Reason: Address does not exist"),
+            "{}",
+            en.body
+        );
+        assert!(!en.body.contains("status=invalid"));
+        assert_eq!(client.get("/lang/zh-CN?next=/exports").status, 303);
+        let zh = client.get("/exports");
+        assert!(zh.body.contains("状态：无效邮件"), "{}", zh.body);
+    }
+);
+
+both_backends!(a_message_shows_its_clicks_with_url_ip_and_browser, |db| {
+    let (app, mut client, _) = signed_in(db, 400, 3);
+    let id = app.count(
+        "SELECT MIN(m.id) AS n FROM messages m JOIN tracking_events t \
+         ON t.email_id = m.email_id AND t.recipient = m.recipient AND t.kind = 2",
     );
-    assert_eq!(made.status, 303);
-    let en = client.get("/exports");
-    assert!(en.body.contains("Status: Invalid"), "{}", en.body);
-    assert!(en.body.contains("Reason: Address does not exist"), "{}", en.body);
-    assert!(!en.body.contains("status=invalid"));
-    assert_eq!(client.get("/lang/zh-CN?next=/exports").status, 303);
-    let zh = client.get("/exports");
-    assert!(zh.body.contains("状态：无效邮件"), "{}", zh.body);
+    assert!(id > 0, "the demo data has clicks");
+    let (url, ip): (String, Option<String>) = {
+        use diesel::prelude::*;
+        use mailtrail::db::schema::{messages, tracking_events as t};
+        let (email_id, recipient): (String, String) = messages::table
+            .filter(messages::id.eq(id))
+            .select((messages::email_id, messages::recipient))
+            .first(&mut *app.conn())
+            .unwrap();
+        t::table
+            .filter(t::email_id.eq(email_id))
+            .filter(t::recipient.eq(recipient))
+            .filter(t::kind.eq(2))
+            .select((t::url, t::ip))
+            .first(&mut *app.conn())
+            .unwrap()
+    };
+    let page = client.get(&format!("/status/{id}"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"engagement\""));
+    assert!(page.body.contains("data-kind=\"click\""));
+    assert!(
+        page.body.contains(&url.replace('&', "&#38;")),
+        "the clicked URL"
+    );
+    if let Some(ip) = ip {
+        assert!(page.body.contains(&format!("IP <code>{ip}</code>")));
+    }
 });

@@ -101,10 +101,18 @@ macro_rules! filtered {
             q = q.filter(messages::reason.eq(r.as_i16()));
         }
         if let Some(part) = &f.subject {
-            q = q.filter(lower(messages::subject).like(contains_pattern(part)).escape('\\'));
+            q = q.filter(
+                lower(messages::subject)
+                    .like(contains_pattern(part))
+                    .escape('\\'),
+            );
         }
         if let Some(part) = &f.sender {
-            q = q.filter(lower(messages::sender).like(contains_pattern(part)).escape('\\'));
+            q = q.filter(
+                lower(messages::sender)
+                    .like(contains_pattern(part))
+                    .escape('\\'),
+            );
         }
         q
     }};
@@ -572,7 +580,10 @@ pub fn engagement(
         .filter(t::occurred_at.ge(from_ms))
         .filter(t::occurred_at.lt(to_ms))
         .group_by(t::kind)
-        .select((t::kind, diesel::dsl::count(t::email_id).aggregate_distinct()))
+        .select((
+            t::kind,
+            diesel::dsl::count(t::email_id).aggregate_distinct(),
+        ))
         .load(conn)?;
     let of = |kind: i16| {
         rows.iter()

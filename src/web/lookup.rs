@@ -397,9 +397,7 @@ pub async fn remove(viewer: Viewer, form: web::Form<RemoveForm>) -> AppResult<Ht
 /// Where a list entry came from, in the viewer's language (`ui`, `api`, `delivery`, …).
 pub fn source_shown(lang: super::lang::Lang, source: &str) -> String {
     match source {
-        "ui" | "api" | "delivery" | "recipient" => {
-            lang.t(&format!("lookup.source_{source}"))
-        }
+        "ui" | "api" | "delivery" | "recipient" => lang.t(&format!("lookup.source_{source}")),
         other => other.to_string(),
     }
 }

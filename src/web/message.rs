@@ -364,7 +364,9 @@ pub fn rule_shown(lang: super::lang::Lang, rule: &str) -> String {
         }
     }
     if let Some(rest) = rule.strip_prefix("bounce message: ") {
-        return lang.t("message.rule_bounce_message").replace("{rule}", rest);
+        return lang
+            .t("message.rule_bounce_message")
+            .replace("{rule}", rest);
     }
     rule.to_string()
 }
@@ -379,9 +381,15 @@ mod tests {
         let zh = Lang::Zh;
         assert!(!rule_shown(zh, "generated").contains("generated"));
         let s = rule_shown(zh, "suppressed: blacklist @example.com");
-        assert!(s.contains("@example.com") && !s.contains("suppressed"), "{s}");
+        assert!(
+            s.contains("@example.com") && !s.contains("suppressed"),
+            "{s}"
+        );
         let s = rule_shown(zh, "suppressed: unsubscribe list");
-        assert!(!s.contains("suppressed") && !s.contains("unsubscribe"), "{s}");
+        assert!(
+            !s.contains("suppressed") && !s.contains("unsubscribe"),
+            "{s}"
+        );
         assert_eq!(rule_shown(zh, "subStat 401"), "subStat 401");
     }
 }

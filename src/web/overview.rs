@@ -332,7 +332,8 @@ pub async fn page(
     let mut per_day: Vec<BTreeMap<(i16, i16), i64>> = vec![BTreeMap::new(); n_days];
     for h in &hours {
         let at = h.hour * HOUR_MS;
-        if let Some(b) = (0..buckets).find(|&b| at >= bucket_starts[b] && at < bucket_starts[b + 1]) {
+        if let Some(b) = (0..buckets).find(|&b| at >= bucket_starts[b] && at < bucket_starts[b + 1])
+        {
             *per_bucket[b].entry((h.status, h.reason)).or_default() += h.count;
         }
         if let Some(d) = (0..n_days).find(|&d| at >= starts[d] && at < starts[d + 1]) {
@@ -392,7 +393,11 @@ pub async fn page(
     }];
     for (code, s, key) in [
         ("delivered", Status::Delivered, "overview.delivery_rate"),
-        ("soft_bounce", Status::SoftBounce, "overview.soft_bounce_rate"),
+        (
+            "soft_bounce",
+            Status::SoftBounce,
+            "overview.soft_bounce_rate",
+        ),
         ("invalid", Status::Invalid, "overview.invalid_rate"),
     ] {
         kpis.push(Kpi {
@@ -456,7 +461,8 @@ pub async fn page(
                 format!("{}://{}", info.scheme(), info.host())
             }
         };
-        let account: String = url::form_urlencoded::byte_serialize(viewer.account.name.as_bytes()).collect();
+        let account: String =
+            url::form_urlencoded::byte_serialize(viewer.account.name.as_bytes()).collect();
         Onboarding {
             webhook_url: format!("{base}/webhooks/sendcloud?account={account}"),
             events_url: format!("{base}/api/v1/events"),

@@ -709,12 +709,7 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
     )
 }
 
-fn row(
-    viewer: &Viewer,
-    m: &StatusRow,
-    zone: &chrono_tz::Tz,
-    extras: &status::PageExtras,
-) -> Row {
+fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz, extras: &status::PageExtras) -> Row {
     let lang = viewer.lang;
     let status = m.status();
     Row {
@@ -741,7 +736,8 @@ fn row(
 }
 
 /// `GET /status.csv`: the current filter as CSV (UTF-8 with BOM, so Excel shows Chinese), at
-/// most 10,000 rows; a larger result is refused with a message instead of a cut file.
+/// most 10,000 rows; a larger result sends the browser back to the page of the same filter,
+/// which offers the offline export, instead of a cut file.
 pub async fn csv(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<HttpResponse> {
     if !viewer.account.export_allowed {
         return Err(AppError::forbidden(viewer.lang.t("export.forbidden")));
@@ -770,7 +766,12 @@ pub async fn csv(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Http
     })
     .await?;
     let Some(rows) = rows else {
-        return Err(AppError::bad_request(viewer.lang.t("export.too_many")));
+        // Too many to download here: back to the page of the same filter, which offers the
+        // offline export instead (a bookmarked link is no dead end).
+        return Ok(super::auth::redirect(&format!(
+            "/status?{}",
+            form.query_with(&[])
+        )));
     };
     let presenter = viewer.presenter();
     let mut out = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
