@@ -38,7 +38,10 @@
 //!   greeting is about the sending host (`ip_domain_rejected`), at MAIL FROM about the
 //!   sender (`sender_recipient_rejected`); a "no such user" answered after DATA is a
 //!   filter (`sender_recipient_rejected`, detail `recipient_filtered`) unless the server
-//!   gave the code X.1.1 itself; answered to RCPT TO it is a missing mailbox.
+//!   gave the code X.1.1 (or X.2.1, X.1.10) itself; answered to RCPT TO it is a missing
+//!   mailbox. A bounce message that relays such a reply without naming its command is read
+//!   as a filter as well (gateways accept first and relay their inner server's refusal),
+//!   unless the words are the reporting system's own summary or a local delivery agent's.
 //! - **A give-up**: in a bounce message a temporary failure (4xx, 4.x.x) that nothing more
 //!   specific explains means the sender's server retried until it gave up
 //!   (`server_unreachable`, detail `expired`).
@@ -527,7 +530,9 @@ fn from_rule(rule: &Rule, where_: &str) -> Verdict {
 /// The stage of the SMTP dialogue says whose problem a refusal is: before MAIL FROM only
 /// the sending host is known, at MAIL FROM only the sender; an "unknown user" answered to
 /// RCPT TO is a missing mailbox, but the same words after the content was sent (DATA) are
-/// a content filter speaking: the mailbox was accepted a moment before.
+/// a content filter speaking: the mailbox was accepted a moment before. A bounce message
+/// that relays such words without saying they answered RCPT TO (and without an X.1.1 code)
+/// is read as a filter too; a live reply of unknown stage keeps its plain meaning.
 fn adjust_for_stage(verdict: Verdict, ev: &Evidence) -> Verdict {
     let stage = ev.stage.unwrap_or(Stage::Unknown);
     let settled = verdict.settled;
@@ -563,7 +568,7 @@ fn adjust_for_stage(verdict: Verdict, ev: &Evidence) -> Verdict {
             if verdict.reason == "address_not_found"
                 && is_unknown_user(verdict.detail)
                 && !names_a_bad_mailbox(ev)
-                && (stage == Stage::Data || !verdict.from_notification) =>
+                && (stage == Stage::Data || (ev.in_message && !verdict.from_notification)) =>
         {
             let why = if stage == Stage::Data {
                 "refused after DATA"
