@@ -399,7 +399,7 @@ fn builtin_rules_parse_and_use_known_reasons() {
     assert!(rules.iter().all(|r| REASONS.contains(&r.reason)));
 }
 
-/// A rule's own words must be decided by that rule's reason: a shorter pattern of a more
+/// A rule's own words must be decided by that rule's reason and detail: a shorter pattern of a more
 /// specific tier hidden inside a longer one ("timeout" in "retry timeout exceeded") would
 /// silently take over.
 #[test]
@@ -409,7 +409,7 @@ fn no_builtin_rule_is_shadowed_by_another() {
     for rule in &rules {
         let words = rules::normalize_text(&rule.pattern.replace('*', " "));
         let winner = rules::best_match(&rules, &words).expect("a rule matches its own words");
-        if winner.reason != rule.reason {
+        if (winner.reason, winner.detail) != (rule.reason, rule.detail) {
             shadowed.push(format!("{} -> {}", rule.label(), winner.label()));
         }
     }
