@@ -49,7 +49,10 @@ both_backends!(a_bounce_detail_is_shown_on_the_message_page, |db| {
         "recipient": "erin@example.net", "timestamp": at, "subject": "Hello"}]);
     let r = api.post_raw(
         "/api/v1/events",
-        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         request.to_string().as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.body);
@@ -62,7 +65,10 @@ both_backends!(a_bounce_detail_is_shown_on_the_message_page, |db| {
     assert_eq!(r.status, 200, "{}", r.body);
     let answer: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(answer["classification"]["reason"], "other", "{answer}");
-    assert_eq!(answer["classification"]["detail"], "mailbox_full", "{answer}");
+    assert_eq!(
+        answer["classification"]["detail"], "mailbox_full",
+        "{answer}"
+    );
     assert_eq!(answer["reason_after"], "other", "{answer}");
     // A full mailbox is a soft signal: the address stays off the bounce list.
     assert!(answer["lists"].as_array().unwrap().is_empty(), "{answer}");
@@ -83,5 +89,9 @@ both_backends!(a_bounce_detail_is_shown_on_the_message_page, |db| {
         page.body
     );
     // The log line keeps the provider's codes apart from the detail.
-    assert!(page.body.contains("<code>552 5.2.2</code>"), "{}", page.body);
+    assert!(
+        page.body.contains("<code>552 5.2.2</code>"),
+        "{}",
+        page.body
+    );
 });

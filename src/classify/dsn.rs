@@ -132,8 +132,14 @@ pub(crate) fn category_words(category: &str) -> Option<&'static str> {
 /// The type word before the `;` of a Diagnostic-Code, lowercased.
 pub(crate) fn diagnostic_type(value: &str) -> Option<String> {
     let stripped = strip_type(value);
-    (stripped.len() != value.len())
-        .then(|| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+    (stripped.len() != value.len()).then(|| {
+        value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    })
 }
 
 /// Drops an address-type or diagnostic-type prefix: "rfc822; a@b" -> "a@b",

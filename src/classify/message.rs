@@ -233,9 +233,10 @@ fn mentions_feedback_report(raw: &[u8]) -> bool {
     text.contains("message/feedback-report")
         || text.contains("report-type=feedback-report")
         || text.contains("report-type=\"feedback-report\"")
-        || text
-            .lines()
-            .any(|line| line.trim_start_matches(['>', ' ']).starts_with("feedback-type:"))
+        || text.lines().any(|line| {
+            line.trim_start_matches(['>', ' '])
+                .starts_with("feedback-type:")
+        })
 }
 
 /// Some MTAs write the delivery-status fields into the text (or a broken MIME structure

@@ -29,7 +29,8 @@
 //!    "service unavailable" decide only when nothing above did.
 //! 8. **A vague status code** (5.7.1, 5.0.0 classes), then a phrase found elsewhere in the
 //!    notification (same tiers), then an RFC 3464 `Action: delayed`, then the bare reply
-//!    code (RFC 5321 meanings), then nothing: `other` with the rule "no evidence".
+//!    code (RFC 5321 meanings; in a bounce message a bare 5xx is only `other`: "550" alone
+//!    does not prove a missing mailbox), then nothing: `other` with the rule "no evidence".
 //!
 //! Two corrections follow the decision:
 //!
@@ -37,7 +38,10 @@
 //!   greeting is about the sending host (`ip_domain_rejected`), at MAIL FROM about the
 //!   sender (`sender_recipient_rejected`); a "no such user" answered after DATA is a
 //!   filter (`sender_recipient_rejected`, detail `recipient_filtered`) unless the server
-//!   gave the code X.1.1 itself; answered to RCPT TO it is a missing mailbox.
+//!   gave the code X.1.1 (or X.2.1, X.1.10) itself; answered to RCPT TO it is a missing
+//!   mailbox. A bounce message that relays such a reply without naming its command is read
+//!   as a filter as well (gateways accept first and relay their inner server's refusal),
+//!   unless the words are the reporting system's own summary or a local delivery agent's.
 //! - **A give-up**: in a bounce message a temporary failure (4xx, 4.x.x) that nothing more
 //!   specific explains means the sender's server retried until it gave up
 //!   (`server_unreachable`, detail `expired`).
@@ -457,6 +461,18 @@ impl Classifier {
         }
         if let Some(reply) = ev.reply {
             if let Some(meaning) = codes::reply_meaning(reply) {
+                // In a bounce message a bare permanent reply whose words we do not know says
+                // only that delivery failed: RFC 5321's generic "mailbox unavailable" for any
+                // 550 is too weak to put an address on the bounce list.
+                if ev.in_message && reply >= 500 && meaning.reason != "other" {
+                    return Verdict {
+                        reason: "other",
+                        detail: None,
+                        rule: format!("reply {reply}, words not recognised"),
+                        settled: false,
+                        from_notification: false,
+                    };
+                }
                 return from_code(&reply.to_string(), meaning, "reply");
             }
         }
@@ -514,7 +530,9 @@ fn from_rule(rule: &Rule, where_: &str) -> Verdict {
 /// The stage of the SMTP dialogue says whose problem a refusal is: before MAIL FROM only
 /// the sending host is known, at MAIL FROM only the sender; an "unknown user" answered to
 /// RCPT TO is a missing mailbox, but the same words after the content was sent (DATA) are
-/// a content filter speaking: the mailbox was accepted a moment before.
+/// a content filter speaking: the mailbox was accepted a moment before. A bounce message
+/// that relays such words without saying they answered RCPT TO (and without an X.1.1 code)
+/// is read as a filter too; a live reply of unknown stage keeps its plain meaning.
 fn adjust_for_stage(verdict: Verdict, ev: &Evidence) -> Verdict {
     let stage = ev.stage.unwrap_or(Stage::Unknown);
     let settled = verdict.settled;
@@ -550,7 +568,7 @@ fn adjust_for_stage(verdict: Verdict, ev: &Evidence) -> Verdict {
             if verdict.reason == "address_not_found"
                 && is_unknown_user(verdict.detail)
                 && !names_a_bad_mailbox(ev)
-                && (stage == Stage::Data || !verdict.from_notification) =>
+                && (stage == Stage::Data || (ev.in_message && !verdict.from_notification)) =>
         {
             let why = if stage == Stage::Data {
                 "refused after DATA"
@@ -560,24 +578,18 @@ fn adjust_for_stage(verdict: Verdict, ev: &Evidence) -> Verdict {
             with("sender_recipient_rejected", "recipient_filtered", why)
         }
         // After DATA the recipient was already accepted: a vague refusal now is a filter.
-        Stage::Data if verdict.reason == "other" && !settled => {
-            with(
-                "sender_recipient_rejected",
-                "recipient_filtered",
-                "refused after DATA",
-            )
-        }
+        Stage::Data if verdict.reason == "other" && !settled => with(
+            "sender_recipient_rejected",
+            "recipient_filtered",
+            "refused after DATA",
+        ),
         _ => verdict,
     }
 }
 
-
 /// Details of the "no such user" family, whose meaning depends on the SMTP stage.
 fn is_unknown_user(detail: Option<&str>) -> bool {
-    matches!(
-        detail,
-        Some("user_unknown" | "mailbox_unavailable") | None
-    )
+    matches!(detail, Some("user_unknown" | "mailbox_unavailable") | None)
 }
 
 /// An enhanced status code that names the mailbox itself anywhere in the evidence: X.1.1
@@ -588,7 +600,12 @@ fn names_a_bad_mailbox(ev: &Evidence) -> bool {
         .iter()
         .cloned()
         .chain(codes::find_status_codes(&ev.diagnostic))
-        .any(|s| matches!(codes::split_status(&s), Some((4 | 5, 1, 1 | 10) | (4 | 5, 2, 1))))
+        .any(|s| {
+            matches!(
+                codes::split_status(&s),
+                Some((4 | 5, 1, 1 | 10) | (4 | 5, 2, 1))
+            )
+        })
 }
 
 /// In a bounce message a temporary failure (4xx, 4.x.x) that nothing more specific explains
@@ -619,8 +636,19 @@ fn adjust_for_give_up(verdict: Verdict, ev: &Evidence) -> Verdict {
 /// warning", "To: ..."): the sender's own words are no evidence of why delivery failed.
 fn without_quoted_headers(text: &str) -> String {
     const QUOTED: &[&str] = &[
-        "subject:", "from:", "to:", "cc:", "date:", "sent:", "message-id:", "reply-to:",
-        "return-path:", "received:", "x-", "mime-version:", "content-",
+        "subject:",
+        "from:",
+        "to:",
+        "cc:",
+        "date:",
+        "sent:",
+        "message-id:",
+        "reply-to:",
+        "return-path:",
+        "received:",
+        "x-",
+        "mime-version:",
+        "content-",
     ];
     text.lines()
         .filter(|line| {

@@ -217,8 +217,8 @@ fn parse_lines(text: &str, origin: &str) -> Result<Vec<Rule>, String> {
             Some(&"generic") => Some(Tier::Generic),
             Some(other) => {
                 return Err(format!(
-                    "{origin}:{line_no}: tier {other:?} must be mechanism, subject, outcome or generic"
-                ))
+                "{origin}:{line_no}: tier {other:?} must be mechanism, subject, outcome or generic"
+            ))
             }
         };
         let reason = REASONS
@@ -294,7 +294,9 @@ pub(crate) fn first_match<'r>(rules: &'r [Rule], normalized: &str) -> Option<&'r
     if normalized.is_empty() {
         return None;
     }
-    rules.iter().find(|rule| rule.match_at(normalized).is_some())
+    rules
+        .iter()
+        .find(|rule| rule.match_at(normalized).is_some())
 }
 
 /// The rule that decides for `normalized` (see [`normalize_text`]): the most specific
@@ -403,7 +405,10 @@ mod tests {
         let generic_first = "sender_recipient_rejected\tpolicy\trejected\n\
 address_not_found\tuser_unknown\tuser unknown\n";
         let rules = parse_rules(generic_first, "t").unwrap();
-        assert_eq!(best_match(&rules, text).unwrap().reason, "address_not_found");
+        assert_eq!(
+            best_match(&rules, text).unwrap().reason,
+            "address_not_found"
+        );
         // Same tier: the phrase the server said first wins.
         let rules = parse_rules(
             "other\tmessage_too_big\ttoo large\nother\tmailbox_full\tmailbox is full\n",
@@ -418,7 +423,11 @@ address_not_found\tuser_unknown\tuser unknown\n";
             "t",
         )
         .unwrap();
-        let found = best_match(&rules, "i'm not going to try again; unable to contact ldap server").unwrap();
+        let found = best_match(
+            &rules,
+            "i'm not going to try again; unable to contact ldap server",
+        )
+        .unwrap();
         assert_eq!(found.detail, Some("system_error"));
     }
 

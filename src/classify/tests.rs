@@ -399,7 +399,7 @@ fn builtin_rules_parse_and_use_known_reasons() {
     assert!(rules.iter().all(|r| REASONS.contains(&r.reason)));
 }
 
-/// A rule's own words must be decided by that rule's reason: a shorter pattern of a more
+/// A rule's own words must be decided by that rule's reason and detail: a shorter pattern of a more
 /// specific tier hidden inside a longer one ("timeout" in "retry timeout exceeded") would
 /// silently take over.
 #[test]
@@ -409,7 +409,7 @@ fn no_builtin_rule_is_shadowed_by_another() {
     for rule in &rules {
         let words = rules::normalize_text(&rule.pattern.replace('*', " "));
         let winner = rules::best_match(&rules, &words).expect("a rule matches its own words");
-        if winner.reason != rule.reason {
+        if (winner.reason, winner.detail) != (rule.reason, rule.detail) {
             shadowed.push(format!("{} -> {}", rule.label(), winner.label()));
         }
     }
@@ -724,17 +724,30 @@ fn specific_words_beat_generic_ones_whatever_comes_first() {
 fn the_smtp_stage_decides_what_user_unknown_means() {
     let words = "550 5.7.1 <ann@example.net>: Recipient address rejected: User unknown";
     let at_rcpt = reply(&format!("{words} (in reply to RCPT TO command)"));
-    assert_eq!(at_rcpt.reason, Some("address_not_found"), "{}", at_rcpt.rule);
+    assert_eq!(
+        at_rcpt.reason,
+        Some("address_not_found"),
+        "{}",
+        at_rcpt.rule
+    );
     let after_data = reply(&format!("{words} (in reply to end of DATA command)"));
     assert_eq!(
         (after_data.reason, after_data.detail),
-        (Some("sender_recipient_rejected"), Some("recipient_filtered")),
+        (
+            Some("sender_recipient_rejected"),
+            Some("recipient_filtered")
+        ),
         "{}",
         after_data.rule
     );
-    assert!(after_data.rule.contains("after DATA"), "{}", after_data.rule);
+    assert!(
+        after_data.rule.contains("after DATA"),
+        "{}",
+        after_data.rule
+    );
     // The server's own X.1.1 code says the mailbox is missing, whatever the stage.
-    let coded = reply("550 5.1.1 <ann@example.net>: User unknown (in reply to end of DATA command)");
+    let coded =
+        reply("550 5.1.1 <ann@example.net>: User unknown (in reply to end of DATA command)");
     assert_eq!(coded.reason, Some("address_not_found"), "{}", coded.rule);
     // At MAIL FROM only the sender is known; before it only the sending host.
     let sender = reply("550 5.1.0 <me@example.org>: User unknown (in reply to MAIL FROM command)");
@@ -806,7 +819,10 @@ fn the_stage_is_read_from_mta_transcripts() {
     let c = classify(SENDMAIL_DATA_TRANSCRIPT);
     assert_eq!(
         (c.reason, c.detail),
-        (Some("sender_recipient_rejected"), Some("recipient_filtered")),
+        (
+            Some("sender_recipient_rejected"),
+            Some("recipient_filtered")
+        ),
         "{}",
         c.rule
     );
@@ -925,10 +941,32 @@ fn provider_response_codes_name_the_case() {
     );
     assert_eq!(
         (c.reason, c.detail),
-        (Some("sender_recipient_rejected"), Some("recipient_filtered")),
+        (
+            Some("sender_recipient_rejected"),
+            Some("recipient_filtered")
+        ),
         "{}",
         c.rule
     );
     let c = reply("550 5.1.1 RCP-P1 The attempted recipient address does not exist");
     assert_eq!(c.reason, Some("address_not_found"), "{}", c.rule);
+}
+
+#[test]
+fn a_bare_permanent_reply_in_a_bounce_is_not_a_missing_mailbox() {
+    let raw = "From: MAILER-DAEMON@mail.example.org\nSubject: failure notice\n\n\
+Hi. This is the qmail-send program at mail.example.org.\n\n<uma@example.net>:\n\
+Remote host said: 550 computer says no\n\n--- Below this line is a copy of the message.\n\nSubject: x\n";
+    let c = classify(raw);
+    assert_eq!(
+        (c.reason, c.reply_code),
+        (Some("other"), Some(550)),
+        "{}",
+        c.rule
+    );
+    // The same reply on its own keeps RFC 5321's generic meaning.
+    assert_eq!(
+        reply("550 computer says no").reason,
+        Some("address_not_found")
+    );
 }

@@ -70,6 +70,11 @@ const STAGE_PHRASES: &[(&str, Stage)] = &[
     ("mail.local:", Stage::Local),
     ("local delivery", Stage::Local),
     ("rejected after data", Stage::Data),
+    ("after pipelined data", Stage::Data),
+    ("in reply to bdat", Stage::Data),
+    // Sendmail's transcript of the end-of-data dot: ">>> ." then "<<< 554 ...".
+    (">>> .\n", Stage::Data),
+    (">>> . <<<", Stage::Data),
     ("data command", Stage::Data),
     // qmail: "x failed after I sent the message."
     ("failed after i sent the message", Stage::Data),
@@ -234,5 +239,17 @@ Remote host said: 550 5.1.1 <bob@example.net>: mailbox not found\n\n--- Below th
             Stage::MailFrom
         );
         assert_eq!(detect_stage("nothing here"), Stage::Unknown);
+        assert_eq!(
+            detect_stage("... while talking to mx.example.net.:\n>>> .\n<<< 554 5.7.1 rejected"),
+            Stage::Data
+        );
+        assert_eq!(
+            detect_stage("SMTP error from remote server after RCPT command:"),
+            Stage::Rcpt
+        );
+        assert_eq!(
+            detect_stage("198.51.100.20 failed after I sent the message."),
+            Stage::Data
+        );
     }
 }
