@@ -199,6 +199,17 @@ impl Run {
 
     /// The events between the request and the status the message ends in.
     fn story(&mut self, d: &Drawn, events: &mut Vec<NewMessageEvent>) -> Ending {
+        let first = events.len();
+        let mut ending = self.story_untimed(d, events);
+        // A story that would reach past now ends now: demo data has no future.
+        for e in &mut events[first..] {
+            e.occurred_at = e.occurred_at.min(self.now);
+        }
+        ending.updated_at = ending.updated_at.min(self.now);
+        ending
+    }
+
+    fn story_untimed(&mut self, d: &Drawn, events: &mut Vec<NewMessageEvent>) -> Ending {
         let (mx, requested_at) = (Some(d.mx), d.requested_at);
         let rng = &mut self.rng;
         let mut ending = Ending {

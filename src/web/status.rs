@@ -724,7 +724,7 @@ fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz, extras: &status::Pa
         api_user: m.api_user.clone(),
         recipient_shown: viewer.show_address(&m.recipient),
         recipient_query: viewer.lookup_query(&m.recipient, m.id),
-        subject: extras.subjects.get(&m.id).cloned().unwrap_or_default(),
+        subject: viewer.show_text(extras.subjects.get(&m.id).map_or("", String::as_str)),
         requested: format_in_zone(m.requested_at, zone),
         requested_iso: chrono::DateTime::from_timestamp_millis(m.requested_at)
             .map(|t| t.with_timezone(zone).to_rfc3339())
