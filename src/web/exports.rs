@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::auth::{redirect, Viewer};
@@ -160,9 +161,9 @@ pub struct JobRow {
     pub can_cancel: bool,
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "exports/page.html")]
-struct ExportsPage {
+pub struct ExportsPage {
     ctx: PageCtx,
     jobs: Vec<JobRow>,
     active: bool,
@@ -229,7 +230,7 @@ fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
     }
 }
 
-pub async fn page(viewer: Viewer) -> AppResult<HttpResponse> {
+pub async fn page(viewer: Viewer) -> AppResult<ExportsPage> {
     let scope = viewer.scope();
     let jobs = with_db(viewer.state(), move |conn| {
         Ok(exports::list(conn, &scope, 100)?)
@@ -249,10 +250,7 @@ pub async fn page(viewer: Viewer) -> AppResult<HttpResponse> {
             String::new()
         },
     };
-    let html = page.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(page)
 }
 
 fn job_id(raw: &str) -> AppResult<i64> {

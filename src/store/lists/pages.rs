@@ -219,6 +219,58 @@ fn conditions(
     }
 }
 
+/// `SELECT * FROM (part UNION ALL part …) entries ORDER BY …` over the tables `list`'s page
+/// reads: each part the table's rows that match the filter and `narrow`, read along its time
+/// index in `dir` order and cut at `part_limit`; the union of those few rows is ordered once
+/// more by time, list rank and id. The caller adds the final LIMIT.
+#[allow(clippy::too_many_arguments)]
+fn union_of_parts(
+    sql: &mut Sql,
+    scope: &AccountScope,
+    list: ListKind,
+    f: &ListFilter,
+    now: Millis,
+    dir: &str,
+    part_limit: i64,
+    narrow: impl Fn(&mut Sql, &Shape),
+) {
+    sql.push("SELECT * FROM (");
+    for (i, (source, only_active)) in sources(list).into_iter().enumerate() {
+        let s = shape(source);
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(&format!(
+            "SELECT * FROM (SELECT {} FROM {}",
+            s.select, s.table
+        ));
+        conditions(sql, scope, &s, f, only_active, now);
+        narrow(sql, &s);
+        sql.int(
+            &format!(" ORDER BY {} {dir}, id {dir} LIMIT ", s.time),
+            part_limit,
+        )
+        .push(&format!(") part{i}"));
+    }
+    sql.push(&format!(
+        ") entries ORDER BY created_at {dir}, rank ASC, id {dir}"
+    ));
+}
+
+/// Rows after position `p` in the newest-first order (time desc, list rank, id desc).
+fn after_position(sql: &mut Sql, s: &Shape, p: ListPosition) {
+    if s.rank > p.rank {
+        sql.int(&format!(" AND {} <= ", s.time), p.at);
+    } else if s.rank < p.rank {
+        sql.int(&format!(" AND {} < ", s.time), p.at);
+    } else {
+        sql.int(&format!(" AND ({} < ", s.time), p.at)
+            .int(&format!(" OR ({} = ", s.time), p.at)
+            .int(" AND id < ", p.id)
+            .push("))");
+    }
+}
+
 /// One page of a list, newest first, after `after` when given.
 pub fn page(
     conn: &mut DbConn,
@@ -230,38 +282,12 @@ pub fn page(
     now: Millis,
 ) -> StoreResult<Vec<ListEntry>> {
     let mut sql = Sql::new();
-    // Every part reads its own time index newest first and stops at `limit`; the union of
-    // those few rows is ordered once more. Order: time desc, list rank, id desc.
-    sql.push("SELECT * FROM (");
-    for (i, (source, only_active)) in sources(list).into_iter().enumerate() {
-        let s = shape(source);
-        if i > 0 {
-            sql.push(" UNION ALL ");
-        }
-        sql.push(&format!(
-            "SELECT * FROM (SELECT {} FROM {}",
-            s.select, s.table
-        ));
-        conditions(&mut sql, scope, &s, f, only_active, now);
+    union_of_parts(&mut sql, scope, list, f, now, "DESC", limit, |sql, s| {
         if let Some(p) = after {
-            if s.rank > p.rank {
-                sql.int(&format!(" AND {} <= ", s.time), p.at);
-            } else if s.rank < p.rank {
-                sql.int(&format!(" AND {} < ", s.time), p.at);
-            } else {
-                sql.int(&format!(" AND ({} < ", s.time), p.at)
-                    .int(&format!(" OR ({} = ", s.time), p.at)
-                    .int(" AND id < ", p.id)
-                    .push("))");
-            }
+            after_position(sql, s, p);
         }
-        sql.int(&format!(" ORDER BY {} DESC, id DESC LIMIT ", s.time), limit)
-            .push(&format!(") part{i}"));
-    }
-    sql.int(
-        ") entries ORDER BY created_at DESC, rank ASC, id DESC LIMIT ",
-        limit,
-    );
+    });
+    sql.int(" LIMIT ", limit);
     let rows: Vec<Row> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(entry).collect())
 }
@@ -357,29 +383,18 @@ pub fn offset_page(
     now: Millis,
 ) -> StoreResult<Vec<ListEntry>> {
     let mut sql = Sql::new();
-    sql.push("SELECT * FROM (");
-    for (i, (source, only_active)) in sources(list).into_iter().enumerate() {
-        let s = shape(source);
-        if i > 0 {
-            sql.push(" UNION ALL ");
-        }
-        sql.push(&format!(
-            "SELECT * FROM (SELECT {} FROM {}",
-            s.select, s.table
-        ));
-        conditions(&mut sql, scope, &s, f, only_active, now);
-        any_of(&mut sql, &s, any);
-        sql.int(
-            &format!(" ORDER BY {} ASC, id ASC LIMIT ", s.time),
-            page.start.saturating_add(page.limit),
-        )
-        .push(&format!(") part{i}"));
-    }
-    sql.int(
-        ") entries ORDER BY created_at ASC, rank ASC, id ASC LIMIT ",
-        page.limit,
-    )
-    .int(" OFFSET ", page.start);
+    let part_limit = page.start.saturating_add(page.limit);
+    union_of_parts(
+        &mut sql,
+        scope,
+        list,
+        f,
+        now,
+        "ASC",
+        part_limit,
+        |sql, s| any_of(sql, s, any),
+    );
+    sql.int(" LIMIT ", page.limit).int(" OFFSET ", page.start);
     let rows: Vec<Row> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(entry).collect())
 }
@@ -561,12 +576,12 @@ fn write_entry(
     match e.list {
         ListKind::Bounces => add_bounce(conn, scope, e, address, now)?,
         ListKind::SpamReports => {
-            diesel::delete(
-                spam_reports::table
-                    .filter(spam_reports::account_id.eq(account))
-                    .filter(spam_reports::address.eq(address)),
-            )
-            .execute(conn)?;
+            delete_where!(
+                conn,
+                account,
+                spam_reports,
+                spam_reports::address.eq(address)
+            )?;
             diesel::insert_into(spam_reports::table)
                 .values((
                     spam_reports::account_id.eq(account),
@@ -578,12 +593,12 @@ fn write_entry(
                 .execute(conn)?;
         }
         ListKind::Unsubscribes => {
-            diesel::delete(
-                unsubscribes::table
-                    .filter(unsubscribes::account_id.eq(account))
-                    .filter(unsubscribes::address.eq(address)),
-            )
-            .execute(conn)?;
+            delete_where!(
+                conn,
+                account,
+                unsubscribes,
+                unsubscribes::address.eq(address)
+            )?;
             let reason = e.reason.clone().unwrap_or_else(|| "not_wanted".into());
             diesel::insert_into(unsubscribes::table)
                 .values((
@@ -597,12 +612,7 @@ fn write_entry(
                 .execute(conn)?;
         }
         ListKind::Blacklist => {
-            diesel::delete(
-                blacklist::table
-                    .filter(blacklist::account_id.eq(account))
-                    .filter(blacklist::address.eq(address)),
-            )
-            .execute(conn)?;
+            delete_where!(conn, account, blacklist, blacklist::address.eq(address))?;
             diesel::insert_into(blacklist::table)
                 .values((
                     blacklist::account_id.eq(account),

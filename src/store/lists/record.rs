@@ -9,6 +9,7 @@ use diesel::upsert::excluded;
 use crate::db::schema::{bounces, spam_reports, unsubscribes};
 use crate::db::{db_run, DbConn};
 use crate::domain::{bounce_backoff_ms, normalize_address, Millis, SPAM_REPORT_TTL_MS};
+use crate::store::models::{NewBounce, NewSpamReport, NewUnsubscribe};
 use crate::store::{AccountScope, StoreResult};
 
 /// An `address_not_found` result for an address.
@@ -72,18 +73,18 @@ pub fn record_bounces(
     let mut touched: Vec<&(i32, BounceHit)> = merged.values().collect();
     touched.sort_by(|a, b| a.1.address.cmp(&b.1.address));
     for (count, hit) in touched {
-        let row = (
-            bounces::account_id.eq(scope.account_id()),
-            bounces::address.eq(&hit.address),
-            bounces::reason_text.eq(&hit.reason_text),
-            bounces::source.eq("delivery"),
-            bounces::email_id.eq(hit.email_id.as_deref()),
-            bounces::bounced_at.eq(hit.at),
-            bounces::bounce_count.eq(*count),
-            bounces::expires_at.eq(hit.at + bounce_backoff_ms(*count)),
-        );
+        let row = NewBounce {
+            account_id: scope.account_id(),
+            address: hit.address.clone(),
+            reason_text: hit.reason_text.clone(),
+            source: "delivery".into(),
+            email_id: hit.email_id.clone(),
+            bounced_at: hit.at,
+            bounce_count: *count,
+            expires_at: hit.at + bounce_backoff_ms(*count),
+        };
         db_run!(&mut *conn, |c| diesel::insert_into(bounces::table)
-            .values(row)
+            .values(&row)
             .on_conflict((bounces::account_id, bounces::address))
             .do_update()
             .set((
@@ -114,19 +115,19 @@ pub fn record_spam_reports(
     hits: &[SpamHit],
 ) -> StoreResult<()> {
     for hit in hits {
-        let row = (
-            spam_reports::account_id.eq(scope.account_id()),
-            spam_reports::address.eq(normalize_address(&hit.address)),
-            spam_reports::email_id.eq(hit.email_id.as_deref()),
-            spam_reports::api_user.eq(hit.api_user.as_deref()),
-            spam_reports::reported_at.eq(hit.at),
-            spam_reports::expires_at.eq(hit.at + SPAM_REPORT_TTL_MS),
-        );
+        let row = NewSpamReport {
+            account_id: scope.account_id(),
+            address: normalize_address(&hit.address),
+            email_id: hit.email_id.clone(),
+            api_user: hit.api_user.clone(),
+            reported_at: hit.at,
+            expires_at: hit.at + SPAM_REPORT_TTL_MS,
+        };
         // A report older than the one kept changes nothing.
         let newer = excluded(spam_reports::reported_at).ge(spam_reports::reported_at);
         db_run!(&mut *conn, |c| {
             let upsert = diesel::insert_into(spam_reports::table)
-                .values(row.clone())
+                .values(&row)
                 .on_conflict((spam_reports::account_id, spam_reports::address))
                 .do_update()
                 .set((
@@ -161,21 +162,21 @@ pub fn record_unsubscribes(
     hits: &[UnsubscribeHit],
 ) -> StoreResult<()> {
     for hit in hits {
-        let row = (
-            unsubscribes::account_id.eq(scope.account_id()),
-            unsubscribes::address.eq(normalize_address(&hit.address)),
-            unsubscribes::reason.eq(&hit.reason),
-            unsubscribes::source.eq(&hit.source),
-            unsubscribes::email_id.eq(hit.email_id.as_deref()),
-            unsubscribes::api_user.eq(hit.api_user.as_deref()),
-            unsubscribes::tag.eq(hit.tag.as_deref()),
-            unsubscribes::unsubscribed_at.eq(hit.at),
-        );
+        let row = NewUnsubscribe {
+            account_id: scope.account_id(),
+            address: normalize_address(&hit.address),
+            reason: hit.reason.clone(),
+            source: hit.source.clone(),
+            email_id: hit.email_id.clone(),
+            api_user: hit.api_user.clone(),
+            tag: hit.tag.clone(),
+            unsubscribed_at: hit.at,
+        };
         // An unsubscribe older than the one kept changes nothing.
         let newer = excluded(unsubscribes::unsubscribed_at).ge(unsubscribes::unsubscribed_at);
         db_run!(&mut *conn, |c| {
             let upsert = diesel::insert_into(unsubscribes::table)
-                .values(row.clone())
+                .values(&row)
                 .on_conflict((unsubscribes::account_id, unsubscribes::address))
                 .do_update()
                 .set((
