@@ -42,59 +42,8 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
     // An XLSX file is a zip already; gzip is for CSV only.
     let gzip = format.can_gzip() && get("gzip").is_some_and(|v| v == "1");
     let kind = get("kind").unwrap_or_default();
-    let summary: String = fields
-        .iter()
-        .filter(|(k, v)| {
-            !v.is_empty()
-                && !matches!(
-                    k.as_str(),
-                    "csrf_token" | "kind" | "format" | "gzip" | "account"
-                )
-        })
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let spec = match kind.as_str() {
-        "status" => {
-            let form = StatusForm {
-                from: get("from"),
-                to: get("to"),
-                recipient: get("recipient"),
-                email_id: get("email_id"),
-                mail_type: get("mail_type"),
-                tag: get("tag"),
-                api_user: get("api_user"),
-                status: get("status"),
-                reason: get("reason"),
-                ..StatusForm::default()
-            };
-            let parsed = form.parse(&viewer);
-            if let Some(e) = parsed.errors.first() {
-                return Err(AppError::bad_request(e.message.clone()));
-            }
-            ExportSpec::Status {
-                filter: parsed.filter,
-            }
-        }
-        "opens_clicks" => {
-            let form = list_form(&fields);
-            let (filter, _) = form
-                .tracking_filter(&viewer)
-                .map_err(|(_, m)| AppError::bad_request(m))?;
-            ExportSpec::OpensClicks { filter }
-        }
-        other => {
-            let list = ListKind::from_code(other)
-                .ok_or_else(|| AppError::bad_request(lang.t("export.bad_kind")))?;
-            let filter = list_form(&fields)
-                .filter(&viewer)
-                .map_err(|(_, m)| AppError::bad_request(m))?;
-            ExportSpec::List {
-                list: list.code().to_string(),
-                filter,
-            }
-        }
-    };
+    let summary = summary(&fields);
+    let spec = export_spec(&viewer, &kind, &fields)?;
     let description = JobFilter {
         spec,
         lang: lang.code().to_string(),
@@ -128,6 +77,70 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
         .audit("export.request", format!("#{id} {kind_code} {summary}"))
         .await?;
     Ok(redirect("/exports"))
+}
+
+/// What the export form asks for: the filter of the page it was sent from, parsed the way
+/// that page parses it.
+fn export_spec(viewer: &Viewer, kind: &str, fields: &[(String, String)]) -> AppResult<ExportSpec> {
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let spec = match kind {
+        "status" => {
+            let form = StatusForm {
+                from: get("from"),
+                to: get("to"),
+                recipient: get("recipient"),
+                email_id: get("email_id"),
+                mail_type: get("mail_type"),
+                tag: get("tag"),
+                api_user: get("api_user"),
+                status: get("status"),
+                reason: get("reason"),
+                ..StatusForm::default()
+            };
+            let parsed = form.parse(viewer);
+            if let Some(e) = parsed.errors.first() {
+                return Err(AppError::bad_request(e.message.clone()));
+            }
+            ExportSpec::Status {
+                filter: parsed.filter,
+            }
+        }
+        "opens_clicks" => {
+            let form = list_form(fields);
+            let (filter, _) = form
+                .tracking_filter(viewer)
+                .map_err(|(_, m)| AppError::bad_request(m))?;
+            ExportSpec::OpensClicks { filter }
+        }
+        other => {
+            let list = ListKind::from_code(other)
+                .ok_or_else(|| AppError::bad_request(viewer.lang.t("export.bad_kind")))?;
+            let filter = list_form(fields)
+                .filter(viewer)
+                .map_err(|(_, m)| AppError::bad_request(m))?;
+            ExportSpec::List {
+                list: list.code().to_string(),
+                filter,
+            }
+        }
+    };
+    Ok(spec)
+}
+
+/// The form's filter fields as one line for the jobs page.
+fn summary(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .filter(|(k, v)| {
+            !v.is_empty()
+                && !matches!(
+                    k.as_str(),
+                    "csrf_token" | "kind" | "format" | "gzip" | "account"
+                )
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The filter of a list or opens/clicks export: the page's form, whose open/click choice is

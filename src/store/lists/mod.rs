@@ -100,91 +100,98 @@ pub fn entries_for_addresses(
     scope: &AccountScope,
     addresses: &[String],
 ) -> StoreResult<Vec<ListEntry>> {
-    let account = scope.account_id();
     let mut wanted: Vec<String> = addresses.iter().map(|a| normalize_address(a)).collect();
     wanted.sort();
     wanted.dedup();
     let mut entries = Vec::new();
     for chunk in wanted.chunks(2_000) {
-        let mut with_domains: Vec<String> = chunk.to_vec();
-        with_domains.extend(
-            chunk
-                .iter()
-                .filter_map(|a| a.rsplit_once('@').map(|(_, d)| format!("@{d}"))),
-        );
-        let text = || None::<String>.into_sql::<Nullable<Text>>();
-        let found: Vec<Stored> = bounces::table
-            .filter(bounces::account_id.eq(account))
-            .filter(bounces::address.eq_any(chunk))
-            .select((
-                bounces::id,
-                bounces::address,
-                bounces::reason_text.nullable(),
-                text(),
-                bounces::email_id,
-                text(),
-                text(),
-                bounces::bounced_at,
-                bounces::expires_at.nullable(),
-                bounces::bounce_count.nullable(),
-            ))
-            .load(conn)?;
-        entries.extend(found.into_iter().map(|e| e.on(ListKind::Bounces)));
-        let found: Vec<Stored> = spam_reports::table
-            .filter(spam_reports::account_id.eq(account))
-            .filter(spam_reports::address.eq_any(chunk))
-            .select((
-                spam_reports::id,
-                spam_reports::address,
-                text(),
-                text(),
-                spam_reports::email_id,
-                spam_reports::api_user,
-                text(),
-                spam_reports::reported_at,
-                spam_reports::expires_at.nullable(),
-                None::<i32>.into_sql::<Nullable<Integer>>(),
-            ))
-            .load(conn)?;
-        entries.extend(found.into_iter().map(|e| e.on(ListKind::SpamReports)));
-        let found: Vec<Stored> = unsubscribes::table
-            .filter(unsubscribes::account_id.eq(account))
-            .filter(unsubscribes::address.eq_any(chunk))
-            .select((
-                unsubscribes::id,
-                unsubscribes::address,
-                unsubscribes::reason.nullable(),
-                unsubscribes::source.nullable(),
-                unsubscribes::email_id,
-                unsubscribes::api_user,
-                unsubscribes::tag,
-                unsubscribes::unsubscribed_at,
-                None::<i64>.into_sql::<Nullable<BigInt>>(),
-                None::<i32>.into_sql::<Nullable<Integer>>(),
-            ))
-            .load(conn)?;
-        entries.extend(found.into_iter().map(|e| e.on(ListKind::Unsubscribes)));
-        let found: Vec<Stored> = blacklist::table
-            .filter(blacklist::account_id.eq(account))
-            .filter(blacklist::address.eq_any(&with_domains))
-            .select((
-                blacklist::id,
-                blacklist::address,
-                text(),
-                blacklist::source.nullable(),
-                text(),
-                blacklist::api_user,
-                text(),
-                blacklist::created_at,
-                blacklist::expires_at,
-                None::<i32>.into_sql::<Nullable<Integer>>(),
-            ))
-            .load(conn)?;
-        entries.extend(found.into_iter().map(|e| e.on(ListKind::Blacklist)));
+        entries.extend(entries_in(conn, scope.account_id(), chunk)?);
     }
     // Two addresses of the same domain load the domain entry twice.
     entries.sort_by_key(|e| (e.list, e.id));
     entries.dedup_by_key(|e| (e.list, e.id));
+    Ok(entries)
+}
+
+/// The entries of the account's four lists for `chunk` (normalized addresses), with the
+/// blacklist entries of their domains.
+fn entries_in(conn: &mut DbConn, account: i64, chunk: &[String]) -> StoreResult<Vec<ListEntry>> {
+    let mut entries = Vec::new();
+    let mut with_domains: Vec<String> = chunk.to_vec();
+    with_domains.extend(
+        chunk
+            .iter()
+            .filter_map(|a| a.rsplit_once('@').map(|(_, d)| format!("@{d}"))),
+    );
+    let text = || None::<String>.into_sql::<Nullable<Text>>();
+    let found: Vec<Stored> = bounces::table
+        .filter(bounces::account_id.eq(account))
+        .filter(bounces::address.eq_any(chunk))
+        .select((
+            bounces::id,
+            bounces::address,
+            bounces::reason_text.nullable(),
+            text(),
+            bounces::email_id,
+            text(),
+            text(),
+            bounces::bounced_at,
+            bounces::expires_at.nullable(),
+            bounces::bounce_count.nullable(),
+        ))
+        .load(conn)?;
+    entries.extend(found.into_iter().map(|e| e.on(ListKind::Bounces)));
+    let found: Vec<Stored> = spam_reports::table
+        .filter(spam_reports::account_id.eq(account))
+        .filter(spam_reports::address.eq_any(chunk))
+        .select((
+            spam_reports::id,
+            spam_reports::address,
+            text(),
+            text(),
+            spam_reports::email_id,
+            spam_reports::api_user,
+            text(),
+            spam_reports::reported_at,
+            spam_reports::expires_at.nullable(),
+            None::<i32>.into_sql::<Nullable<Integer>>(),
+        ))
+        .load(conn)?;
+    entries.extend(found.into_iter().map(|e| e.on(ListKind::SpamReports)));
+    let found: Vec<Stored> = unsubscribes::table
+        .filter(unsubscribes::account_id.eq(account))
+        .filter(unsubscribes::address.eq_any(chunk))
+        .select((
+            unsubscribes::id,
+            unsubscribes::address,
+            unsubscribes::reason.nullable(),
+            unsubscribes::source.nullable(),
+            unsubscribes::email_id,
+            unsubscribes::api_user,
+            unsubscribes::tag,
+            unsubscribes::unsubscribed_at,
+            None::<i64>.into_sql::<Nullable<BigInt>>(),
+            None::<i32>.into_sql::<Nullable<Integer>>(),
+        ))
+        .load(conn)?;
+    entries.extend(found.into_iter().map(|e| e.on(ListKind::Unsubscribes)));
+    let found: Vec<Stored> = blacklist::table
+        .filter(blacklist::account_id.eq(account))
+        .filter(blacklist::address.eq_any(&with_domains))
+        .select((
+            blacklist::id,
+            blacklist::address,
+            text(),
+            blacklist::source.nullable(),
+            text(),
+            blacklist::api_user,
+            text(),
+            blacklist::created_at,
+            blacklist::expires_at,
+            None::<i32>.into_sql::<Nullable<Integer>>(),
+        ))
+        .load(conn)?;
+    entries.extend(found.into_iter().map(|e| e.on(ListKind::Blacklist)));
     Ok(entries)
 }
 
