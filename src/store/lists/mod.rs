@@ -19,11 +19,12 @@ mod pages;
 mod record;
 
 pub use pages::{
-    add, count, count_selection, delete_ids, delete_matching, delete_selection, offset_page, page,
-    position, AnyOf, ListFilter, ListPosition, ManualEntry, Selection,
+    count, count_selection, delete_ids, delete_matching, delete_selection, offset_page, page,
+    position, AnyOf, ListFilter, ListPosition, Selection,
 };
 pub use record::{
-    record_bounces, record_spam_reports, record_unsubscribes, BounceHit, SpamHit, UnsubscribeHit,
+    add, record_bounces, record_spam_reports, record_unsubscribes, BounceHit, ManualEntry, SpamHit,
+    UnsubscribeHit,
 };
 
 use diesel::prelude::*;
