@@ -15,10 +15,7 @@ use crate::web::{self, AppState};
 
 /// Every route of the application, on one screen.
 pub fn router(cfg: &mut aweb::ServiceConfig) {
-    use crate::web::{
-        auth, exports, lang, lists, lookup, message, opens_clicks, overview, pages, settings,
-        staff, status,
-    };
+    use crate::web::{auth, exports, lang, lookup, message, overview, pages, staff, status};
     cfg.route("/healthz", aweb::get().to(pages::healthz))
         .route("/static/{file}", aweb::get().to(pages::static_file))
         .route("/lang/{code}", aweb::get().to(lang::switch))
@@ -32,7 +29,34 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
         .route("/lookup/remove", aweb::post().to(lookup::remove))
         .route("/status", aweb::get().to(status::page))
         .route("/status.csv", aweb::get().to(status::csv))
-        .route("/settings", aweb::get().to(settings::page))
+        .route("/exports", aweb::get().to(exports::page))
+        .route("/exports", aweb::post().to(exports::create))
+        .route("/exports/{id}/download", aweb::get().to(exports::download))
+        .route("/exports/{id}/retry", aweb::post().to(exports::retry))
+        .route("/exports/{id}/cancel", aweb::post().to(exports::cancel))
+        .route("/staff", aweb::get().to(staff::page))
+        .route("/staff/audit", aweb::get().to(staff::audit_page))
+        .route("/status/{id}", aweb::get().to(message::page))
+        .route(
+            "/status/{id}/content.html",
+            aweb::get().to(message::content_html),
+        )
+        .route("/status/{id}/message.eml", aweb::get().to(message::eml))
+        .route(
+            "/status/{id}/send-log.txt",
+            aweb::get().to(message::send_log),
+        );
+    settings_routes(cfg);
+    list_routes(cfg);
+    ingestion_routes(cfg);
+    sendcloud_routes(cfg);
+    tracking_routes(cfg);
+}
+
+/// The settings page and its forms (owners and staff).
+fn settings_routes(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::settings;
+    cfg.route("/settings", aweb::get().to(settings::page))
         .route("/settings/account", aweb::post().to(settings::save_account))
         .route("/settings/splus", aweb::post().to(settings::save_splus))
         .route(
@@ -59,8 +83,13 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
         .route(
             "/settings/api-users/revoke",
             aweb::post().to(settings::revoke_api_user),
-        )
-        .route("/opens-clicks", aweb::get().to(opens_clicks::page))
+        );
+}
+
+/// The delivery-response lists and the opens/clicks page.
+fn list_routes(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::{lists, opens_clicks};
+    cfg.route("/opens-clicks", aweb::get().to(opens_clicks::page))
         .route("/opens-clicks.csv", aweb::get().to(opens_clicks::csv))
         .route(
             "/{list:bounces|spam-reports|unsubscribes|blacklist}",
@@ -77,27 +106,7 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
         .route(
             "/{list:bounces|spam-reports|unsubscribes|blacklist}/delete",
             aweb::post().to(lists::delete),
-        )
-        .route("/exports", aweb::get().to(exports::page))
-        .route("/exports", aweb::post().to(exports::create))
-        .route("/exports/{id}/download", aweb::get().to(exports::download))
-        .route("/exports/{id}/retry", aweb::post().to(exports::retry))
-        .route("/exports/{id}/cancel", aweb::post().to(exports::cancel))
-        .route("/staff", aweb::get().to(staff::page))
-        .route("/staff/audit", aweb::get().to(staff::audit_page))
-        .route("/status/{id}", aweb::get().to(message::page))
-        .route(
-            "/status/{id}/content.html",
-            aweb::get().to(message::content_html),
-        )
-        .route("/status/{id}/message.eml", aweb::get().to(message::eml))
-        .route(
-            "/status/{id}/send-log.txt",
-            aweb::get().to(message::send_log),
         );
-    ingestion_routes(cfg);
-    sendcloud_routes(cfg);
-    tracking_routes(cfg);
 }
 
 /// Where events come in: the events API, raw bounce messages, SendCloud's webhook; and the

@@ -46,7 +46,7 @@ const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -65536;";
 /// the order they first appear, so the same text binds the same values on both backends.
 ///
 /// - `db_run!(conn, |c| …)`: the same code, compiled once for each backend.
-/// - `db_run!(conn, sqlite |c| …, postgres |c| …)`: where the two truly differ, both side by
+/// - `db_run!(conn, sqlite: |c| …, postgres: |c| …)`: where the two truly differ, both side by
 ///   side (either arm may be `Ok(())` when the other backend has nothing to do).
 macro_rules! db_run {
     ($conn:expr, |$c:ident| $body:expr) => {
@@ -55,7 +55,7 @@ macro_rules! db_run {
             $crate::db::DbConn::Postgres($c) => $body,
         }
     };
-    ($conn:expr, sqlite |$s:pat_param| $sqlite:expr, postgres |$p:pat_param| $postgres:expr $(,)?) => {
+    ($conn:expr, sqlite: |$s:pat_param| $sqlite:expr, postgres: |$p:pat_param| $postgres:expr $(,)?) => {
         match $conn {
             $crate::db::DbConn::Sqlite($s) => $sqlite,
             $crate::db::DbConn::Postgres($p) => $postgres,
@@ -183,11 +183,8 @@ pub fn open_pool(url: &str, max_size: u32) -> Result<Pool, DbError> {
 pub fn migrate(conn: &mut DbConn) -> Result<usize, DbError> {
     let ran = db_run!(
         conn,
-        sqlite | c | c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        postgres
-            | c
-            | c.run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.len()),
+        sqlite: |c| c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        postgres: |c| c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
     );
     ran.map_err(|e| DbError::Migrate(e.to_string()))
 }
@@ -195,7 +192,7 @@ pub fn migrate(conn: &mut DbConn) -> Result<usize, DbError> {
 impl DbConn {
     /// "SQLite" or "PostgreSQL", for people reading a report.
     pub fn backend_name(&self) -> &'static str {
-        db_run!(self, sqlite | _ | "SQLite", postgres | _ | "PostgreSQL")
+        db_run!(self, sqlite: |_| "SQLite", postgres: |_| "PostgreSQL")
     }
 
     /// SQLite has one writer at a time: holding this turn, a writer of this process waits for
@@ -203,17 +200,8 @@ impl DbConn {
     /// would sleep in steps of up to 100 ms. PostgreSQL needs no turn (None).
     pub fn sqlite_writer_turn(&self) -> Option<MutexGuard<'static, ()>> {
         static SQLITE_WRITER: Mutex<()> = Mutex::new(());
-        db_run!(
-            self,
-            sqlite
-                | _
-                | Some(
-                    SQLITE_WRITER
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                ),
-            postgres | _ | None,
-        )
+        let turn = || SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
+        db_run!(self, sqlite: |_| Some(turn()), postgres: |_| None)
     }
 
     /// In a transaction already: plans its statements for their values (PostgreSQL; see
@@ -221,8 +209,8 @@ impl DbConn {
     pub fn prefer_custom_plans(&mut self) -> QueryResult<()> {
         db_run!(
             self,
-            sqlite | _ | Ok(()),
-            postgres | c | c.batch_execute(CUSTOM_PLANS)
+            sqlite: |_| Ok(()),
+            postgres: |c| c.batch_execute(CUSTOM_PLANS)
         )
     }
 
@@ -232,7 +220,7 @@ impl DbConn {
         &mut self,
         read: impl FnOnce(&mut DbConn) -> QueryResult<T>,
     ) -> QueryResult<T> {
-        if db_run!(&*self, sqlite | _ | true, postgres | _ | false) {
+        if db_run!(&*self, sqlite: |_| true, postgres: |_| false) {
             return read(self);
         }
         self.transaction(|conn| {
@@ -246,7 +234,7 @@ impl DbConn {
     /// 64 MiB cache they would grow the process by the whole cache and push out the pages
     /// people read again. PostgreSQL keeps its cache in the server; nothing changes there.
     pub fn with_small_cache<T>(&mut self, read: impl FnOnce(&mut DbConn) -> T) -> QueryResult<T> {
-        if db_run!(&*self, sqlite | _ | false, postgres | _ | true) {
+        if db_run!(&*self, sqlite: |_| false, postgres: |_| true) {
             return Ok(read(self));
         }
         self.batch_execute("PRAGMA cache_size = -2048")?;

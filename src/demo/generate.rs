@@ -71,7 +71,7 @@ pub fn generate(
         for create in rebuild {
             diesel::sql_query(create).execute(conn)?;
         }
-        if bulk && db_run!(&*conn, sqlite | _ | false, postgres | _ | true) {
+        if bulk && db_run!(&*conn, sqlite: |_| false, postgres: |_| true) {
             // Fresh statistics, so that the first queries after a bulk load use the indexes
             // (autovacuum never analyses a partitioned parent, and its partitions only later).
             diesel::sql_query(
@@ -100,13 +100,9 @@ struct IndexDef {
 fn drop_indexes(conn: &mut DbConn) -> StoreResult<Vec<String>> {
     let catalogue = db_run!(
         &*conn,
-        sqlite
-            | _
-            | "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+        sqlite: |_| "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
              AND tbl_name IN ('messages', 'message_tags', 'message_events', 'tracking_events')",
-        postgres
-            | _
-            | "SELECT CAST(indexname AS TEXT) AS name, indexdef AS sql FROM pg_indexes \
+        postgres: |_| "SELECT CAST(indexname AS TEXT) AS name, indexdef AS sql FROM pg_indexes \
              WHERE schemaname = current_schema() AND indexname NOT LIKE '%_pkey' \
              AND tablename IN ('messages', 'message_tags', 'message_events', 'tracking_events')",
     );
@@ -151,12 +147,8 @@ fn generate_rows(
         pool_size: (count / 3).clamp(50, 2_000_000) as usize,
         implied: Implied::default(),
     };
-    db_run!(
-        &mut *conn,
-        // A large page cache for this one bulk load; the pool's usual size comes back after.
-        sqlite | c | c.batch_execute("PRAGMA cache_size = -1048576")?,
-        postgres | _ | {},
-    );
+    // A large page cache for this one bulk load; the pool's usual size comes back after.
+    sqlite_cache(conn, "PRAGMA cache_size = -1048576")?;
     let mut stats = Generated::default();
     for (i, chunk_ages) in ages.chunks(CHUNK).enumerate() {
         let mut chunk = Chunk::default();
@@ -168,16 +160,17 @@ fn generate_rows(
         stats.events += chunk.events.len() as u64;
         stats.tracking += chunk.tracking.len() as u64;
     }
-    db_run!(
-        &mut *conn,
-        sqlite | c | c.batch_execute("PRAGMA cache_size = -65536")?,
-        postgres | _ | {},
-    );
+    sqlite_cache(conn, "PRAGMA cache_size = -65536")?;
     let mut implied = run.implied;
     stats.list_entries = write_lists(conn, scope, &mut implied, now - window)?;
     write_rollup(conn, scope, implied)?;
     restart_sequences(conn)?;
     Ok(stats)
+}
+
+/// SQLite: sets the connection's page cache; PostgreSQL keeps its cache in the server.
+fn sqlite_cache(conn: &mut DbConn, pragma: &str) -> StoreResult<()> {
+    db_run!(conn, sqlite: |c| c.batch_execute(pragma), postgres: |_| Ok(()))
 }
 
 fn write_chunk(conn: &mut DbConn, chunk: &Chunk) -> StoreResult<()> {
@@ -273,7 +266,7 @@ fn write_rollup(conn: &mut DbConn, scope: &AccountScope, implied: Implied) -> St
 
 /// PostgreSQL: the id sequences continue after the ids the generator chose itself.
 fn restart_sequences(conn: &mut DbConn) -> StoreResult<()> {
-    if db_run!(&*conn, sqlite | _ | true, postgres | _ | false) {
+    if db_run!(&*conn, sqlite: |_| true, postgres: |_| false) {
         return Ok(());
     }
     for table in [

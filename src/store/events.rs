@@ -73,7 +73,7 @@ pub struct NewMessage {
 pub fn begin_writing(conn: &mut DbConn) -> StoreResult<()> {
     db_run!(
         &mut *conn,
-        sqlite | c | {
+        sqlite: |c| {
             use diesel::connection::SimpleConnection;
             // Ingestion rewrites the same hot pages (index edges, rollup rows) batch after
             // batch; checkpointing the WAL less often copies each of them once per
@@ -81,7 +81,7 @@ pub fn begin_writing(conn: &mut DbConn) -> StoreResult<()> {
             c.batch_execute("PRAGMA wal_autocheckpoint = 16384")?;
             diesel::sql_query("UPDATE accounts SET id = id WHERE id = -1").execute(c)?;
         },
-        postgres | _ | {},
+        postgres: |_| {},
     );
     conn.prefer_custom_plans()?;
     Ok(())
@@ -231,7 +231,7 @@ pub fn update_statuses(
 ) -> StoreResult<()> {
     db_run!(
         conn,
-        sqlite | c | {
+        sqlite: |c| {
             for m in rows {
                 // On SQLite's own connection, so that the statement is prepared once.
                 diesel::update(
@@ -250,7 +250,7 @@ pub fn update_statuses(
             }
             Ok(())
         },
-        postgres | c | update_statuses_in_chunks(c, scope, rows),
+        postgres: |c| update_statuses_in_chunks(c, scope, rows),
     )
 }
 

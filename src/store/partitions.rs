@@ -93,7 +93,7 @@ pub fn ensure_months(
     conn: &mut DbConn,
     instants: impl IntoIterator<Item = Millis>,
 ) -> StoreResult<()> {
-    let pg = db_run!(conn, sqlite | _ | return Ok(()), postgres | pg | pg);
+    let pg = db_run!(conn, sqlite: |_| return Ok(()), postgres: |pg| pg);
     let months: BTreeSet<Month> = instants.into_iter().map(Month::of).collect();
     if months.is_empty() {
         return Ok(());
@@ -156,7 +156,7 @@ pub struct PartitionInfo {
 
 /// The month partitions of `table`, oldest first (PostgreSQL; empty on SQLite).
 pub fn list(conn: &mut DbConn, table: &str) -> StoreResult<Vec<PartitionInfo>> {
-    let pg = db_run!(conn, sqlite | _ | return Ok(Vec::new()), postgres | pg | pg);
+    let pg = db_run!(conn, sqlite: |_| return Ok(Vec::new()), postgres: |pg| pg);
     let rows: Vec<Partition> = diesel::sql_query(
         "SELECT CAST(c.relname AS TEXT) AS name, i.inhdetachpending AS detach_pending \
          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \

@@ -52,7 +52,7 @@ pub fn cutoff(keep_days: u32, now: Millis) -> Millis {
 /// Removes the mail data older than `keep_days` days.
 pub fn prune(conn: &mut DbConn, keep_days: u32, now: Millis) -> StoreResult<Pruned> {
     let cutoff = cutoff(keep_days, now);
-    if db_run!(&*conn, sqlite | _ | true, postgres | _ | false) {
+    if db_run!(&*conn, sqlite: |_| true, postgres: |_| false) {
         prune_rows(conn, cutoff)
     } else {
         prune_partitions(conn, cutoff)

@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::auth::{redirect, Viewer};
@@ -41,63 +42,8 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
     // An XLSX file is a zip already; gzip is for CSV only.
     let gzip = format.can_gzip() && get("gzip").is_some_and(|v| v == "1");
     let kind = get("kind").unwrap_or_default();
-    // The filter as a query string; the jobs page reads it back in the viewer's language.
-    let summary: String = {
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in fields.iter().filter(|(k, v)| {
-            !v.is_empty()
-                && !matches!(
-                    k.as_str(),
-                    "csrf_token" | "kind" | "format" | "gzip" | "account" | "start" | "cursor"
-                )
-        }) {
-            out.append_pair(k, v);
-        }
-        out.finish()
-    };
-    let spec = match kind.as_str() {
-        "status" => {
-            let form = StatusForm {
-                from: get("from"),
-                to: get("to"),
-                recipient: get("recipient"),
-                email_id: get("email_id"),
-                mail_type: get("mail_type"),
-                tag: get("tag"),
-                api_user: get("api_user"),
-                status: get("status"),
-                reason: get("reason"),
-                subject: get("subject"),
-                sender: get("sender"),
-                ..StatusForm::default()
-            };
-            let parsed = form.parse(&viewer);
-            if let Some(e) = parsed.errors.first() {
-                return Err(AppError::bad_request(e.message.clone()));
-            }
-            ExportSpec::Status {
-                filter: parsed.filter,
-            }
-        }
-        "opens_clicks" => {
-            let form = list_form(&fields);
-            let (filter, _) = form
-                .tracking_filter(&viewer)
-                .map_err(|(_, m)| AppError::bad_request(m))?;
-            ExportSpec::OpensClicks { filter }
-        }
-        other => {
-            let list = ListKind::from_code(other)
-                .ok_or_else(|| AppError::bad_request(lang.t("export.bad_kind")))?;
-            let filter = list_form(&fields)
-                .filter(&viewer)
-                .map_err(|(_, m)| AppError::bad_request(m))?;
-            ExportSpec::List {
-                list: list.code().to_string(),
-                filter,
-            }
-        }
-    };
+    let summary = summary(&fields);
+    let spec = export_spec(&viewer, &kind, &fields)?;
     let description = JobFilter {
         spec,
         lang: lang.code().to_string(),
@@ -133,6 +79,73 @@ pub async fn create(viewer: Viewer, body: web::Bytes) -> AppResult<HttpResponse>
     Ok(redirect("/exports"))
 }
 
+/// What the export form asks for: the filter of the page it was sent from, parsed the way
+/// that page parses it.
+fn export_spec(viewer: &Viewer, kind: &str, fields: &[(String, String)]) -> AppResult<ExportSpec> {
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let spec = match kind {
+        "status" => {
+            let form = StatusForm {
+                from: get("from"),
+                to: get("to"),
+                recipient: get("recipient"),
+                email_id: get("email_id"),
+                mail_type: get("mail_type"),
+                tag: get("tag"),
+                api_user: get("api_user"),
+                status: get("status"),
+                reason: get("reason"),
+                subject: get("subject"),
+                sender: get("sender"),
+                ..StatusForm::default()
+            };
+            let parsed = form.parse(viewer);
+            if let Some(e) = parsed.errors.first() {
+                return Err(AppError::bad_request(e.message.clone()));
+            }
+            ExportSpec::Status {
+                filter: parsed.filter,
+            }
+        }
+        "opens_clicks" => {
+            let form = list_form(fields);
+            let (filter, _) = form
+                .tracking_filter(viewer)
+                .map_err(|(_, m)| AppError::bad_request(m))?;
+            ExportSpec::OpensClicks { filter }
+        }
+        other => {
+            let list = ListKind::from_code(other)
+                .ok_or_else(|| AppError::bad_request(viewer.lang.t("export.bad_kind")))?;
+            let filter = list_form(fields)
+                .filter(viewer)
+                .map_err(|(_, m)| AppError::bad_request(m))?;
+            ExportSpec::List {
+                list: list.code().to_string(),
+                filter,
+            }
+        }
+    };
+    Ok(spec)
+}
+
+/// The form's filter fields as one line for the jobs page.
+fn summary(fields: &[(String, String)]) -> String {
+    // A query string, so that values with spaces read back; the jobs page shows it in the
+    // viewer's language.
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields.iter().filter(|(k, v)| {
+        !v.is_empty()
+            && !matches!(
+                k.as_str(),
+                "csrf_token" | "kind" | "format" | "gzip" | "account" | "start" | "cursor"
+            )
+    }) {
+        out.append_pair(k, v);
+    }
+    out.finish()
+}
+
 /// The filter of a list or opens/clicks export: the page's form, whose open/click choice is
 /// called `track` here (`kind` is the export's).
 fn list_form(fields: &[(String, String)]) -> ListForm {
@@ -166,9 +179,9 @@ pub struct JobRow {
     pub can_cancel: bool,
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "exports/page.html")]
-struct ExportsPage {
+pub struct ExportsPage {
     ctx: PageCtx,
     jobs: Vec<JobRow>,
     active: bool,
@@ -340,7 +353,7 @@ fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
     }
 }
 
-pub async fn page(viewer: Viewer) -> AppResult<HttpResponse> {
+pub async fn page(viewer: Viewer) -> AppResult<ExportsPage> {
     let scope = viewer.scope();
     let jobs = with_db(viewer.state(), move |conn| {
         Ok(exports::list(conn, &scope, 100)?)
@@ -360,10 +373,7 @@ pub async fn page(viewer: Viewer) -> AppResult<HttpResponse> {
             String::new()
         },
     };
-    let html = page.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(page)
 }
 
 fn job_id(raw: &str) -> AppResult<i64> {

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use askama_web::WebTemplate;
 
 use super::auth::Viewer;
 use super::layout::PageCtx;
@@ -48,9 +49,9 @@ fn is_failure(kind: &str) -> bool {
     matches!(kind, "soft_bounce" | "invalid")
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "message.html")]
-struct MessagePage {
+pub struct MessagePage {
     ctx: PageCtx,
     id: i64,
     email_id: String,
@@ -114,7 +115,7 @@ async fn find(viewer: &mut Viewer, id: &str) -> AppResult<Message> {
     .await
 }
 
-pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<MessagePage> {
     let message = find(&mut viewer, &id).await?;
     let scope = viewer.scope();
     let (id, splus_log, splus_content) = (
@@ -243,10 +244,7 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
             String::new()
         },
     };
-    let html = page.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(page)
 }
 
 /// The S+ content routes answer 403 for an account without the feature.

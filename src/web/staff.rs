@@ -1,8 +1,10 @@
 //! `/staff` for support staff: find an account, look up an address or an emailId across
 //! every account, and read the audit log. Every look at customer data is audited.
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, Responder};
 use askama::Template;
+use askama_web::WebTemplate;
 use chrono::Utc;
 use serde::Deserialize;
 
@@ -49,9 +51,9 @@ pub struct HitRow {
     pub requested: String,
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "staff/page.html")]
-struct StaffPage {
+pub struct StaffPage {
     ctx: PageCtx,
     q: String,
     address: String,
@@ -62,7 +64,7 @@ struct StaffPage {
     error: Option<String>,
 }
 
-pub async fn page(viewer: Viewer, query: web::Query<StaffQuery>) -> AppResult<HttpResponse> {
+pub async fn page(viewer: Viewer, query: web::Query<StaffQuery>) -> AppResult<impl Responder> {
     require_staff(&viewer)?;
     let lang = viewer.lang;
     let q = query.q.clone().unwrap_or_default();
@@ -155,14 +157,11 @@ pub async fn page(viewer: Viewer, query: web::Query<StaffQuery>) -> AppResult<Ht
         hits,
         error: error.clone(),
     };
-    let html = page.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::build(if error.is_some() {
-        actix_web::http::StatusCode::BAD_REQUEST
-    } else {
-        actix_web::http::StatusCode::OK
-    })
-    .content_type("text/html; charset=utf-8")
-    .body(html))
+    let status = match error {
+        Some(_) => StatusCode::BAD_REQUEST,
+        None => StatusCode::OK,
+    };
+    Ok(page.customize().with_status(status))
 }
 
 #[derive(Deserialize, Default)]
@@ -184,9 +183,9 @@ pub struct AuditRowView {
     pub ip: String,
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "staff/audit.html")]
-struct AuditPage {
+pub struct AuditPage {
     ctx: PageCtx,
     account: String,
     actor: String,
@@ -198,7 +197,10 @@ struct AuditPage {
 }
 
 /// `/staff/audit`: the newest 500 entries matching the filter.
-pub async fn audit_page(viewer: Viewer, query: web::Query<AuditQuery>) -> AppResult<HttpResponse> {
+pub async fn audit_page(
+    viewer: Viewer,
+    query: web::Query<AuditQuery>,
+) -> AppResult<impl Responder> {
     require_staff(&viewer)?;
     let lang = viewer.lang;
     let text = |v: &Option<String>| {
@@ -275,12 +277,9 @@ pub async fn audit_page(viewer: Viewer, query: web::Query<AuditQuery>) -> AppRes
             .collect(),
         error: error.clone(),
     };
-    let html = page.render().map_err(AppError::internal)?;
-    Ok(HttpResponse::build(if error.is_some() {
-        actix_web::http::StatusCode::BAD_REQUEST
-    } else {
-        actix_web::http::StatusCode::OK
-    })
-    .content_type("text/html; charset=utf-8")
-    .body(html))
+    let status = match error {
+        Some(_) => StatusCode::BAD_REQUEST,
+        None => StatusCode::OK,
+    };
+    Ok(page.customize().with_status(status))
 }

@@ -8,9 +8,10 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::auth::Viewer;
+use super::filters::{period_error, text};
 use super::layout::{grouped, PageCtx};
 use super::{with_db, AppError, AppResult};
-use crate::domain::{format_in_zone, MailType, Period, PeriodError, Reason, Status};
+use crate::domain::{format_in_zone, MailType, Period, Reason, Status};
 use crate::store::models::StatusRow;
 use crate::store::status::{self, Count, Direction, Position, StatusFilter, COUNT_CAP};
 
@@ -40,13 +41,6 @@ pub struct StatusForm {
     pub sender: Option<String>,
     /// How many rows come before this page (for "21–40 of 193"); carried by the pager links.
     pub start: Option<String>,
-}
-
-fn text(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 /// A message for one field of the form.
@@ -99,12 +93,7 @@ impl StatusForm {
         let period = match Period::parse(self.from.as_deref(), self.to.as_deref(), today) {
             Ok(p) => p,
             Err(e) => {
-                let (field, key) = match e {
-                    PeriodError::BadFrom => ("from", "filter.bad_date"),
-                    PeriodError::BadTo => ("to", "filter.bad_date"),
-                    PeriodError::Reversed => ("to", "filter.reversed"),
-                    PeriodError::TooLong => ("to", "filter.too_long"),
-                };
+                let (field, key) = period_error(e);
                 errors.push(FieldError {
                     field,
                     message: lang.t(key),

@@ -147,8 +147,8 @@ const CLAIM_POSTGRES: &str = "UPDATE export_jobs SET state = 'running', attempts
 pub fn claim(conn: &mut DbConn, now: Millis, lease_ms: i64) -> StoreResult<Option<ExportJob>> {
     let sql = db_run!(
         &*conn,
-        sqlite | _ | CLAIM_SQLITE,
-        postgres | _ | CLAIM_POSTGRES
+        sqlite: |_| CLAIM_SQLITE,
+        postgres: |_| CLAIM_POSTGRES
     );
     let claimed: Option<Claimed> = diesel::sql_query(sql)
         .bind::<BigInt, _>(now)

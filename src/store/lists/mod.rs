@@ -3,18 +3,33 @@
 //! [`crate::domain::lists`]; ingestion's writes are in [`record`], the list pages' queries in
 //! [`pages`].
 
+/// Deletes from `$table` the scope's entries that `$filter` picks; answers how many went.
+macro_rules! delete_where {
+    ($conn:expr, $account:expr, $table:ident, $filter:expr) => {
+        diesel::delete(
+            $table::table
+                .filter($table::account_id.eq($account))
+                .filter($filter),
+        )
+        .execute($conn)
+    };
+}
+
 mod pages;
 mod record;
 
 pub use pages::{
-    add, count, count_selection, delete_ids, delete_matching, delete_selection, offset_page, page,
-    position, AnyOf, ListFilter, ListPosition, ManualEntry, Selection,
+    count, count_selection, delete_ids, delete_matching, delete_selection, offset_page, page,
+    position, AnyOf, ListFilter, ListPosition, Selection,
 };
 pub use record::{
-    record_bounces, record_spam_reports, record_unsubscribes, BounceHit, SpamHit, UnsubscribeHit,
+    add, record_bounces, record_spam_reports, record_unsubscribes, BounceHit, ManualEntry, SpamHit,
+    UnsubscribeHit,
 };
 
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::IntoSql;
 
 use super::{AccountScope, StoreResult};
 use crate::db::schema::{blacklist, bounces, spam_reports, unsubscribes};
@@ -46,28 +61,40 @@ pub fn entries_for_address(
     Ok(entries)
 }
 
-type BounceRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    i32,
-    Option<i64>,
-);
-type SpamReportRow = (i64, String, Option<String>, Option<String>, i64, i64);
-type UnsubscribeRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-);
-type BlacklistRow = (i64, String, String, Option<String>, i64, Option<i64>);
+/// The columns of a [`ListEntry`] after its list, as each table's query selects them.
+#[derive(Queryable)]
+struct Stored {
+    id: i64,
+    address: String,
+    reason: Option<String>,
+    source: Option<String>,
+    email_id: Option<String>,
+    api_user: Option<String>,
+    tag: Option<String>,
+    created_at: Millis,
+    expires_at: Option<Millis>,
+    bounce_count: Option<i32>,
+    /// Bounce list only: the address's first bounce, from when the entry is in force.
+    first_at: Option<Millis>,
+}
+
+impl Stored {
+    fn on(self, list: ListKind) -> ListEntry {
+        ListEntry {
+            list,
+            id: self.id,
+            address: self.address,
+            reason: self.reason,
+            source: self.source,
+            email_id: self.email_id,
+            api_user: self.api_user,
+            tag: self.tag,
+            created_at: self.first_at.map_or(self.created_at, |f| f.min(self.created_at)),
+            expires_at: self.expires_at,
+            bounce_count: self.bounce_count,
+        }
+    }
+}
 
 /// Every entry of every list for any of `addresses`, plus the blacklist entries of their
 /// domains: four indexed queries however many addresses.
@@ -76,137 +103,102 @@ pub fn entries_for_addresses(
     scope: &AccountScope,
     addresses: &[String],
 ) -> StoreResult<Vec<ListEntry>> {
-    let account = scope.account_id();
-    let mut entries = Vec::new();
     let mut wanted: Vec<String> = addresses.iter().map(|a| normalize_address(a)).collect();
     wanted.sort();
     wanted.dedup();
+    let mut entries = Vec::new();
     for chunk in wanted.chunks(2_000) {
-        let mut with_domains: Vec<String> = chunk.to_vec();
-        with_domains.extend(
-            chunk
-                .iter()
-                .filter_map(|a| a.rsplit_once('@').map(|(_, d)| format!("@{d}"))),
-        );
-        let rows: Vec<BounceRow> = bounces::table
-            .filter(bounces::account_id.eq(account))
-            .filter(bounces::address.eq_any(chunk))
-            .select((
-                bounces::id,
-                bounces::address,
-                bounces::reason_text,
-                bounces::email_id,
-                bounces::bounced_at,
-                bounces::expires_at,
-                bounces::bounce_count,
-                bounces::first_bounced_at,
-            ))
-            .load(conn)?;
-        // A bounce-list entry is in force from the address's first bounce.
-        entries.extend(rows.into_iter().map(
-            |(id, address, reason, email_id, latest, expires, count, first)| ListEntry {
-                list: ListKind::Bounces,
-                id,
-                address,
-                reason: Some(reason),
-                source: None,
-                email_id,
-                api_user: None,
-                tag: None,
-                created_at: first.unwrap_or(latest).min(latest),
-                expires_at: Some(expires),
-                bounce_count: Some(count),
-            },
-        ));
-        let rows: Vec<SpamReportRow> = spam_reports::table
-            .filter(spam_reports::account_id.eq(account))
-            .filter(spam_reports::address.eq_any(chunk))
-            .select((
-                spam_reports::id,
-                spam_reports::address,
-                spam_reports::email_id,
-                spam_reports::api_user,
-                spam_reports::reported_at,
-                spam_reports::expires_at,
-            ))
-            .load(conn)?;
-        entries.extend(
-            rows.into_iter()
-                .map(|(id, address, email_id, api_user, at, expires)| ListEntry {
-                    list: ListKind::SpamReports,
-                    id,
-                    address,
-                    reason: None,
-                    source: None,
-                    email_id,
-                    api_user,
-                    tag: None,
-                    created_at: at,
-                    expires_at: Some(expires),
-                    bounce_count: None,
-                }),
-        );
-        let rows: Vec<UnsubscribeRow> = unsubscribes::table
-            .filter(unsubscribes::account_id.eq(account))
-            .filter(unsubscribes::address.eq_any(chunk))
-            .select((
-                unsubscribes::id,
-                unsubscribes::address,
-                unsubscribes::reason,
-                unsubscribes::source,
-                unsubscribes::email_id,
-                unsubscribes::api_user,
-                unsubscribes::tag,
-                unsubscribes::unsubscribed_at,
-            ))
-            .load(conn)?;
-        entries.extend(rows.into_iter().map(
-            |(id, address, reason, source, email_id, api_user, tag, at)| ListEntry {
-                list: ListKind::Unsubscribes,
-                id,
-                address,
-                reason: Some(reason),
-                source: Some(source),
-                email_id,
-                api_user,
-                tag,
-                created_at: at,
-                expires_at: None,
-                bounce_count: None,
-            },
-        ));
-        let rows: Vec<BlacklistRow> = blacklist::table
-            .filter(blacklist::account_id.eq(account))
-            .filter(blacklist::address.eq_any(&with_domains))
-            .select((
-                blacklist::id,
-                blacklist::address,
-                blacklist::source,
-                blacklist::api_user,
-                blacklist::created_at,
-                blacklist::expires_at,
-            ))
-            .load(conn)?;
-        entries.extend(
-            rows.into_iter()
-                .map(|(id, address, source, api_user, at, expires)| ListEntry {
-                    list: ListKind::Blacklist,
-                    id,
-                    address,
-                    reason: None,
-                    source: Some(source),
-                    email_id: None,
-                    api_user,
-                    tag: None,
-                    created_at: at,
-                    expires_at: expires,
-                    bounce_count: None,
-                }),
-        );
+        entries.extend(entries_in(conn, scope.account_id(), chunk)?);
     }
     // Two addresses of the same domain load the domain entry twice.
     entries.sort_by_key(|e| (e.list, e.id));
     entries.dedup_by_key(|e| (e.list, e.id));
+    Ok(entries)
+}
+
+/// The entries of the account's four lists for `chunk` (normalized addresses), with the
+/// blacklist entries of their domains.
+fn entries_in(conn: &mut DbConn, account: i64, chunk: &[String]) -> StoreResult<Vec<ListEntry>> {
+    let mut entries = Vec::new();
+    let mut with_domains: Vec<String> = chunk.to_vec();
+    with_domains.extend(
+        chunk
+            .iter()
+            .filter_map(|a| a.rsplit_once('@').map(|(_, d)| format!("@{d}"))),
+    );
+    let text = || None::<String>.into_sql::<Nullable<Text>>();
+    let found: Vec<Stored> = bounces::table
+        .filter(bounces::account_id.eq(account))
+        .filter(bounces::address.eq_any(chunk))
+        .select((
+            bounces::id,
+            bounces::address,
+            bounces::reason_text.nullable(),
+            text(),
+            bounces::email_id,
+            text(),
+            text(),
+            bounces::bounced_at,
+            bounces::expires_at.nullable(),
+            bounces::bounce_count.nullable(),
+            bounces::first_bounced_at,
+        ))
+        .load(conn)?;
+    entries.extend(found.into_iter().map(|e| e.on(ListKind::Bounces)));
+    let found: Vec<Stored> = spam_reports::table
+        .filter(spam_reports::account_id.eq(account))
+        .filter(spam_reports::address.eq_any(chunk))
+        .select((
+            spam_reports::id,
+            spam_reports::address,
+            text(),
+            text(),
+            spam_reports::email_id,
+            spam_reports::api_user,
+            text(),
+            spam_reports::reported_at,
+            spam_reports::expires_at.nullable(),
+            None::<i32>.into_sql::<Nullable<Integer>>(),
+            None::<i64>.into_sql::<Nullable<BigInt>>(),
+        ))
+        .load(conn)?;
+    entries.extend(found.into_iter().map(|e| e.on(ListKind::SpamReports)));
+    let found: Vec<Stored> = unsubscribes::table
+        .filter(unsubscribes::account_id.eq(account))
+        .filter(unsubscribes::address.eq_any(chunk))
+        .select((
+            unsubscribes::id,
+            unsubscribes::address,
+            unsubscribes::reason.nullable(),
+            unsubscribes::source.nullable(),
+            unsubscribes::email_id,
+            unsubscribes::api_user,
+            unsubscribes::tag,
+            unsubscribes::unsubscribed_at,
+            None::<i64>.into_sql::<Nullable<BigInt>>(),
+            None::<i32>.into_sql::<Nullable<Integer>>(),
+            None::<i64>.into_sql::<Nullable<BigInt>>(),
+        ))
+        .load(conn)?;
+    entries.extend(found.into_iter().map(|e| e.on(ListKind::Unsubscribes)));
+    let found: Vec<Stored> = blacklist::table
+        .filter(blacklist::account_id.eq(account))
+        .filter(blacklist::address.eq_any(&with_domains))
+        .select((
+            blacklist::id,
+            blacklist::address,
+            text(),
+            blacklist::source.nullable(),
+            text(),
+            blacklist::api_user,
+            text(),
+            blacklist::created_at,
+            blacklist::expires_at,
+            None::<i32>.into_sql::<Nullable<Integer>>(),
+            None::<i64>.into_sql::<Nullable<BigInt>>(),
+        ))
+        .load(conn)?;
+    entries.extend(found.into_iter().map(|e| e.on(ListKind::Blacklist)));
     Ok(entries)
 }
 
@@ -219,31 +211,15 @@ pub fn remove_entry(
 ) -> StoreResult<bool> {
     let account = scope.account_id();
     let deleted = match list {
-        ListKind::Bounces => diesel::delete(
-            bounces::table
-                .filter(bounces::account_id.eq(account))
-                .filter(bounces::id.eq(id)),
-        )
-        .execute(conn)?,
-        ListKind::SpamReports => diesel::delete(
-            spam_reports::table
-                .filter(spam_reports::account_id.eq(account))
-                .filter(spam_reports::id.eq(id)),
-        )
-        .execute(conn)?,
-        ListKind::Unsubscribes => diesel::delete(
-            unsubscribes::table
-                .filter(unsubscribes::account_id.eq(account))
-                .filter(unsubscribes::id.eq(id)),
-        )
-        .execute(conn)?,
-        ListKind::Blacklist => diesel::delete(
-            blacklist::table
-                .filter(blacklist::account_id.eq(account))
-                .filter(blacklist::id.eq(id)),
-        )
-        .execute(conn)?,
-    };
+        ListKind::Bounces => delete_where!(conn, account, bounces, bounces::id.eq(id)),
+        ListKind::SpamReports => {
+            delete_where!(conn, account, spam_reports, spam_reports::id.eq(id))
+        }
+        ListKind::Unsubscribes => {
+            delete_where!(conn, account, unsubscribes, unsubscribes::id.eq(id))
+        }
+        ListKind::Blacklist => delete_where!(conn, account, blacklist, blacklist::id.eq(id)),
+    }?;
     Ok(deleted > 0)
 }
 

@@ -1,14 +1,12 @@
 //! The list pages' queries: each list filtered and paged newest first by keyset, the
 //! blacklist page's union with the unexpired bounce-list entries and spam reports that count
-//! as blacklist (DESIGN §3), manual adds, and deletes by id or by filter.
+//! as blacklist (DESIGN §3), counts, and deletes by id or by filter.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 use crate::db::DbConn;
-use crate::domain::{
-    bounce_backoff_ms, normalize_address, ListEntry, ListKind, Millis, SPAM_REPORT_TTL_MS,
-};
+use crate::domain::{normalize_address, ListEntry, ListKind, Millis};
 use crate::store::{AccountScope, OffsetPage, StoreResult};
 
 /// What a list page filters by; every part optional.
@@ -219,6 +217,58 @@ fn conditions(
     }
 }
 
+/// `SELECT * FROM (part UNION ALL part …) entries ORDER BY …` over the tables `list`'s page
+/// reads: each part the table's rows that match the filter and `narrow`, read along its time
+/// index in `dir` order and cut at `part_limit`; the union of those few rows is ordered once
+/// more by time, list rank and id. The caller adds the final LIMIT.
+#[allow(clippy::too_many_arguments)]
+fn union_of_parts(
+    sql: &mut Sql,
+    scope: &AccountScope,
+    list: ListKind,
+    f: &ListFilter,
+    now: Millis,
+    dir: &str,
+    part_limit: i64,
+    narrow: impl Fn(&mut Sql, &Shape),
+) {
+    sql.push("SELECT * FROM (");
+    for (i, (source, only_active)) in sources(list).into_iter().enumerate() {
+        let s = shape(source);
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(&format!(
+            "SELECT * FROM (SELECT {} FROM {}",
+            s.select, s.table
+        ));
+        conditions(sql, scope, &s, f, only_active, now);
+        narrow(sql, &s);
+        sql.int(
+            &format!(" ORDER BY {} {dir}, id {dir} LIMIT ", s.time),
+            part_limit,
+        )
+        .push(&format!(") part{i}"));
+    }
+    sql.push(&format!(
+        ") entries ORDER BY created_at {dir}, rank ASC, id {dir}"
+    ));
+}
+
+/// Rows after position `p` in the newest-first order (time desc, list rank, id desc).
+fn after_position(sql: &mut Sql, s: &Shape, p: ListPosition) {
+    if s.rank > p.rank {
+        sql.int(&format!(" AND {} <= ", s.time), p.at);
+    } else if s.rank < p.rank {
+        sql.int(&format!(" AND {} < ", s.time), p.at);
+    } else {
+        sql.int(&format!(" AND ({} < ", s.time), p.at)
+            .int(&format!(" OR ({} = ", s.time), p.at)
+            .int(" AND id < ", p.id)
+            .push("))");
+    }
+}
+
 /// One page of a list, newest first, after `after` when given.
 pub fn page(
     conn: &mut DbConn,
@@ -230,38 +280,12 @@ pub fn page(
     now: Millis,
 ) -> StoreResult<Vec<ListEntry>> {
     let mut sql = Sql::new();
-    // Every part reads its own time index newest first and stops at `limit`; the union of
-    // those few rows is ordered once more. Order: time desc, list rank, id desc.
-    sql.push("SELECT * FROM (");
-    for (i, (source, only_active)) in sources(list).into_iter().enumerate() {
-        let s = shape(source);
-        if i > 0 {
-            sql.push(" UNION ALL ");
-        }
-        sql.push(&format!(
-            "SELECT * FROM (SELECT {} FROM {}",
-            s.select, s.table
-        ));
-        conditions(&mut sql, scope, &s, f, only_active, now);
+    union_of_parts(&mut sql, scope, list, f, now, "DESC", limit, |sql, s| {
         if let Some(p) = after {
-            if s.rank > p.rank {
-                sql.int(&format!(" AND {} <= ", s.time), p.at);
-            } else if s.rank < p.rank {
-                sql.int(&format!(" AND {} < ", s.time), p.at);
-            } else {
-                sql.int(&format!(" AND ({} < ", s.time), p.at)
-                    .int(&format!(" OR ({} = ", s.time), p.at)
-                    .int(" AND id < ", p.id)
-                    .push("))");
-            }
+            after_position(sql, s, p);
         }
-        sql.int(&format!(" ORDER BY {} DESC, id DESC LIMIT ", s.time), limit)
-            .push(&format!(") part{i}"));
-    }
-    sql.int(
-        ") entries ORDER BY created_at DESC, rank ASC, id DESC LIMIT ",
-        limit,
-    );
+    });
+    sql.int(" LIMIT ", limit);
     let rows: Vec<Row> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(entry).collect())
 }
@@ -357,29 +381,18 @@ pub fn offset_page(
     now: Millis,
 ) -> StoreResult<Vec<ListEntry>> {
     let mut sql = Sql::new();
-    sql.push("SELECT * FROM (");
-    for (i, (source, only_active)) in sources(list).into_iter().enumerate() {
-        let s = shape(source);
-        if i > 0 {
-            sql.push(" UNION ALL ");
-        }
-        sql.push(&format!(
-            "SELECT * FROM (SELECT {} FROM {}",
-            s.select, s.table
-        ));
-        conditions(&mut sql, scope, &s, f, only_active, now);
-        any_of(&mut sql, &s, any);
-        sql.int(
-            &format!(" ORDER BY {} ASC, id ASC LIMIT ", s.time),
-            page.start.saturating_add(page.limit),
-        )
-        .push(&format!(") part{i}"));
-    }
-    sql.int(
-        ") entries ORDER BY created_at ASC, rank ASC, id ASC LIMIT ",
-        page.limit,
-    )
-    .int(" OFFSET ", page.start);
+    let part_limit = page.start.saturating_add(page.limit);
+    union_of_parts(
+        &mut sql,
+        scope,
+        list,
+        f,
+        now,
+        "ASC",
+        part_limit,
+        |sql, s| any_of(sql, s, any),
+    );
+    sql.int(" LIMIT ", page.limit).int(" OFFSET ", page.start);
     let rows: Vec<Row> = sql.query().load(conn)?;
     Ok(rows.into_iter().map(entry).collect())
 }
@@ -465,155 +478,4 @@ pub fn delete_selection(
         Selection::Matching(f) => delete_matching(conn, scope, list, f, now),
         Selection::Ids(ids) => delete_ids(conn, scope, ids),
     })
-}
-
-/// A manual add through the UI or the API.
-#[derive(Debug, Clone)]
-pub struct ManualEntry {
-    pub list: ListKind,
-    /// An address; `@domain` on the blacklist.
-    pub address: String,
-    /// Bounce list: the reason text; unsubscribes: the reason code.
-    pub reason: Option<String>,
-    pub expires_at: Option<Millis>,
-    pub api_user: Option<String>,
-    /// `ui` or `api`.
-    pub source: &'static str,
-}
-
-/// Adds (or renews) an entry; answers the entry as stored.
-pub fn add(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    e: &ManualEntry,
-    now: Millis,
-) -> StoreResult<Option<ListEntry>> {
-    let address = normalize_address(&e.address);
-    conn.transaction(|conn| {
-        write_entry(conn, scope, e, &address, now)?;
-        let f = ListFilter {
-            address: Some(address.clone()),
-            ..ListFilter::default()
-        };
-        let mut found = page(conn, scope, e.list, &f, None, 5, now)?;
-        found.retain(|x| x.list == e.list);
-        Ok(found.into_iter().next())
-    })
-}
-
-/// A bounce added by hand counts as one more bounce of the address.
-fn add_bounce(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    e: &ManualEntry,
-    address: &str,
-    now: Millis,
-) -> StoreResult<()> {
-    use crate::db::schema::bounces;
-    let account = scope.account_id();
-    let of_address = bounces::table
-        .filter(bounces::account_id.eq(account))
-        .filter(bounces::address.eq(address));
-    let count: Option<i32> = of_address
-        .select(bounces::bounce_count)
-        .first(conn)
-        .optional()?;
-    let n = count.unwrap_or(0) + 1;
-    let expires = e.expires_at.unwrap_or(now + bounce_backoff_ms(n));
-    let reason = e.reason.clone().unwrap_or_default();
-    if count.is_some() {
-        diesel::update(of_address)
-            .set((
-                bounces::bounce_count.eq(n),
-                bounces::bounced_at.eq(now),
-                bounces::expires_at.eq(expires),
-                bounces::reason_text.eq(reason),
-                bounces::source.eq(e.source),
-            ))
-            .execute(conn)?;
-    } else {
-        diesel::insert_into(bounces::table)
-            .values((
-                bounces::account_id.eq(account),
-                bounces::address.eq(address),
-                bounces::reason_text.eq(reason),
-                bounces::source.eq(e.source),
-                bounces::bounced_at.eq(now),
-                bounces::bounce_count.eq(1),
-                bounces::expires_at.eq(expires),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// Writes a manual entry: a bounce counts as one more; on the other lists the address's entry
-/// is replaced by the new one.
-fn write_entry(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    e: &ManualEntry,
-    address: &str,
-    now: Millis,
-) -> StoreResult<()> {
-    use crate::db::schema::{blacklist, spam_reports, unsubscribes};
-    let account = scope.account_id();
-    match e.list {
-        ListKind::Bounces => add_bounce(conn, scope, e, address, now)?,
-        ListKind::SpamReports => {
-            diesel::delete(
-                spam_reports::table
-                    .filter(spam_reports::account_id.eq(account))
-                    .filter(spam_reports::address.eq(address)),
-            )
-            .execute(conn)?;
-            diesel::insert_into(spam_reports::table)
-                .values((
-                    spam_reports::account_id.eq(account),
-                    spam_reports::address.eq(address),
-                    spam_reports::api_user.eq(&e.api_user),
-                    spam_reports::reported_at.eq(now),
-                    spam_reports::expires_at.eq(e.expires_at.unwrap_or(now + SPAM_REPORT_TTL_MS)),
-                ))
-                .execute(conn)?;
-        }
-        ListKind::Unsubscribes => {
-            diesel::delete(
-                unsubscribes::table
-                    .filter(unsubscribes::account_id.eq(account))
-                    .filter(unsubscribes::address.eq(address)),
-            )
-            .execute(conn)?;
-            let reason = e.reason.clone().unwrap_or_else(|| "not_wanted".into());
-            diesel::insert_into(unsubscribes::table)
-                .values((
-                    unsubscribes::account_id.eq(account),
-                    unsubscribes::address.eq(address),
-                    unsubscribes::reason.eq(reason),
-                    unsubscribes::source.eq(e.source),
-                    unsubscribes::api_user.eq(&e.api_user),
-                    unsubscribes::unsubscribed_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
-        ListKind::Blacklist => {
-            diesel::delete(
-                blacklist::table
-                    .filter(blacklist::account_id.eq(account))
-                    .filter(blacklist::address.eq(address)),
-            )
-            .execute(conn)?;
-            diesel::insert_into(blacklist::table)
-                .values((
-                    blacklist::account_id.eq(account),
-                    blacklist::address.eq(address),
-                    blacklist::source.eq(e.source),
-                    blacklist::api_user.eq(&e.api_user),
-                    blacklist::created_at.eq(now),
-                    blacklist::expires_at.eq(e.expires_at),
-                ))
-                .execute(conn)?;
-        }
-    }
-    Ok(())
 }

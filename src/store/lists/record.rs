@@ -1,14 +1,18 @@
-//! What ingestion writes to the lists: bounces, spam reports and unsubscribes, each an upsert
-//! on `(account_id, address)`.
+//! Writes to the lists: what ingestion records (bounces, spam reports and unsubscribes, each
+//! an upsert on `(account_id, address)`), and manual adds through the UI or the API.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use super::pages::{page, ListFilter};
 use crate::db::schema::{bounces, spam_reports, unsubscribes};
 use crate::db::{db_run, DbConn};
-use crate::domain::{bounce_backoff_ms, normalize_address, Millis, SPAM_REPORT_TTL_MS};
+use crate::domain::{
+    bounce_backoff_ms, normalize_address, ListEntry, ListKind, Millis, SPAM_REPORT_TTL_MS,
+};
+use crate::store::models::{NewBounce, NewSpamReport, NewUnsubscribe};
 use crate::store::{AccountScope, StoreResult};
 
 /// An `address_not_found` result for an address.
@@ -93,7 +97,7 @@ pub fn record_bounces(
             bounces::first_bounced_at.eq(Some(*first)),
         );
         db_run!(&mut *conn, |c| diesel::insert_into(bounces::table)
-            .values(row)
+            .values(row.clone())
             .on_conflict((bounces::account_id, bounces::address))
             .do_update()
             .set((
@@ -226,7 +230,7 @@ pub fn record_unsubscribes(
             unsubscribes::tag.eq(hit.tag.as_deref()),
             unsubscribes::unsubscribed_at.eq(hit.at),
         );
-        // Only an unsubscribe older than the one kept replaces it.
+        // Only an unsubscribe earlier than the one kept replaces it.
         let newer = excluded(unsubscribes::unsubscribed_at).lt(unsubscribes::unsubscribed_at);
         db_run!(&mut *conn, |c| {
             let upsert = diesel::insert_into(unsubscribes::table)
@@ -243,6 +247,152 @@ pub fn record_unsubscribes(
                 ));
             diesel::query_dsl::methods::FilterDsl::filter(upsert, newer).execute(c)
         })?;
+    }
+    Ok(())
+}
+
+/// A manual add through the UI or the API.
+#[derive(Debug, Clone)]
+pub struct ManualEntry {
+    pub list: ListKind,
+    /// An address; `@domain` on the blacklist.
+    pub address: String,
+    /// Bounce list: the reason text; unsubscribes: the reason code.
+    pub reason: Option<String>,
+    pub expires_at: Option<Millis>,
+    pub api_user: Option<String>,
+    /// `ui` or `api`.
+    pub source: &'static str,
+}
+
+/// Adds (or renews) an entry; answers the entry as stored.
+pub fn add(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    e: &ManualEntry,
+    now: Millis,
+) -> StoreResult<Option<ListEntry>> {
+    let address = normalize_address(&e.address);
+    conn.transaction(|conn| {
+        write_entry(conn, scope, e, &address, now)?;
+        let f = ListFilter {
+            address: Some(address.clone()),
+            ..ListFilter::default()
+        };
+        let mut found = page(conn, scope, e.list, &f, None, 5, now)?;
+        found.retain(|x| x.list == e.list);
+        Ok(found.into_iter().next())
+    })
+}
+
+/// A bounce added by hand counts as one more bounce of the address.
+fn add_bounce(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    e: &ManualEntry,
+    address: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    use crate::db::schema::bounces;
+    let account = scope.account_id();
+    let of_address = bounces::table
+        .filter(bounces::account_id.eq(account))
+        .filter(bounces::address.eq(address));
+    let count: Option<i32> = of_address
+        .select(bounces::bounce_count)
+        .first(conn)
+        .optional()?;
+    let n = count.unwrap_or(0) + 1;
+    let expires = e.expires_at.unwrap_or(now + bounce_backoff_ms(n));
+    let reason = e.reason.clone().unwrap_or_default();
+    if count.is_some() {
+        diesel::update(of_address)
+            .set((
+                bounces::bounce_count.eq(n),
+                bounces::bounced_at.eq(now),
+                bounces::expires_at.eq(expires),
+                bounces::reason_text.eq(reason),
+                bounces::source.eq(e.source),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(bounces::table)
+            .values((
+                bounces::account_id.eq(account),
+                bounces::address.eq(address),
+                bounces::reason_text.eq(reason),
+                bounces::source.eq(e.source),
+                bounces::bounced_at.eq(now),
+                bounces::bounce_count.eq(1),
+                bounces::expires_at.eq(expires),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Writes a manual entry: a bounce counts as one more; on the other lists the address's entry
+/// is replaced by the new one.
+fn write_entry(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    e: &ManualEntry,
+    address: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    use crate::db::schema::{blacklist, spam_reports, unsubscribes};
+    let account = scope.account_id();
+    match e.list {
+        ListKind::Bounces => add_bounce(conn, scope, e, address, now)?,
+        ListKind::SpamReports => {
+            delete_where!(
+                conn,
+                account,
+                spam_reports,
+                spam_reports::address.eq(address)
+            )?;
+            diesel::insert_into(spam_reports::table)
+                .values((
+                    spam_reports::account_id.eq(account),
+                    spam_reports::address.eq(address),
+                    spam_reports::api_user.eq(&e.api_user),
+                    spam_reports::reported_at.eq(now),
+                    spam_reports::expires_at.eq(e.expires_at.unwrap_or(now + SPAM_REPORT_TTL_MS)),
+                ))
+                .execute(conn)?;
+        }
+        ListKind::Unsubscribes => {
+            delete_where!(
+                conn,
+                account,
+                unsubscribes,
+                unsubscribes::address.eq(address)
+            )?;
+            let reason = e.reason.clone().unwrap_or_else(|| "not_wanted".into());
+            diesel::insert_into(unsubscribes::table)
+                .values((
+                    unsubscribes::account_id.eq(account),
+                    unsubscribes::address.eq(address),
+                    unsubscribes::reason.eq(reason),
+                    unsubscribes::source.eq(e.source),
+                    unsubscribes::api_user.eq(&e.api_user),
+                    unsubscribes::unsubscribed_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        ListKind::Blacklist => {
+            delete_where!(conn, account, blacklist, blacklist::address.eq(address))?;
+            diesel::insert_into(blacklist::table)
+                .values((
+                    blacklist::account_id.eq(account),
+                    blacklist::address.eq(address),
+                    blacklist::source.eq(e.source),
+                    blacklist::api_user.eq(&e.api_user),
+                    blacklist::created_at.eq(now),
+                    blacklist::expires_at.eq(e.expires_at),
+                ))
+                .execute(conn)?;
+        }
     }
     Ok(())
 }
