@@ -3,10 +3,10 @@
 
 use diesel::prelude::*;
 
-use crate::domain::ListKind;
 use super::{AccountScope, StoreResult};
 use crate::db::schema::{blacklist, bounces, spam_reports, unsubscribes};
 use crate::db::DbConn;
+use crate::domain::ListKind;
 
 /// The address of one list entry of the account; None when the account has no such entry.
 pub fn entry_address(

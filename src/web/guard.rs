@@ -11,9 +11,9 @@ use diesel::prelude::*;
 
 use super::session_store::USER_KEY;
 use super::{with_db, AppError};
-use crate::web::AppState;
 use crate::db::schema::users;
 use crate::domain::Role;
+use crate::web::AppState;
 
 /// The only POSTs staff make: signing out, revealing masked addresses (audited) and switching
 /// an account's S+ features. Everything else a staff user posts is refused.

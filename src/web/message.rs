@@ -221,7 +221,10 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<Messag
             .map(|r| r.label_in(status, lang.code()).to_string())
             .unwrap_or_default(),
         smtp_reply: viewer.show_text(&message.smtp_reply.clone().unwrap_or_default()),
-        rule: viewer.show_text(&rule_shown(lang, message.rule.as_deref().unwrap_or_default())),
+        rule: viewer.show_text(&rule_shown(
+            lang,
+            message.rule.as_deref().unwrap_or_default(),
+        )),
         requested: format_in_zone(message.requested_at, &zone),
         updated: format_in_zone(message.updated_at, &zone),
         events,

@@ -89,7 +89,9 @@ impl Stored {
             email_id: self.email_id,
             api_user: self.api_user,
             tag: self.tag,
-            created_at: self.first_at.map_or(self.created_at, |f| f.min(self.created_at)),
+            created_at: self
+                .first_at
+                .map_or(self.created_at, |f| f.min(self.created_at)),
             expires_at: self.expires_at,
             bounce_count: self.bounce_count,
         }

@@ -12,7 +12,6 @@ use crate::db::{db_run, DbConn};
 use crate::domain::{
     bounce_backoff_ms, normalize_address, ListEntry, ListKind, Millis, SPAM_REPORT_TTL_MS,
 };
-use crate::store::models::{NewBounce, NewSpamReport, NewUnsubscribe};
 use crate::store::{AccountScope, StoreResult};
 
 /// An `address_not_found` result for an address.
@@ -97,7 +96,7 @@ pub fn record_bounces(
             bounces::first_bounced_at.eq(Some(*first)),
         );
         db_run!(&mut *conn, |c| diesel::insert_into(bounces::table)
-            .values(row.clone())
+            .values(row)
             .on_conflict((bounces::account_id, bounces::address))
             .do_update()
             .set((
