@@ -84,7 +84,11 @@ impl From<diesel::result::Error> for AppError {
         match e {
             diesel::result::Error::NotFound => AppError::NotFound,
             diesel::result::Error::DatabaseError(_, ref info)
-                if info.message().contains("closed") || info.message().contains("connection") =>
+                if info.message().contains("closed")
+                    || info.message().contains("connection")
+                    // SQLite on a full disk or a read-only file: retryable once it is fixed.
+                    || info.message().contains("disk is full")
+                    || info.message().contains("readonly database") =>
             {
                 AppError::Unavailable(e.to_string())
             }

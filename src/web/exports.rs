@@ -169,6 +169,8 @@ struct ExportsPage {
     active: bool,
     allowed: bool,
     account_param: String,
+    /// The export folder cannot take files now: requested exports wait (the cause is logged).
+    folder_blocked: bool,
 }
 
 fn human_size(bytes: i64) -> String {
@@ -239,6 +241,12 @@ pub async fn page(viewer: Viewer) -> AppResult<HttpResponse> {
     let active = jobs
         .iter()
         .any(|j| matches!(j.state.as_str(), "queued" | "running"));
+    let dir = viewer.state().settings.exports_dir();
+    let folder_blocked = web::block(move || crate::jobs::exports::folder_problem(&dir))
+        .await
+        .map_err(AppError::internal)?
+        .inspect(|problem| log::error!("/exports: {problem}"))
+        .is_some();
     let page = ExportsPage {
         ctx: viewer.page("/exports"),
         jobs: jobs.into_iter().map(|j| row(&viewer, j)).collect(),
@@ -249,6 +257,7 @@ pub async fn page(viewer: Viewer) -> AppResult<HttpResponse> {
         } else {
             String::new()
         },
+        folder_blocked,
     };
     let html = page.render().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()
