@@ -358,9 +358,11 @@ fn explain_full(e: anyhow::Error, dir: &Path) -> anyhow::Error {
             .is_some_and(|io| matches!(io.raw_os_error(), Some(28) | Some(122)))
     }) || e.to_string().contains("No space left on device");
     if full {
+        // The folder's path is for the log; the job's message is for the people who asked.
+        log::warn!("export folder {}: {e:#}", dir.display());
         anyhow::anyhow!(
-            "the export folder {} is full (no space left on the device); the file was removed and the export is tried again later",
-            dir.display()
+            "the export folder is full (no space left on the device); the partial file was \
+             removed and the export is tried again later"
         )
     } else {
         e
