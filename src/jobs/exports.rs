@@ -461,7 +461,11 @@ impl Progress<'_> {
             return Ok(());
         }
         exports::progress(conn, self.id, *self.rows, now_ms())?;
-        log::info!("export {}: held by the drill at {} rows", self.id, self.rows);
+        log::info!(
+            "export {}: held by the drill at {} rows",
+            self.id,
+            self.rows
+        );
         while hold.exists() && !self.shutdown.is_cancelled() {
             std::thread::sleep(Duration::from_millis(20));
         }
