@@ -147,7 +147,8 @@ pub fn start(pool: Pool, settings: WorkerSettings, count: usize, tasks: &TaskTra
 /// created when missing and a file is written into it and removed. Checked before each claim
 /// and by the jobs page, which says so.
 pub fn folder_problem(dir: &Path) -> Option<String> {
-    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    // A name of its own per check: workers and pages of several servers may check at once.
+    let probe = dir.join(format!(".write-check-{:016x}", rand::random::<u64>()));
     let checked = std::fs::create_dir_all(dir).and_then(|()| {
         use std::io::Write;
         std::fs::File::create(&probe)?.write_all(b"ok")?;
