@@ -628,3 +628,46 @@ both_backends!(progress_only_grows, |db| {
         "progress seen in between: {seen:?}"
     );
 });
+
+both_backends!(
+    an_unwritable_export_folder_is_said_and_requests_wait_for_it,
+    |db| {
+        // A file where the folder should be: not writable, even for root.
+        let folder = db.dir.path().join("exports-here");
+        std::fs::write(&folder, b"not a folder").unwrap();
+        let mut settings = common::settings_for(&db);
+        settings.exports_dir = Some(folder.clone());
+        let (app, mut client, _) = setup_with(db, settings, 200);
+        assert_eq!(client.get("/status").status, 200);
+        let page = client.get("/exports");
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("id=\"exports-folder-error\""));
+        let (from, to) = days();
+        let token = page.csrf_token();
+        let res = client.post_form(
+            "/exports",
+            &[
+                ("csrf_token", &token),
+                ("kind", "status"),
+                ("format", "csv"),
+                ("from", &from),
+                ("to", &to),
+            ],
+        );
+        assert_eq!(res.status, 303);
+        let id = last_job(&app);
+        // Once the folder can be made, the waiting job runs, on its first attempt.
+        std::fs::remove_file(&folder).unwrap();
+        assert_eq!(settle(&app, id), "succeeded");
+        assert_eq!(
+            app.count(&format!(
+                "SELECT CAST(attempts AS BIGINT) AS n FROM export_jobs WHERE id = {id}"
+            )),
+            1
+        );
+        assert!(!client
+            .get("/exports")
+            .body
+            .contains("id=\"exports-folder-error\""));
+    }
+);

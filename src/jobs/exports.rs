@@ -29,6 +29,17 @@ const STEP: i64 = 5_000;
 pub const LEASE_MS: i64 = 60_000;
 /// How often a running job's lease is renewed, whatever the job is doing.
 const LEASE_RENEW: Duration = Duration::from_secs(10);
+/// A failure that cannot be recorded at once (the database is gone too) is tried again this
+/// long, well inside the lease, so that the job is retried soon rather than taken over late.
+const RECORD_FAILURE_FOR: Duration = Duration::from_secs(30);
+
+/// The drill's hold point, in debug builds only (`scripts/drill` runs the debug binary that
+/// `cargo test` builds; release builds do not have it, so no setting of a production server
+/// can stall its exports): while the file this variable names exists, a running export stops
+/// after its first step, with its progress written and its `.part` file open, so that a fault
+/// lands mid-export however fast the machine is.
+#[cfg(debug_assertions)]
+pub const DRILL_HOLD_ENV: &str = "MAILTRAIL_DRILL_EXPORT_HOLD";
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -68,20 +79,38 @@ pub fn start(pool: Pool, settings: WorkerSettings, count: usize, tasks: &TaskTra
     if count == 0 {
         return;
     }
-    if let Err(e) = std::fs::create_dir_all(&settings.dir) {
-        log::error!("export folder {}: {e}", settings.dir.display());
-        return;
+    if let Some(problem) = folder_problem(&settings.dir) {
+        log::error!("{problem}; exports wait in the queue until it is");
     }
     for n in 0..count {
         let pool = pool.clone();
         let settings = settings.clone();
         actix_web::rt::spawn(tasks.track_future(async move {
+            // Jobs are claimed only while the folder takes files; a change is logged once.
+            let mut blocked = false;
             while !settings.shutdown.is_cancelled() {
                 let (pool2, settings2) = (pool.clone(), settings.clone());
-                let worked = actix_web::web::block(move || work_once(&pool2, &settings2)).await;
+                let worked = actix_web::web::block(move || match folder_problem(&settings2.dir) {
+                    Some(problem) => Err(problem),
+                    None => Ok(work_once(&pool2, &settings2)),
+                })
+                .await;
                 match worked {
-                    Ok(true) => continue,
-                    Ok(false) => {}
+                    Ok(Ok(worked)) => {
+                        if blocked {
+                            log::info!("export worker {n}: the export folder is writable again");
+                            blocked = false;
+                        }
+                        if worked {
+                            continue;
+                        }
+                    }
+                    Ok(Err(problem)) => {
+                        if !blocked && n == 0 {
+                            log::error!("{problem}; exports wait in the queue until it is");
+                        }
+                        blocked = true;
+                    }
                     Err(e) => log::error!("export worker {n}: {e}"),
                 }
                 tokio::select! {
@@ -92,6 +121,23 @@ pub fn start(pool: Pool, settings: WorkerSettings, count: usize, tasks: &TaskTra
             log::info!("export worker {n}: stopped");
         }));
     }
+}
+
+/// Why export files cannot be written into `dir` now, or `None` when they can: the folder is
+/// created when missing and a file is written into it and removed. Checked before each claim
+/// and by the jobs page, which says so.
+pub fn folder_problem(dir: &Path) -> Option<String> {
+    // A name of its own per check: workers and pages of several servers may check at once.
+    let probe = dir.join(format!(".write-check-{:016x}", rand::random::<u64>()));
+    let checked = std::fs::create_dir_all(dir).and_then(|()| {
+        use std::io::Write;
+        std::fs::File::create(&probe)?.write_all(b"ok")?;
+        std::fs::remove_file(&probe)
+    });
+    checked.err().map(|e| {
+        let _ = std::fs::remove_file(&probe);
+        format!("the export folder {} is not writable: {e}", dir.display())
+    })
 }
 
 /// Sweeps expired files, then runs one job if one is due; true when it ran one.
@@ -143,12 +189,38 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
         Ok(None) => log::info!("export {id}: cancelled"),
         Err(e) => {
             log::warn!("export {id}: {e}");
-            if let Err(e2) = exports::fail(&mut conn, id, &e.to_string(), now_ms()) {
-                log::error!("export {id}: recording the failure: {e2}");
-            }
+            record_failure(pool, conn, id, &e.to_string(), &settings.shutdown);
         }
     }
     true
+}
+
+/// Records a failed attempt; when the database is gone as well (the failure may be that), tries
+/// again on fresh connections for a while rather than leave the job `running` until its lease
+/// runs out.
+fn record_failure(
+    pool: &Pool,
+    mut conn: crate::db::PooledConn,
+    id: i64,
+    error: &str,
+    shutdown: &CancellationToken,
+) {
+    let started = Instant::now();
+    loop {
+        match exports::fail(&mut conn, id, error, now_ms()) {
+            Ok(()) => return,
+            Err(e) if started.elapsed() >= RECORD_FAILURE_FOR || shutdown.is_cancelled() => {
+                log::error!("export {id}: recording the failure: {e}; the job is taken up again once its lease runs out");
+                return;
+            }
+            Err(e) => log::warn!("export {id}: recording the failure: {e}; trying again"),
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        match pool.get() {
+            Ok(fresh) => conn = fresh,
+            Err(e) => log::warn!("export {id}: recording the failure: {e}"),
+        }
+    }
 }
 
 /// Renews job `id`'s lease every few seconds until `stopped` says the job is over, on a
@@ -255,8 +327,27 @@ pub fn run(
         }
         Err(e) => {
             let _ = std::fs::remove_file(&part);
-            Err(e)
+            Err(explain_full(e, dir))
         }
+    }
+}
+
+/// A write that failed because the folder's disk is full says so in words a user can act on.
+fn explain_full(e: anyhow::Error, dir: &Path) -> anyhow::Error {
+    let full = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| matches!(io.raw_os_error(), Some(28) | Some(122)))
+    }) || e.to_string().contains("No space left on device");
+    if full {
+        // The folder's path is for the log; the job's message is for the people who asked.
+        log::warn!("export folder {}: {e:#}", dir.display());
+        anyhow::anyhow!(
+            "the export folder is full (no space left on the device); the partial file was \
+             removed and the export is tried again later"
+        )
+    } else {
+        e
     }
 }
 
@@ -329,6 +420,8 @@ impl Progress<'_> {
     /// longer running (cancelled).
     fn step(&mut self, conn: &mut DbConn, rows: usize) -> anyhow::Result<bool> {
         *self.rows += rows as i64;
+        #[cfg(debug_assertions)]
+        self.drill_hold(conn)?;
         if self.shutdown.is_cancelled() {
             return Ok(false);
         }
@@ -337,6 +430,28 @@ impl Progress<'_> {
         }
         self.reported = Instant::now();
         Ok(exports::progress(conn, self.id, *self.rows, now_ms())?)
+    }
+
+    /// See [`DRILL_HOLD_ENV`]: writes the progress, then waits while the hold file exists
+    /// (or until the server stops).
+    #[cfg(debug_assertions)]
+    fn drill_hold(&mut self, conn: &mut DbConn) -> anyhow::Result<()> {
+        let Some(hold) = std::env::var_os(DRILL_HOLD_ENV).map(PathBuf::from) else {
+            return Ok(());
+        };
+        if !hold.exists() {
+            return Ok(());
+        }
+        exports::progress(conn, self.id, *self.rows, now_ms())?;
+        log::info!(
+            "export {}: held by the drill at {} rows",
+            self.id,
+            self.rows
+        );
+        while hold.exists() && !self.shutdown.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 }
 

@@ -106,6 +106,14 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 AppError::Unavailable(e.into())
             }
+            // SQLite on a full disk or a read-only file: diesel has no kind for these, and the
+            // client can retry once the disk is fixed.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if info.message().contains("disk is full")
+                    || info.message().contains("readonly database") =>
+            {
+                AppError::Unavailable(e.into())
+            }
             other => AppError::Internal(other.into()),
         }
     }

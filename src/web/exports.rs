@@ -187,6 +187,8 @@ pub struct ExportsPage {
     active: bool,
     allowed: bool,
     account_param: String,
+    /// The export folder cannot take files now: requested exports wait (the cause is logged).
+    folder_blocked: bool,
 }
 
 fn human_size(bytes: i64) -> String {
@@ -362,6 +364,12 @@ pub async fn page(viewer: Viewer) -> AppResult<ExportsPage> {
     let active = jobs
         .iter()
         .any(|j| matches!(j.state.as_str(), "queued" | "running"));
+    let dir = viewer.state().settings.exports_dir();
+    let folder_blocked = web::block(move || crate::jobs::exports::folder_problem(&dir))
+        .await
+        .map_err(AppError::internal)?
+        .inspect(|problem| log::error!("/exports: {problem}"))
+        .is_some();
     let page = ExportsPage {
         ctx: viewer.page("/exports"),
         jobs: jobs.into_iter().map(|j| row(&viewer, j)).collect(),
@@ -372,6 +380,7 @@ pub async fn page(viewer: Viewer) -> AppResult<ExportsPage> {
         } else {
             String::new()
         },
+        folder_blocked,
     };
     Ok(page)
 }
