@@ -151,12 +151,37 @@ fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
             .route(aweb::post().to(api::bounce_messages)),
     )
     .route("/webhooks/sendcloud", aweb::post().to(webhooks::sendcloud))
+    .configure(feed_routes)
     .service(
         aweb::resource("/api/v1/suppressions/{list:bounces|unsubscribes|spam-reports|blacklist}")
             .route(aweb::get().to(suppressions::list))
             .route(aweb::post().to(suppressions::add))
             .route(aweb::delete().to(suppressions::delete)),
     );
+}
+
+/// Other ESPs' webhooks and the settings page that shows their URLs and keys.
+fn feed_routes(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::feeds;
+    // SendGrid posts batches of events: larger than the default limit, still bounded.
+    let limit = || aweb::PayloadConfig::new(8 * 1024 * 1024);
+    cfg.service(
+        aweb::resource("/webhooks/mailgun")
+            .app_data(limit())
+            .route(aweb::post().to(feeds::mailgun)),
+    )
+    .service(
+        aweb::resource("/webhooks/sendgrid")
+            .app_data(limit())
+            .route(aweb::post().to(feeds::sendgrid)),
+    )
+    .service(
+        aweb::resource("/webhooks/postmark")
+            .app_data(limit())
+            .route(aweb::post().to(feeds::postmark)),
+    )
+    .route("/settings/feeds", aweb::get().to(feeds::page))
+    .route("/settings/feeds", aweb::post().to(feeds::save));
 }
 
 /// SendCloud's API v2 for delivery data (SENDCLOUD.md): GET and POST alike, with the

@@ -6,6 +6,7 @@ pub mod app;
 pub mod classify;
 pub mod db;
 pub mod domain;
+pub mod feeds;
 pub mod ingest;
 pub mod jobs;
 pub mod settings;

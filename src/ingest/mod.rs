@@ -27,6 +27,9 @@ pub enum EventKind {
     ReportSpam,
     /// An auto-reply posted as a bounce message: logged on the message, nothing else.
     AutoReply,
+    /// A temporary failure the sender will retry (Postfix `status=deferred`, SendGrid
+    /// `deferred`, …): the attempt is logged and the message stays requesting (DESIGN §2).
+    Deferred,
 }
 
 impl EventKind {
@@ -42,6 +45,7 @@ impl EventKind {
             EventKind::Unsubscribe => "unsubscribe",
             EventKind::ReportSpam => "report_spam",
             EventKind::AutoReply => "auto_reply",
+            EventKind::Deferred => "deferred",
         }
     }
 
@@ -56,6 +60,7 @@ impl EventKind {
             EventKind::Unsubscribe,
             EventKind::ReportSpam,
             EventKind::AutoReply,
+            EventKind::Deferred,
         ]
         .into_iter()
         .find(|k| k.code() == code)

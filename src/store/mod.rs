@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod events;
 pub mod exports;
+pub mod feeds;
 pub mod generate;
 pub mod list_pages;
 pub mod lists;

@@ -7,6 +7,7 @@ pub mod content;
 pub mod csrf;
 pub mod error;
 pub mod exports;
+pub mod feeds;
 pub mod headers;
 pub mod lang;
 pub mod layout;
