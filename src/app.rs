@@ -180,6 +180,11 @@ fn feed_routes(cfg: &mut aweb::ServiceConfig) {
             .app_data(limit())
             .route(aweb::post().to(feeds::postmark)),
     )
+    .service(
+        aweb::resource("/webhooks/ses")
+            .app_data(limit())
+            .route(aweb::post().to(feeds::ses)),
+    )
     .route("/settings/feeds", aweb::get().to(feeds::page))
     .route("/settings/feeds", aweb::post().to(feeds::save));
 }

@@ -413,8 +413,13 @@ fn ingest_postfix(
     if !follow {
         read_files(&mut conn, &mut reader, files)?;
     } else {
-        if files.iter().any(|f| f.as_os_str() == "-" || f.extension().is_some_and(|e| e == "gz")) {
-            bail!("--follow reads plain log files; pipe journalctl or rotated .gz files without it");
+        if files
+            .iter()
+            .any(|f| f.as_os_str() == "-" || f.extension().is_some_and(|e| e == "gz"))
+        {
+            bail!(
+                "--follow reads plain log files; pipe journalctl or rotated .gz files without it"
+            );
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // Stopping between polls is tidy; being killed mid-batch loses nothing either, since
@@ -433,7 +438,11 @@ fn ingest_postfix(
             .iter()
             .map(|f| Follower::open(&mut conn, &mut reader, f))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        log::info!("following {} file(s) for account {}", followers.len(), account.name);
+        log::info!(
+            "following {} file(s) for account {}",
+            followers.len(),
+            account.name
+        );
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             let mut read = false;
             for f in &mut followers {

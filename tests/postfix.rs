@@ -101,7 +101,11 @@ both_backends!(a_followed_log_rotated_and_restarted_mid_way, |db| {
     drop(follower);
 
     assert_eq!(state(&app, "1A2B3C4D5E$alice@example.com"), (1, -1), "sent");
-    assert_eq!(state(&app, "2B3C4D5E6F$carol@example.org"), (0, -1), "deferred: still requesting");
+    assert_eq!(
+        state(&app, "2B3C4D5E6F$carol@example.org"),
+        (0, -1),
+        "deferred: still requesting"
+    );
     assert_eq!(events(&app, "2B3C4D5E6F$carol@example.org", "deferred"), 1);
     assert_eq!(state(&app, "3C4D5E6F7A$dave@example.net"), (0, -1));
     // Bounced during the SMTP dialogue: invalid, address not found, on the bounce list.
@@ -147,16 +151,27 @@ both_backends!(a_followed_log_rotated_and_restarted_mid_way, |db| {
         (TAIL_BEFORE_ROTATION.lines().count() + PART2.lines().count()) as u64,
         "no line skipped, none read twice"
     );
-    assert_eq!(state(&app, "2B3C4D5E6F$carol@example.org"), (1, -1), "deferred, then sent");
+    assert_eq!(
+        state(&app, "2B3C4D5E6F$carol@example.org"),
+        (1, -1),
+        "deferred, then sent"
+    );
     assert_eq!(events(&app, "2B3C4D5E6F$carol@example.org", "deferred"), 1);
     // Deferred, then expired: invalid, with the last deferral's words deciding the reason.
-    assert_eq!(state(&app, "3C4D5E6F7A$dave@example.net"), (3, 3), "server unreachable");
+    assert_eq!(
+        state(&app, "3C4D5E6F7A$dave@example.net"),
+        (3, 3),
+        "server unreachable"
+    );
     // One queue file, two recipients, two messages.
     assert_eq!(state(&app, "5E6F7A8B9C$erin@example.com"), (1, -1));
     assert_eq!(state(&app, "5E6F7A8B9C$frank@example.org"), (3, 7), "spam");
 
     // A rotation while following: the old file's last lines first, then the new file.
-    append(&log, "Mar  6 11:00:00 mx1 postfix/cleanup[101]: 6F7A8B9C0D: message-id=<x.6@shop.example>\n");
+    append(
+        &log,
+        "Mar  6 11:00:00 mx1 postfix/cleanup[101]: 6F7A8B9C0D: message-id=<x.6@shop.example>\n",
+    );
     std::fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
     append(&log, "Mar  6 11:00:01 mx1 postfix/smtp[110]: 6F7A8B9C0D: to=<gina@example.com>, relay=mx.example.com[192.0.2.7]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 OK)\n");
     let before = r.stats.lines;
@@ -169,7 +184,10 @@ both_backends!(a_followed_log_rotated_and_restarted_mid_way, |db| {
     let before = r.stats.lines;
     follower.poll(&mut conn, &mut r).unwrap();
     assert_eq!(r.stats.lines, before);
-    append(&log, "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 OK)\n");
+    append(
+        &log,
+        "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 OK)\n",
+    );
     follower.poll(&mut conn, &mut r).unwrap();
     assert_eq!(r.stats.lines, before + 1);
     assert_eq!(r.stats.unparseable, 0);
@@ -202,7 +220,11 @@ both_backends!(the_command_reads_gzip_rotated_logs, |db| {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("1 unparseable"), "{stdout}");
     assert_eq!(state(&app, "1A2B3C4D5E$alice@example.com"), (1, -1));
     assert_eq!(state(&app, "4D5E6F7A8B$bob@example.com"), (3, 6));

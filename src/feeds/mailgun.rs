@@ -25,10 +25,12 @@ pub struct Signature {
 impl Signature {
     pub fn of(post: &Value) -> Option<Signature> {
         let s = post.get("signature")?;
-        let text = |k: &str| s.get(k).map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
+        let text = |k: &str| {
+            s.get(k).map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
         Some(Signature {
             timestamp: text("timestamp")?,
             token: text("token")?,
@@ -78,7 +80,11 @@ pub fn events(post: &Value) -> Result<Vec<Event>, String> {
     let tags: Vec<String> = data
         .get("tags")
         .and_then(Value::as_array)
-        .map(|t| t.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|t| {
+            t.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let request = request_for(
         &id,

@@ -1,6 +1,6 @@
 //! Feeds from the rest of the world, translated into our events and applied through the one
 //! ingestion path ([`crate::ingest::ingest`]): Postfix's mail log, and the event webhooks of
-//! Mailgun, Postmark and SendGrid. No HTTP here: `web::feeds` reads the posts, `main` runs the
+//! Mailgun, Postmark, SendGrid and Amazon SES (through SNS). No HTTP here: `web::feeds` reads the posts, `main` runs the
 //! log reader.
 //!
 //! These senders post no `request` of their own, so each message is requested by its first
@@ -10,6 +10,7 @@ pub mod mailgun;
 pub mod postfix;
 pub mod postmark;
 pub mod sendgrid;
+pub mod ses;
 
 use diesel::Connection;
 
@@ -25,7 +26,9 @@ pub const TIMESTAMP_WINDOW_MS: Millis = 10 * 60_000;
 pub const REPLAY_WINDOW_MS: Millis = 2 * TIMESTAMP_WINDOW_MS;
 
 /// The feeds whose keys an account keeps (the path segment under `/webhooks/`).
-pub const WEBHOOK_FEEDS: [&str; 3] = ["mailgun", "postmark", "sendgrid"];
+pub const WEBHOOK_FEEDS: [&str; 4] = ["mailgun", "postmark", "sendgrid", "ses"];
+/// Where the SubscribeURL of SNS's last SubscriptionConfirmation is kept, for the owner to visit.
+pub const SES_SUBSCRIBE_URL: &str = "ses-subscribe-url";
 
 /// Whether `timestamp_ms` is within the window around `now`.
 pub fn timestamp_is_fresh(timestamp_ms: Millis, now: Millis) -> bool {
@@ -34,7 +37,10 @@ pub fn timestamp_is_fresh(timestamp_ms: Millis, now: Millis) -> bool {
 
 /// The emailId of one recipient of a message the feed names by its own id.
 pub fn email_id(message_id: &str, recipient: &str) -> String {
-    let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    let id = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
     format!("{id}${}", normalize_address(recipient))
 }
 

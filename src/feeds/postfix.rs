@@ -285,7 +285,12 @@ impl Reader {
     }
 
     /// Reads one line; `origin` names it in the log when it cannot be read.
-    pub fn line(&mut self, conn: &mut DbConn, line: &str, origin: &dyn Fn() -> String) -> StoreResult<()> {
+    pub fn line(
+        &mut self,
+        conn: &mut DbConn,
+        line: &str,
+        origin: &dyn Fn() -> String,
+    ) -> StoreResult<()> {
         self.stats.lines += 1;
         let now = crate::domain::now_ms();
         match parse_line(line, self.zone, now) {
@@ -293,10 +298,17 @@ impl Reader {
             Line::Unparseable => {
                 self.stats.unparseable += 1;
                 if self.stats.unparseable <= LOGGED_UNPARSEABLE {
-                    log::warn!("{}: not a Postfix log line we can read: {}", origin(), line.trim_end());
+                    log::warn!(
+                        "{}: not a Postfix log line we can read: {}",
+                        origin(),
+                        line.trim_end()
+                    );
                 }
             }
-            Line::MessageId { queue_id, message_id } => {
+            Line::MessageId {
+                queue_id,
+                message_id,
+            } => {
                 let q = self.queue.entry(queue_id.to_string()).or_default();
                 q.message_id = Some(message_id.to_string());
                 q.lines.push(line.trim_end().to_string());
@@ -334,12 +346,22 @@ impl Reader {
         if let Some(id) = &q.message_id {
             request_log.insert(0, format!("message-id=<{id}>"));
         }
-        let mut request = request_for(&email_id, &recipient, d.at - d.delay_ms, &q.from, "", Vec::new());
+        let mut request = request_for(
+            &email_id,
+            &recipient,
+            d.at - d.delay_ms,
+            &q.from,
+            "",
+            Vec::new(),
+        );
         request.send_log = request_log;
         let reply = smtp_reply(d.dsn, d.text);
         let mut event = Event::new(kind, d.at);
         event.email_id = Some(email_id);
-        event.event_id = Some(format!("postfix:{}:{recipient}:{}:{}", d.queue_id, d.status, d.at));
+        event.event_id = Some(format!(
+            "postfix:{}:{recipient}:{}:{}",
+            d.queue_id, d.status, d.at
+        ));
         event.mx = d.relay.map(str::to_string);
         event.smtp_reply = Some(reply.clone()).filter(|r| !r.is_empty());
         event.send_log = vec![raw.to_string()];
@@ -357,7 +379,13 @@ impl Reader {
 
     /// Every recipient of the queue file still requesting becomes invalid, with its last
     /// deferral's reply as the evidence when it was read.
-    fn expired(&mut self, conn: &mut DbConn, queue_id: &str, at: Millis, raw: &str) -> StoreResult<()> {
+    fn expired(
+        &mut self,
+        conn: &mut DbConn,
+        queue_id: &str,
+        at: Millis,
+        raw: &str,
+    ) -> StoreResult<()> {
         self.flush(conn)?;
         let prefix = format!("{queue_id}$");
         let open = store::requesting_with_prefix(conn, &self.scope, &prefix)?;
@@ -392,7 +420,11 @@ impl Reader {
 
     /// Applies what is pending; `position` is saved in the same transaction, so that a restart
     /// resumes exactly after the lines applied.
-    pub fn flush_at(&mut self, conn: &mut DbConn, position: Option<(&str, LogPosition)>) -> StoreResult<()> {
+    pub fn flush_at(
+        &mut self,
+        conn: &mut DbConn,
+        position: Option<(&str, LogPosition)>,
+    ) -> StoreResult<()> {
         let events = std::mem::take(&mut self.pending);
         let scope = self.scope;
         let sender = self.sender.clone();
@@ -428,7 +460,8 @@ pub fn read_files(conn: &mut DbConn, reader: &mut Reader, paths: &[PathBuf]) -> 
         let input: Box<dyn Read> = if path.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
-            let file = File::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+            let file = File::open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
             if is_gzip(path) {
                 Box::new(flate2::read::MultiGzDecoder::new(file))
             } else {
@@ -488,7 +521,9 @@ impl Follower {
             file: None,
         };
         let saved = store::log_position(conn, &reader.scope, &follower.key)?;
-        let current = std::fs::metadata(&follower.path).ok().map(|m| (inode(&m), m.len() as i64));
+        let current = std::fs::metadata(&follower.path)
+            .ok()
+            .map(|m| (inode(&m), m.len() as i64));
         match (saved, current) {
             (Some(saved), Some((ino, len))) if saved.inode == ino && saved.byte_offset <= len => {
                 follower.open_at(saved)?;
@@ -558,7 +593,12 @@ impl Follower {
 
     /// Applies the complete lines after the position (and, at `to_end`, a last line without
     /// its newline: a rotated file grows no more).
-    fn drain(&mut self, conn: &mut DbConn, reader: &mut Reader, to_end: bool) -> anyhow::Result<()> {
+    fn drain(
+        &mut self,
+        conn: &mut DbConn,
+        reader: &mut Reader,
+        to_end: bool,
+    ) -> anyhow::Result<()> {
         let key = self.key.clone();
         let Some((file, position)) = self.file.as_mut() else {
             return Ok(());
@@ -662,21 +702,35 @@ mod tests {
         };
         assert_eq!(d.recipient, "Bob@Example.com");
         assert_eq!(d.relay, Some("mx.example.com[192.0.2.7]:25"));
-        assert_eq!((d.delay_ms, d.status, d.dsn), (2500, "bounced", Some("5.1.1")));
+        assert_eq!(
+            (d.delay_ms, d.status, d.dsn),
+            (2500, "bounced", Some("5.1.1"))
+        );
         assert_eq!(
             smtp_reply(d.dsn, d.text),
             "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown (in reply to RCPT TO command)"
         );
         assert_eq!(
-            smtp_reply(Some("4.4.1"), "connect to mx.example.net[192.0.2.9]:25: Connection timed out"),
+            smtp_reply(
+                Some("4.4.1"),
+                "connect to mx.example.net[192.0.2.9]:25: Connection timed out"
+            ),
             "4.4.1 connect to mx.example.net[192.0.2.9]:25: Connection timed out"
         );
         assert_eq!(
-            parse_line("Mar  1 12:00:05 mx1 postfix/smtp[1]: 3F2A1C0D12: to=<a@b.c>, relay=x", chrono_tz::UTC, NOW),
+            parse_line(
+                "Mar  1 12:00:05 mx1 postfix/smtp[1]: 3F2A1C0D12: to=<a@b.c>, relay=x",
+                chrono_tz::UTC,
+                NOW
+            ),
             Line::Unparseable
         );
         assert_eq!(
-            parse_line("Mar  1 12:00:05 mx1 sshd[1]: Accepted key", chrono_tz::UTC, NOW),
+            parse_line(
+                "Mar  1 12:00:05 mx1 sshd[1]: Accepted key",
+                chrono_tz::UTC,
+                NOW
+            ),
             Line::Other
         );
         assert!(matches!(

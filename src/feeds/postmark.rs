@@ -24,7 +24,7 @@ fn bounce(type_code: i64) -> Option<(EventKind, Option<Reason>)> {
     use EventKind::*;
     Some(match type_code {
         1 => (Invalid, Some(Reason::AddressNotFound)), // HardBounce
-        2 | 256 | 4096 => (SoftBounce, None),         // Transient, DnsError, SoftBounce
+        2 | 256 | 4096 => (SoftBounce, None),          // Transient, DnsError, SoftBounce
         16 => (Unsubscribe, None),                     // Unsubscribe
         64 | 128 | 16384 => (AutoReply, None), // AutoResponder, AddressChange, ChallengeVerification
         512 => (Invalid, Some(Reason::Spam)),  // SpamNotification
@@ -55,7 +55,14 @@ pub fn events(post: &Value) -> Result<Vec<Event>, String> {
         .ok_or(format!("the post has no {time_field} time"))?;
     let id = email_id(message_id, recipient);
     let tags: Vec<String> = text(post, "Tag").map(str::to_string).into_iter().collect();
-    let request = request_for(&id, recipient, at, text(post, "From").unwrap_or(""), text(post, "Subject").unwrap_or(""), tags);
+    let request = request_for(
+        &id,
+        recipient,
+        at,
+        text(post, "From").unwrap_or(""),
+        text(post, "Subject").unwrap_or(""),
+        tags,
+    );
     let mut e = match record {
         "Delivery" => Event::new(EventKind::Deliver, at),
         "Bounce" => {

@@ -29,7 +29,9 @@ pub fn public_key(raw: &str) -> Option<VerifyingKey> {
         .collect::<String>()
         .split_whitespace()
         .collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(body).ok()?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
     VerifyingKey::from_public_key_der(&der).ok()
 }
 
@@ -58,7 +60,9 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 /// The events of one post (a JSON array); an event that cannot be read is an error naming it.
 pub fn events(post: &Value) -> Result<Vec<Event>, String> {
-    let list = post.as_array().ok_or("the post is not a JSON array of events")?;
+    let list = post
+        .as_array()
+        .ok_or("the post is not a JSON array of events")?;
     let mut out = Vec::new();
     for (i, item) in list.iter().enumerate() {
         out.extend(one(item).map_err(|e| format!("event {i}: {e}"))?);
@@ -82,7 +86,10 @@ fn one(item: &Value) -> Result<Vec<Event>, String> {
     let id = email_id(message_id, recipient);
     let tags: Vec<String> = match item.get("category") {
         Some(Value::String(c)) => vec![c.clone()],
-        Some(Value::Array(cs)) => cs.iter().filter_map(|c| c.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(cs)) => cs
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     };
     let request = request_for(&id, recipient, at, "", "", tags);
@@ -101,7 +108,9 @@ fn one(item: &Value) -> Result<Vec<Event>, String> {
     e.email_id = Some(id);
     e.recipient = Some(recipient.to_string());
     e.event_id = text(item, "sg_event_id").map(|i| format!("sendgrid:{i}"));
-    let words = text(item, "response").or(text(item, "reason")).unwrap_or("");
+    let words = text(item, "response")
+        .or(text(item, "reason"))
+        .unwrap_or("");
     let status = text(item, "status").unwrap_or("");
     e.smtp_reply = match (words, status) {
         ("", "") => None,

@@ -158,7 +158,10 @@ pub fn requesting_with_prefix(
     scope: &AccountScope,
     prefix: &str,
 ) -> StoreResult<Vec<String>> {
-    if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '$') {
+    if !prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '$')
+    {
         return Ok(Vec::new());
     }
     let sql = placeholders(

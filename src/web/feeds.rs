@@ -18,7 +18,7 @@ use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::app::AppState;
 use crate::domain::{constant_time_eq, now_ms, random_token, MailType, Role};
-use crate::feeds::{self, mailgun, postmark, sendgrid, Received};
+use crate::feeds::{self, mailgun, postmark, sendgrid, ses, Received};
 use crate::ingest::{Event, Outcome, Sender};
 use crate::store::feeds as store;
 use crate::store::models::Account;
@@ -51,7 +51,10 @@ fn query(req: &HttpRequest) -> HashMap<String, String> {
 }
 
 fn refuse(feed: &str, account: &Account, why: &str) -> AppError {
-    log::warn!("{feed} webhook for account {}: {why}; post dropped", account.name);
+    log::warn!(
+        "{feed} webhook for account {}: {why}; post dropped",
+        account.name
+    );
     AppError::forbidden(why.to_string())
 }
 
@@ -166,7 +169,11 @@ pub async fn postmark(
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()));
     let given = from_basic.or(from_url).unwrap_or_default();
@@ -176,6 +183,62 @@ pub async fn postmark(
     let events = postmark::events(&json_body(&body)?).map_err(AppError::bad_request)?;
     // Postmark signs nothing and stamps no post; its records' own ids make replays harmless.
     apply(&state, &account, "postmark", None, events).await
+}
+
+pub async fn ses(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let (account, certificate) = account_and_key(&state, &req, "ses").await?;
+    // SNS posts JSON as text/plain.
+    let post = json_body(&body)?;
+    if !ses::signature_is_valid(&certificate, &post) {
+        return Err(refuse("ses", &account, "bad signature"));
+    }
+    if !ses::timestamp_ms(&post).is_some_and(|t| feeds::timestamp_is_fresh(t, now_ms())) {
+        return Err(refuse("ses", &account, "stale timestamp"));
+    }
+    let field = |name: &str| {
+        post.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    match field("Type").as_str() {
+        "SubscriptionConfirmation" => {
+            // Confirming means visiting SubscribeURL; this server may not reach the internet,
+            // so the settings page offers the link to the owner.
+            let url = field("SubscribeURL");
+            if !url.starts_with("https://") {
+                return Err(AppError::bad_request("SubscribeURL must be an https URL"));
+            }
+            let scope = AccountScope::new(account.id);
+            let saved = url.clone();
+            with_db(&state, move |conn| {
+                Ok(store::set_secret(
+                    conn,
+                    &scope,
+                    feeds::SES_SUBSCRIBE_URL,
+                    &saved,
+                    now_ms(),
+                )?)
+            })
+            .await?;
+            log::info!(
+                "ses webhook for account {}: SNS asks to confirm a subscription to {}",
+                account.name,
+                field("TopicArn")
+            );
+            Ok(HttpResponse::Ok().json(json!({"ok": true, "subscribe_url": url})))
+        }
+        "Notification" => {
+            let events = ses::events(&post).map_err(AppError::bad_request)?;
+            let token = field("MessageId");
+            apply(&state, &account, "ses", Some(token), events).await
+        }
+        _ => Ok(HttpResponse::Ok().json(json!({"ok": true, "ignored": field("Type")}))),
+    }
 }
 
 pub struct FeedRow {
@@ -193,6 +256,8 @@ struct FeedsPage {
     ctx: PageCtx,
     is_owner: bool,
     feeds: Vec<FeedRow>,
+    /// SNS's request to confirm the SES subscription, to visit.
+    subscribe_url: Option<String>,
     /// A Postmark URL with its new secret, shown this once.
     new_url: Option<String>,
     message: Option<String>,
@@ -208,11 +273,12 @@ async fn render(
     message: Option<String>,
 ) -> AppResult<HttpResponse> {
     let scope = viewer.scope();
-    let keys: HashMap<String, String> =
-        with_db(viewer.state(), move |conn| Ok(store::secrets(conn, &scope)?))
-            .await?
-            .into_iter()
-            .collect();
+    let keys: HashMap<String, String> = with_db(viewer.state(), move |conn| {
+        Ok(store::secrets(conn, &scope)?)
+    })
+    .await?
+    .into_iter()
+    .collect();
     let base = viewer
         .state()
         .settings
@@ -230,7 +296,7 @@ async fn render(
                 base.trim_end_matches('/')
             ),
             key: keys.get(*feed).map(|k| {
-                if *feed != "sendgrid" {
+                if *feed == "mailgun" || *feed == "postmark" {
                     String::new()
                 } else {
                     k.clone()
@@ -240,6 +306,7 @@ async fn render(
         })
         .collect();
     let page = FeedsPage {
+        subscribe_url: keys.get(feeds::SES_SUBSCRIBE_URL).cloned(),
         ctx: viewer.page("/settings"),
         is_owner: is_owner(viewer),
         feeds,
@@ -283,6 +350,15 @@ pub async fn save(viewer: Viewer, form: web::Form<KeyForm>) -> AppResult<HttpRes
             if !key.is_empty() && sendgrid::public_key(&key).is_none() {
                 return Err(AppError::bad_request(
                     "this is not a SendGrid verification key (base64 of a P-256 public key)",
+                ));
+            }
+            key
+        }
+        "ses" => {
+            let key = form.key.trim().to_string();
+            if !key.is_empty() && ses::certificate_key(&key).is_none() {
+                return Err(AppError::bad_request(
+                    "this is not SNS's signing certificate (PEM of an RSA certificate)",
                 ));
             }
             key
