@@ -57,6 +57,8 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
 fn settings_routes(cfg: &mut aweb::ServiceConfig) {
     use crate::web::settings;
     cfg.route("/settings", aweb::get().to(settings::page))
+        .route("/settings/feeds", aweb::get().to(crate::web::feeds::page))
+        .route("/settings/feeds", aweb::post().to(crate::web::feeds::save))
         .route("/settings/account", aweb::post().to(settings::save_account))
         .route("/settings/splus", aweb::post().to(settings::save_splus))
         .route(
@@ -140,7 +142,35 @@ fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
     .service(
         aweb::scope("/webhooks")
             .app_data(MachineAnswers)
-            .route("/sendcloud", aweb::post().to(webhooks::sendcloud)),
+            .route("/sendcloud", aweb::post().to(webhooks::sendcloud))
+            .configure(feed_routes),
+    );
+}
+
+/// The other ESPs' webhooks, inside the `/webhooks` scope.
+fn feed_routes(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::feeds;
+    // SendGrid posts batches of events: larger than the default limit, still bounded.
+    let limit = || aweb::PayloadConfig::new(8 * 1024 * 1024);
+    cfg.service(
+        aweb::resource("/mailgun")
+            .app_data(limit())
+            .route(aweb::post().to(feeds::mailgun)),
+    )
+    .service(
+        aweb::resource("/sendgrid")
+            .app_data(limit())
+            .route(aweb::post().to(feeds::sendgrid)),
+    )
+    .service(
+        aweb::resource("/postmark")
+            .app_data(limit())
+            .route(aweb::post().to(feeds::postmark)),
+    )
+    .service(
+        aweb::resource("/ses")
+            .app_data(limit())
+            .route(aweb::post().to(feeds::ses)),
     );
 }
 

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod feeds;
 pub mod ingest;
 pub mod jobs;
 pub mod settings;

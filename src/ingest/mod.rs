@@ -28,6 +28,9 @@ pub enum EventKind {
     ReportSpam,
     /// An auto-reply posted as a bounce message: logged on the message, nothing else.
     AutoReply,
+    /// A temporary failure the sender will retry (Postfix `status=deferred`, SendGrid
+    /// `deferred`, …): the attempt is logged and the message stays requesting (DESIGN §2).
+    Deferred,
 }
 
 impl EventKind {
@@ -43,6 +46,7 @@ impl EventKind {
             EventKind::Unsubscribe => "unsubscribe",
             EventKind::ReportSpam => "report_spam",
             EventKind::AutoReply => "auto_reply",
+            EventKind::Deferred => "deferred",
         }
     }
 
@@ -57,6 +61,7 @@ impl EventKind {
             EventKind::Unsubscribe,
             EventKind::ReportSpam,
             EventKind::AutoReply,
+            EventKind::Deferred,
         ]
         .into_iter()
         .find(|k| k.code() == code)

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod events;
 pub mod exports;
+pub mod feeds;
 pub mod lists;
 pub mod messages;
 pub mod models;

@@ -8,6 +8,7 @@ pub mod content;
 pub mod csrf;
 pub mod error;
 pub mod exports;
+pub mod feeds;
 pub mod filters;
 pub mod guard;
 pub mod headers;

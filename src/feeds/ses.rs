@@ -1,0 +1,271 @@
+//! Amazon SES events delivered by Amazon SNS over HTTP(S). SNS signs each post with RSA
+//! (`SignatureVersion` 1: SHA1withRSA, 2: SHA256withRSA) under the certificate its
+//! `SigningCertURL` names; a server here may not reach the internet, so the owner pastes that
+//! certificate (PEM) in the settings and posts are checked against it.
+//!
+//! Send → request; Delivery → deliver; DeliveryDelay → deferred (still requesting); Bounce:
+//! Permanent → invalid, Transient (a soft bounce SES gave up on) → soft_bounce, Undetermined →
+//! invalid; Reject → invalid; Complaint → report_spam; Open, Click → open, click. Both the
+//! event-publishing form (`eventType`) and the identity notifications (`notificationType`).
+
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::signature::Verifier;
+use serde_json::Value;
+use x509_cert::der::{DecodePem, Encode};
+
+use super::{email_id, request_for, rfc3339_ms};
+use crate::domain::Millis;
+use crate::ingest::{Event, EventKind};
+
+/// The RSA key of a PEM certificate, when it is one.
+pub fn certificate_key(pem: &str) -> Option<rsa::RsaPublicKey> {
+    let cert = x509_cert::Certificate::from_pem(pem.trim().as_bytes()).ok()?;
+    let spki = cert.tbs_certificate.subject_public_key_info.to_der().ok()?;
+    rsa::RsaPublicKey::from_public_key_der(&spki).ok()
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The string SNS signs: the message's fields by name, in this order, each as `Name\nvalue\n`.
+pub fn string_to_sign(post: &Value) -> Option<String> {
+    let kind = text(post, "Type")?;
+    let fields: &[&str] = match kind {
+        "Notification" => &[
+            "Message",
+            "MessageId",
+            "Subject",
+            "Timestamp",
+            "TopicArn",
+            "Type",
+        ],
+        "SubscriptionConfirmation" | "UnsubscribeConfirmation" => &[
+            "Message",
+            "MessageId",
+            "SubscribeURL",
+            "Timestamp",
+            "Token",
+            "TopicArn",
+            "Type",
+        ],
+        _ => return None,
+    };
+    let mut out = String::new();
+    for name in fields {
+        match text(post, name) {
+            Some(value) => {
+                out.push_str(name);
+                out.push('\n');
+                out.push_str(value);
+                out.push('\n');
+            }
+            // Subject is optional; every other field is signed and must be there.
+            None if *name == "Subject" => {}
+            None => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Whether the post's `Signature` signs it under the certificate `pem`.
+pub fn signature_is_valid(pem: &str, post: &Value) -> bool {
+    use base64::Engine;
+    let (Some(key), Some(message)) = (certificate_key(pem), string_to_sign(post)) else {
+        return false;
+    };
+    let Some(signature) = text(post, "Signature")
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .and_then(|s| Signature::try_from(s.as_slice()).ok())
+    else {
+        return false;
+    };
+    match text(post, "SignatureVersion") {
+        Some("1") => VerifyingKey::<sha1::Sha1>::new(key)
+            .verify(message.as_bytes(), &signature)
+            .is_ok(),
+        Some("2") => VerifyingKey::<sha2::Sha256>::new(key)
+            .verify(message.as_bytes(), &signature)
+            .is_ok(),
+        _ => false,
+    }
+}
+
+pub fn timestamp_ms(post: &Value) -> Option<Millis> {
+    text(post, "Timestamp").and_then(rfc3339_ms)
+}
+
+/// The SES events of a `Notification`'s `Message` (itself JSON).
+pub fn events(post: &Value) -> Result<Vec<Event>, String> {
+    let raw = text(post, "Message").ok_or("the notification has no Message")?;
+    let message: Value =
+        serde_json::from_str(raw).map_err(|e| format!("Message is not SES JSON: {e}"))?;
+    let kind = text(&message, "eventType")
+        .or(text(&message, "notificationType"))
+        .ok_or("Message has no eventType")?;
+    let mail = message.get("mail").ok_or("Message has no mail")?;
+    let message_id = text(mail, "messageId").ok_or("mail has no messageId")?;
+    let sent_at = text(mail, "timestamp")
+        .and_then(rfc3339_ms)
+        .ok_or("mail has no timestamp")?;
+    let from = text(mail, "source").unwrap_or("");
+    let subject = mail
+        .get("commonHeaders")
+        .and_then(|h| text(h, "subject"))
+        .unwrap_or("");
+    let destination: Vec<&str> = mail
+        .get("destination")
+        .and_then(Value::as_array)
+        .map(|d| d.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let tags: Vec<String> = mail
+        .get("tags")
+        .and_then(Value::as_object)
+        .map(|t| {
+            t.iter()
+                .filter(|(k, _)| !k.starts_with("ses:"))
+                .flat_map(|(k, v)| {
+                    v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(move |v| format!("{k}:{v}"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    // Every recipient the event is about gets its request first.
+    let mut push = |recipient: &str, event: Option<Event>| {
+        let id = email_id(message_id, recipient);
+        out.push(request_for(
+            &id,
+            recipient,
+            sent_at,
+            from,
+            subject,
+            tags.clone(),
+        ));
+        if let Some(mut e) = event {
+            e.email_id = Some(id);
+            e.recipient = Some(recipient.to_string());
+            out.push(e);
+        }
+    };
+    let lower = kind.to_ascii_lowercase();
+    let detail = message.get(match lower.as_str() {
+        "deliverydelay" => "deliveryDelay",
+        other => other,
+    });
+    let at = |d: Option<&Value>| {
+        d.and_then(|d| text(d, "timestamp"))
+            .and_then(rfc3339_ms)
+            .unwrap_or(sent_at)
+    };
+    let event_id = |recipient: &str| {
+        format!(
+            "ses:{}:{kind}:{message_id}:{recipient}",
+            text(post, "MessageId").unwrap_or("")
+        )
+    };
+    match kind {
+        "Send" => destination.iter().for_each(|r| push(r, None)),
+        "Delivery" => {
+            let d = detail;
+            let recipients: Vec<&str> = d
+                .and_then(|d| d.get("recipients"))
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            for r in recipients {
+                let mut e = Event::new(EventKind::Deliver, at(d));
+                e.smtp_reply = d.and_then(|d| text(d, "smtpResponse")).map(str::to_string);
+                e.mx = d.and_then(|d| text(d, "reportingMTA")).map(str::to_string);
+                e.event_id = Some(event_id(r));
+                push(r, Some(e));
+            }
+        }
+        "Bounce" | "DeliveryDelay" => {
+            let (list, kind_of) = if kind == "Bounce" {
+                let kind = match detail.and_then(|d| text(d, "bounceType")) {
+                    Some("Transient") => EventKind::SoftBounce,
+                    _ => EventKind::Invalid,
+                };
+                ("bouncedRecipients", kind)
+            } else {
+                ("delayedRecipients", EventKind::Deferred)
+            };
+            for r in detail
+                .and_then(|d| d.get(list))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(address) = text(r, "emailAddress") else {
+                    continue;
+                };
+                let mut e = Event::new(kind_of, at(detail));
+                let diagnostic = text(r, "diagnosticCode")
+                    .map(|d| d.trim_start_matches("smtp;").trim().to_string());
+                e.smtp_reply = match (diagnostic, text(r, "status")) {
+                    (Some(d), Some(s)) if !d.contains(s) => Some(format!("{s} {d}")),
+                    (Some(d), _) => Some(d),
+                    (None, s) => s.map(str::to_string),
+                };
+                e.mx = detail
+                    .and_then(|d| text(d, "reportingMTA").or(text(d, "remoteMtaIp")))
+                    .map(|m| m.trim_start_matches("dsn;").trim().to_string());
+                e.event_id = Some(event_id(address));
+                push(address, Some(e));
+            }
+        }
+        "Reject" => {
+            for r in &destination {
+                let mut e = Event::new(EventKind::Invalid, sent_at);
+                e.smtp_reply = detail
+                    .and_then(|d| text(d, "reason"))
+                    .map(|reason| format!("rejected by SES: {reason}"));
+                e.event_id = Some(event_id(r));
+                push(r, Some(e));
+            }
+        }
+        "Complaint" => {
+            for r in detail
+                .and_then(|d| d.get("complainedRecipients"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|r| text(r, "emailAddress"))
+            {
+                let mut e = Event::new(EventKind::ReportSpam, at(detail));
+                e.event_id = Some(event_id(r));
+                push(r, Some(e));
+            }
+        }
+        "Open" | "Click" => {
+            for r in &destination {
+                let mut e = Event::new(
+                    if kind == "Open" {
+                        EventKind::Open
+                    } else {
+                        EventKind::Click
+                    },
+                    at(detail),
+                );
+                e.ip = detail
+                    .and_then(|d| text(d, "ipAddress"))
+                    .map(str::to_string);
+                e.user_agent = detail
+                    .and_then(|d| text(d, "userAgent"))
+                    .map(str::to_string);
+                e.url = detail.and_then(|d| text(d, "link")).map(str::to_string);
+                e.event_id = Some(event_id(r));
+                push(r, Some(e));
+            }
+        }
+        // Rendering failures, subscription events: nothing about delivery.
+        _ => {}
+    }
+    Ok(out)
+}
