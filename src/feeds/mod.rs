@@ -53,7 +53,10 @@ pub fn request_for(
     subject: &str,
     tags: Vec<String>,
 ) -> Event {
-    let mut e = Event::new(EventKind::Request, at);
+    // A millisecond before the event it is made for: the message's own bounce or complaint,
+    // stamped with the event's time, then comes after its request, as it does on the wire,
+    // and never counts as in force at it (DESIGN §3).
+    let mut e = Event::new(EventKind::Request, at - 1);
     e.email_id = Some(email_id.to_string());
     e.recipient = Some(recipient.to_string());
     e.request = Some(RequestFields {
