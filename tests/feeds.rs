@@ -842,3 +842,33 @@ both_backends!(
         assert!(page.body.contains("/webhooks/ses?account=shop"));
     }
 );
+
+// A refused post never tells an unknown account from a known one without a key, or from a bad
+// signature: a prober learns nothing about which accounts exist.
+both_backends!(every_refusal_answers_alike, |db| {
+    let (app, mut client, id) = setup(db);
+    set_key(&app, id, "mailgun", MAILGUN_KEY);
+    let forged = mailgun_signed(
+        "not the key",
+        &(now_ms() / 1000).to_string(),
+        "a8ce0edb2dd8301dcd7d3cb4b4fe6ef1bbc7e2cf6a9f2e6ab0",
+        mailgun_events().remove(0),
+    );
+    let answers: Vec<(u16, String)> = [
+        "/webhooks/mailgun?account=nobody",
+        "/webhooks/mailgun",
+        "/webhooks/mailgun?account=shop",
+        "/webhooks/sendgrid?account=shop",
+    ]
+    .iter()
+    .map(|path| {
+        let r = post_json(&mut client, path, &[], &forged);
+        (r.status, r.body)
+    })
+    .collect();
+    for answer in &answers {
+        assert_eq!(answer, &answers[0], "{answers:?}");
+    }
+    assert_eq!(answers[0].0, 403);
+    assert_eq!(messages(&app), 0);
+});

@@ -31,14 +31,16 @@ async fn account_and_key(
     req: &HttpRequest,
     feed: &'static str,
 ) -> AppResult<(Account, String)> {
-    let name = query(req)
-        .remove("account")
-        .ok_or_else(|| AppError::forbidden("add ?account=NAME to the webhook URL"))?;
+    let Some(name) = query(req).remove("account") else {
+        log::warn!("{feed} webhook without ?account=NAME in its URL; post dropped");
+        return Err(unverified());
+    };
     with_db(state, move |conn| {
-        let account = accounts::find_account_by_name(conn, &name)?
-            .ok_or_else(|| AppError::forbidden("unknown account"))?;
+        let Some(account) = accounts::find_account_by_name(conn, &name)? else {
+            return Err(refuse(feed, &name, "unknown account"));
+        };
         let key = store::secret(conn, &AccountScope::new(account.id), feed)?
-            .ok_or_else(|| AppError::forbidden(format!("no {feed} key is set for this account")))?;
+            .ok_or_else(|| refuse(feed, &account.name, "no key is set for this feed"))?;
         Ok((account, key))
     })
     .await
@@ -50,12 +52,16 @@ fn query(req: &HttpRequest) -> HashMap<String, String> {
         .collect()
 }
 
-fn refuse(feed: &str, account: &Account, why: &str) -> AppError {
-    log::warn!(
-        "{feed} webhook for account {}: {why}; post dropped",
-        account.name
-    );
-    AppError::forbidden(why.to_string())
+/// One answer for every refused post, whatever the reason (unknown account, no key, bad
+/// signature, stale timestamp): a sender learns nothing about which accounts exist. The reason
+/// goes to the log.
+fn unverified() -> AppError {
+    AppError::forbidden("the post could not be verified")
+}
+
+fn refuse(feed: &str, account: &str, why: &str) -> AppError {
+    log::warn!("{feed} webhook for account {account}: {why}; post dropped");
+    unverified()
 }
 
 fn json_body(body: &[u8]) -> AppResult<Value> {
@@ -112,12 +118,12 @@ pub async fn mailgun(
     let post = json_body(&body)?;
     let signature = mailgun::Signature::of(&post)
         .filter(|s| s.is_valid(&key))
-        .ok_or_else(|| refuse("mailgun", &account, "bad signature"))?;
+        .ok_or_else(|| refuse("mailgun", &account.name, "bad signature"))?;
     if !signature
         .timestamp_ms()
         .is_some_and(|t| feeds::timestamp_is_fresh(t, now_ms()))
     {
-        return Err(refuse("mailgun", &account, "stale timestamp"));
+        return Err(refuse("mailgun", &account.name, "stale timestamp"));
     }
     let events = mailgun::events(&post).map_err(AppError::bad_request)?;
     let token = format!("{}:{}", signature.timestamp, signature.token);
@@ -143,7 +149,7 @@ pub async fn sendgrid(
         header(sendgrid::TIMESTAMP_HEADER),
     );
     if !sendgrid::signature_is_valid(&key, &signature, &timestamp, &body) {
-        return Err(refuse("sendgrid", &account, "bad signature"));
+        return Err(refuse("sendgrid", &account.name, "bad signature"));
     }
     let fresh = timestamp
         .parse::<f64>()
@@ -151,7 +157,7 @@ pub async fn sendgrid(
         .and_then(feeds::seconds_to_ms)
         .is_some_and(|t| feeds::timestamp_is_fresh(t, now_ms()));
     if !fresh {
-        return Err(refuse("sendgrid", &account, "stale timestamp"));
+        return Err(refuse("sendgrid", &account.name, "stale timestamp"));
     }
     let events = sendgrid::events(&json_body(&body)?).map_err(AppError::bad_request)?;
     apply(&state, &account, "sendgrid", Some(signature), events).await
@@ -178,7 +184,7 @@ pub async fn postmark(
         .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()));
     let given = from_basic.or(from_url).unwrap_or_default();
     if given.is_empty() || !constant_time_eq(given.as_bytes(), key.as_bytes()) {
-        return Err(refuse("postmark", &account, "bad secret"));
+        return Err(refuse("postmark", &account.name, "bad secret"));
     }
     let events = postmark::events(&json_body(&body)?).map_err(AppError::bad_request)?;
     // Postmark signs nothing and stamps no post; its records' own ids make replays harmless.
@@ -194,10 +200,10 @@ pub async fn ses(
     // SNS posts JSON as text/plain.
     let post = json_body(&body)?;
     if !ses::signature_is_valid(&certificate, &post) {
-        return Err(refuse("ses", &account, "bad signature"));
+        return Err(refuse("ses", &account.name, "bad signature"));
     }
     if !ses::timestamp_ms(&post).is_some_and(|t| feeds::timestamp_is_fresh(t, now_ms())) {
-        return Err(refuse("ses", &account, "stale timestamp"));
+        return Err(refuse("ses", &account.name, "stale timestamp"));
     }
     let field = |name: &str| {
         post.get(name)
