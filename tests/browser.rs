@@ -401,6 +401,18 @@ async fn status_filter_to_diagnosis_and_removal(app: &TestApp, driver: &Driver) 
         .click()
         .await
         .unwrap();
+    // The filtered page, not the one the click left: its URL names the reason.
+    for _ in 0..150 {
+        let url = client.current_url().await.unwrap();
+        if url
+            .query()
+            .unwrap_or("")
+            .contains("reason=address_not_found")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     client
         .wait()
         .for_element(Locator::Css("table.status-table"))
