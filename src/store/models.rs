@@ -138,6 +138,13 @@ macro_rules! coded_columns {
                 self.reason.and_then(Reason::from_i16)
             }
 
+            /// The reason in the language `lang`; empty when there is none.
+            pub fn reason_label(&self, lang: &str) -> String {
+                self.reason()
+                    .map(|r| r.label(lang).to_string())
+                    .unwrap_or_default()
+            }
+
             pub fn mail_type(&self) -> MailType {
                 MailType::from_i16(self.mail_type).unwrap_or(MailType::Trigger)
             }

@@ -3,15 +3,17 @@
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::auth::{redirect, Viewer};
+use super::filters::account_param;
 use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::domain::{format_in_zone, normalize_address, now_ms, EmailAddress, Status};
-use crate::domain::{suppression_among, ListEntry, ListKind};
-use crate::store::lists;
-use crate::store::messages;
+use crate::domain::{suppression_among, ListEntry, ListKind, Suppression};
+use crate::store::models::Message;
+use crate::store::{lists, messages};
 
 const RECENT: i64 = 20;
 
@@ -76,62 +78,16 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
+/// `GET /lookup`: parse (the address, or the message or entry that names it) → query (its
+/// list entries and recent messages) → view model (the verdict and the rows) → render.
 pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<HttpResponse> {
-    let lang = viewer.lang;
-    let mut typed = query.address.clone().unwrap_or_default();
-    let by_message = query.address.is_none() && query.message.is_some();
-    let by_entry = query.address.is_none() && query.message.is_none() && query.entry.is_some();
-    if let (true, Some(id)) = (by_message, query.message) {
-        let scope = viewer.scope();
-        typed = with_db(viewer.state(), move |conn| {
-            Ok(messages::get(conn, &scope, id)?)
-        })
-        .await?
-        .ok_or(AppError::NotFound)?
-        .recipient;
-    }
-    if let (true, Some(entry)) = (by_entry, query.entry.as_deref()) {
-        let (list, id) = entry
-            .split_once(':')
-            .and_then(|(l, i)| Some((ListKind::from_code(l)?, i.parse::<i64>().ok()?)))
-            .ok_or(AppError::NotFound)?;
-        let scope = viewer.scope();
-        typed = with_db(viewer.state(), move |conn| {
-            Ok(crate::store::refs::entry_address(conn, &scope, list, id)?)
-        })
-        .await?
-        .ok_or(AppError::NotFound)?;
-    }
-    let by_message = by_message || by_entry;
-    let account_param = if viewer.is_staff_view() {
-        format!("&account={}", viewer.account.id)
-    } else {
-        String::new()
-    };
-    let mut page = LookupPage {
-        ctx: viewer.page("/lookup"),
-        // Reached by a message, the address is the viewer's to see only as they may.
-        typed: if by_message {
-            viewer.show_address(&typed)
-        } else {
-            typed.clone()
-        },
-        shown: String::new(),
-        error: None,
-        searched: false,
-        verdict: String::new(),
-        blocked: false,
-        entries: Vec::new(),
-        messages: Vec::new(),
-        removed: query.removed.as_ref().map(|_| lang.t("lookup.removed")),
-        account_param: account_param.clone(),
-        read_only: viewer.is_staff_view(),
-    };
+    let (typed, by_reference) = typed_address(&viewer, &query).await?;
+    let mut page = LookupPage::empty(&viewer, &query, &typed, by_reference);
     if typed.trim().is_empty() {
         return render(page, 200);
     }
     let Some(address) = EmailAddress::parse(&typed) else {
-        page.error = Some(lang.t("lookup.bad_address"));
+        page.error = Some(viewer.lang.t("lookup.bad_address"));
         return render(page, 400);
     };
     let scope = viewer.scope();
@@ -142,20 +98,126 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
         Ok((entries, recent))
     })
     .await?;
+    page.fill(&viewer, &address, &entries, &recent);
+    render(page, 200)
+}
+
+/// The address to look up as typed, or that of the message or list entry the link names
+/// (then true: the link carried no address).
+async fn typed_address(viewer: &Viewer, query: &LookupQuery) -> AppResult<(String, bool)> {
+    if let Some(address) = &query.address {
+        return Ok((address.clone(), false));
+    }
+    let scope = viewer.scope();
+    if let Some(id) = query.message {
+        let message = with_db(viewer.state(), move |conn| {
+            Ok(messages::get(conn, &scope, id)?)
+        })
+        .await?
+        .ok_or(AppError::NotFound)?;
+        return Ok((message.recipient, true));
+    }
+    let Some(entry) = query.entry.as_deref() else {
+        return Ok((String::new(), false));
+    };
+    let (list, id) = entry
+        .split_once(':')
+        .and_then(|(l, i)| Some((ListKind::from_code(l)?, i.parse::<i64>().ok()?)))
+        .ok_or(AppError::NotFound)?;
+    let address = with_db(viewer.state(), move |conn| {
+        Ok(crate::store::refs::entry_address(conn, &scope, list, id)?)
+    })
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok((address, true))
+}
+
+impl LookupPage {
+    /// The page before any search: the form, with what was typed.
+    fn empty(viewer: &Viewer, query: &LookupQuery, typed: &str, by_reference: bool) -> Self {
+        let lang = viewer.lang;
+        LookupPage {
+            ctx: viewer.page("/lookup"),
+            // Reached by a message, the address is the viewer's to see only as they may.
+            typed: if by_reference {
+                viewer.show_address(typed)
+            } else {
+                typed.to_string()
+            },
+            shown: String::new(),
+            error: None,
+            searched: false,
+            verdict: String::new(),
+            blocked: false,
+            entries: Vec::new(),
+            messages: Vec::new(),
+            removed: query.removed.as_ref().map(|_| lang.t("lookup.removed")),
+            account_param: match account_param(viewer) {
+                p if p.is_empty() => p,
+                p => format!("&{p}"),
+            },
+            read_only: viewer.is_staff_view(),
+        }
+    }
+
+    /// The search's answer: the verdict, the address's list entries and recent messages.
+    fn fill(
+        &mut self,
+        viewer: &Viewer,
+        address: &EmailAddress,
+        entries: &[ListEntry],
+        recent: &[Message],
+    ) {
+        let zone = viewer.account.zone();
+        let now = now_ms();
+        let blocking = suppression_among(entries, address.as_str(), now);
+        self.verdict = verdict(viewer, blocking.as_ref(), recent.first());
+        self.blocked = blocking.is_some();
+        let is_blocking = |e: &ListEntry| {
+            blocking
+                .as_ref()
+                .is_some_and(|b| b.entry.list == e.list && b.entry.id == e.id)
+        };
+        self.entries = entries
+            .iter()
+            .map(|e| {
+                let mut row = EntryRow::of(viewer, e, &zone, now);
+                row.blocking = is_blocking(e);
+                // With masking on the entry alone names what to remove: no link carries the
+                // address.
+                let (list, id) = (e.list.code(), e.id.to_string());
+                let pairs = if viewer.masks() {
+                    query_string(&[("list", list), ("id", &id)])
+                } else {
+                    query_string(&[("list", list), ("id", &id), ("address", address.as_str())])
+                };
+                row.confirm_href = format!("/lookup/remove?{pairs}{}", self.account_param);
+                row
+            })
+            .collect();
+        self.messages = recent
+            .iter()
+            .map(|m| MessageRow::of(viewer, m, &zone))
+            .collect();
+        self.shown = viewer.show_address(address.as_str());
+        self.searched = true;
+    }
+}
+
+/// The answer in plain words: blocked by which entry until when, or else how its last
+/// message went.
+fn verdict(viewer: &Viewer, blocking: Option<&Suppression>, last: Option<&Message>) -> String {
+    let lang = viewer.lang;
     let zone = viewer.account.zone();
-    let now = now_ms();
-    let blocking = suppression_among(&entries, address.as_str(), now);
-    let shown = viewer.show_address(address.as_str());
-    let when = |ms: Option<i64>| ms.map(|t| format_in_zone(t, &zone));
-    page.verdict = match (&blocking, recent.first()) {
+    match (blocking, last) {
         (Some(s), _) => {
-            let (key, until) = match when(s.until()) {
-                Some(until) => ("lookup.verdict_blocked", until),
+            let (key, until) = match s.until() {
+                Some(until) => ("lookup.verdict_blocked", format_in_zone(until, &zone)),
                 None => ("lookup.verdict_blocked_forever", String::new()),
             };
             lang.t(key)
                 .replace("{list}", s.entry.list.label(lang.code()))
-                .replace("{entry}", &entry_address(&viewer, &s.entry))
+                .replace("{entry}", &entry_address(viewer, &s.entry))
                 .replace("{since}", &format_in_zone(s.since(), &zone))
                 .replace("{until}", &until)
         }
@@ -175,58 +237,46 @@ pub async fn page(viewer: Viewer, query: web::Query<LookupQuery>) -> AppResult<H
             )
             .replace("{time}", &format_in_zone(last.updated_at, &zone)),
         (None, None) => lang.t("lookup.verdict_ok_never"),
-    };
-    page.blocked = blocking.is_some();
-    page.entries = entries
-        .iter()
-        .map(|e| EntryRow {
+    }
+}
+
+impl EntryRow {
+    /// A list entry as the viewer may see it; not blocking, and no removal link yet.
+    fn of(viewer: &Viewer, e: &ListEntry, zone: &Tz, now: i64) -> Self {
+        let lang = viewer.lang;
+        EntryRow {
             list: e.list.label(lang.code()).to_string(),
             list_code: e.list.code(),
             id: e.id,
-            address: entry_address(&viewer, e),
+            address: entry_address(viewer, e),
             reason: viewer.show_text(&e.reason.clone().unwrap_or_default()),
             source: source_shown(lang, e.source.as_deref().unwrap_or_default()),
-            since: format_in_zone(e.created_at, &zone),
-            until: when(e.expires_at).unwrap_or_else(|| lang.t("lookup.forever")),
+            since: format_in_zone(e.created_at, zone),
+            until: e
+                .expires_at
+                .map(|t| format_in_zone(t, zone))
+                .unwrap_or_else(|| lang.t("lookup.forever")),
             active: e.is_active(now),
-            blocking: blocking
-                .as_ref()
-                .is_some_and(|b| b.entry.list == e.list && b.entry.id == e.id),
-            // With masking on the entry alone names what to remove: no link carries the address.
-            confirm_href: format!(
-                "/lookup/remove?{}{}",
-                if viewer.masks() {
-                    query_string(&[("list", e.list.code()), ("id", &e.id.to_string())])
-                } else {
-                    query_string(&[
-                        ("list", e.list.code()),
-                        ("id", &e.id.to_string()),
-                        ("address", address.as_str()),
-                    ])
-                },
-                account_param
-            ),
-        })
-        .collect();
-    page.messages = recent
-        .iter()
-        .map(|m| MessageRow {
+            blocking: false,
+            confirm_href: String::new(),
+        }
+    }
+}
+
+impl MessageRow {
+    fn of(viewer: &Viewer, m: &Message, zone: &Tz) -> Self {
+        let lang = viewer.lang;
+        MessageRow {
             id: m.id,
             status: m.status(),
             status_label: m.status().label(lang.code()).to_string(),
-            reason_label: m
-                .reason()
-                .map(|r| r.label(lang.code()).to_string())
-                .unwrap_or_default(),
+            reason_label: m.reason_label(lang.code()),
             api_user: m.api_user.clone(),
             subject: viewer.show_text(&m.subject),
-            requested: format_in_zone(m.requested_at, &zone),
-            updated: format_in_zone(m.updated_at, &zone),
-        })
-        .collect();
-    page.shown = shown;
-    page.searched = true;
-    render(page, 200)
+            requested: format_in_zone(m.requested_at, zone),
+            updated: format_in_zone(m.updated_at, zone),
+        }
+    }
 }
 
 /// A domain entry shows as it is; an address entry as the viewer may see addresses.
@@ -313,7 +363,6 @@ pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResul
         .into_iter()
         .find(|e| e.list == list && e.id == id)
         .ok_or(AppError::NotFound)?;
-    let lang = viewer.lang;
     let zone = viewer.account.zone();
     let back = if viewer.masks() {
         format!(
@@ -323,22 +372,7 @@ pub async fn confirm(viewer: Viewer, query: web::Query<RemoveQuery>) -> AppResul
     } else {
         format!("/lookup?{}", query_string(&[("address", &address)]))
     };
-    let row = EntryRow {
-        list: list.label(lang.code()).to_string(),
-        list_code: list.code(),
-        id,
-        address: entry_address(&viewer, &entry),
-        reason: viewer.show_text(&entry.reason.clone().unwrap_or_default()),
-        source: source_shown(viewer.lang, entry.source.as_deref().unwrap_or_default()),
-        since: format_in_zone(entry.created_at, &zone),
-        until: entry
-            .expires_at
-            .map(|t| format_in_zone(t, &zone))
-            .unwrap_or_else(|| lang.t("lookup.forever")),
-        active: entry.is_active(now_ms()),
-        blocking: false,
-        confirm_href: String::new(),
-    };
+    let row = EntryRow::of(&viewer, &entry, &zone, now_ms());
     let page = ConfirmPage {
         ctx: viewer.page("/lookup"),
         spam_warning: list == ListKind::SpamReports,
