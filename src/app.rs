@@ -115,20 +115,14 @@ fn list_routes(cfg: &mut aweb::ServiceConfig) {
 /// suppression API. Their answers are for machines.
 fn ingestion_routes(cfg: &mut aweb::ServiceConfig) {
     use crate::web::{api, suppressions, webhooks};
-    // A batch of 10,000 events with raw message contents is far larger than the default limit.
-    let large = aweb::PayloadConfig::new(256 * 1024 * 1024);
+    // The events and bounce-message handlers read their bodies themselves, within their own
+    // bounds (web::body), after the caller is known: no PayloadConfig applies to them.
     cfg.service(
         aweb::scope("/api")
             .app_data(MachineAnswers)
+            .service(aweb::resource("/v1/events").route(aweb::post().to(api::events)))
             .service(
-                aweb::resource("/v1/events")
-                    .app_data(large)
-                    .route(aweb::post().to(api::events)),
-            )
-            .service(
-                aweb::resource("/v1/bounce-messages")
-                    .app_data(aweb::PayloadConfig::new(32 * 1024 * 1024))
-                    .route(aweb::post().to(api::bounce_messages)),
+                aweb::resource("/v1/bounce-messages").route(aweb::post().to(api::bounce_messages)),
             )
             .service(
                 aweb::resource(
