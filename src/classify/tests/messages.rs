@@ -98,8 +98,7 @@ Nothing to see.
 fn qmail_text_bounce_blocklisted() {
     let c = classify(QMAIL_BOUNCE);
     assert_eq!(c.kind, Kind::Bounce);
-    assert_eq!(c.reason, Some("ip_domain_rejected"));
-    assert_eq!(c.detail, Some("blocklisted"));
+    assert_outcome(&c, (Some("ip_domain_rejected"), Some("blocklisted")));
     assert_eq!(c.status_code.as_deref(), Some("5.7.1"));
     assert_eq!(c.reply_code, Some(554));
     assert_eq!(c.recipient.as_deref(), Some("carol@example.com"));
@@ -150,8 +149,7 @@ Content-Type: text/html; charset=\"us-ascii\"
 fn exchange_bounce_mailbox_full() {
     let c = classify(EXCHANGE_BOUNCE);
     assert_eq!(c.kind, Kind::Bounce);
-    assert_eq!(c.reason, Some("other"));
-    assert_eq!(c.detail, Some("mailbox_full"));
+    assert_outcome(&c, (Some("other"), Some("mailbox_full")));
     assert_eq!(c.status_code.as_deref(), Some("5.2.2"));
 }
 
@@ -224,8 +222,7 @@ recipients. This is a permanent error. The following address(es) failed:\n\n  gi
     550 5.2.2 <gina@example.com>: mailbox is full\n\n------ This is a copy of the message, including all the headers. ------\n\nSubject: hi\n";
     let c = classify(raw);
     assert_eq!(c.kind, Kind::Bounce);
-    assert_eq!(c.reason, Some("other"));
-    assert_eq!(c.detail, Some("mailbox_full"));
+    assert_outcome(&c, (Some("other"), Some("mailbox_full")));
     assert_eq!(c.recipient.as_deref(), Some("gina@example.com"));
 }
 

@@ -15,8 +15,7 @@ fn reply_blocked_by_spamhaus() {
 #[test]
 fn reply_mailbox_full() {
     let c = reply("452 4.2.2 mailbox full");
-    assert_eq!(c.reason, Some("other"));
-    assert_eq!(c.detail, Some("mailbox_full"));
+    assert_outcome(&c, (Some("other"), Some("mailbox_full")));
     assert_eq!(c.reply_code, Some(452));
 }
 

@@ -1,9 +1,11 @@
 //! An authenticated call: its API user found by `apiUser` + `apiKey`, the rate limit, and
 //! what its parameters select.
 
-use actix_web::HttpRequest;
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
 use chrono::Utc;
 use chrono_tz::Tz;
+use futures_util::future::LocalBoxFuture;
 use serde_json::json;
 
 use super::answer::{auth_failed, success, Answer, SendCloudError};
@@ -16,10 +18,30 @@ use crate::web::api::ApiCaller;
 use crate::web::{with_db, AppState};
 
 /// An authenticated call: its parameters, its API user and its account's time zone.
-pub(super) struct Call {
+pub struct Call {
     pub(super) params: Params,
     pub(super) caller: ApiCaller,
     zone: Tz,
+}
+
+/// A handler's call: the body read as `web::Bytes` reads it (within the same limit), then
+/// [`Call::open`]; a refusal answers in SendCloud's envelope.
+impl FromRequest for Call {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Call, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| SendCloudError::from(crate::web::AppError::internal("no state")))?;
+            Ok(Call::open(&state, &req, &body).await?)
+        })
+    }
 }
 
 impl Call {

@@ -1,7 +1,7 @@
 //! The spam-report list under both its names: `/apiv2/spamreported/…` and
 //! `/apiv2/complaint/…`.
 
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use serde::Serialize;
 
 use super::answer::{data_list, Answer, SendCloudError};
@@ -22,12 +22,7 @@ struct SpamReportVo {
 }
 
 /// `/apiv2/spamreported/list`: the spam reports by `email` or window.
-pub async fn spam_reported_list(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn spam_reported_list(state: web::Data<AppState>, call: Call) -> Answer {
     let data: Vec<SpamReportVo> = complaints(&state, &call)
         .await?
         .into_iter()
@@ -105,12 +100,7 @@ struct ComplaintVo {
 }
 
 /// `/apiv2/complaint/list`, the current name of the spam-report list, with its field names.
-pub async fn complaint_list(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn complaint_list(state: web::Data<AppState>, call: Call) -> Answer {
     let data: Vec<ComplaintVo> = complaints(&state, &call)
         .await?
         .into_iter()
@@ -126,24 +116,14 @@ pub async fn complaint_list(
 }
 
 /// `/apiv2/complaint/delete`: the entry of `email`, or every complaint of a window.
-pub async fn complaint_delete(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn complaint_delete(state: web::Data<AppState>, call: Call) -> Answer {
     let filter = call.list_filter()?;
     call.delete(&state, ListKind::SpamReports, filter).await
 }
 
 /// `/apiv2/spamreported/delete`: one address only, as SendCloud has it: deleting complaints
 /// in bulk invites second ones.
-pub async fn spam_reported_delete(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn spam_reported_delete(state: web::Data<AppState>, call: Call) -> Answer {
     let filter = ListFilter {
         address: Some(call.required_email()?),
         ..ListFilter::default()

@@ -1,6 +1,6 @@
 //! `/apiv2/data/emailStatus`: the status table.
 
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use serde::Serialize;
 use serde_json::json;
 
@@ -69,12 +69,7 @@ fn status_of_code(raw: &str) -> Option<Status> {
 
 /// `/apiv2/data/emailStatus`: the status table of a window of at most 30 days, as `/status`
 /// shows it.
-pub async fn email_status(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn email_status(state: web::Data<AppState>, call: Call) -> Answer {
     let (selection, page) = selection(&call)?;
     let scope = call.caller.scope;
     let (total, rows) = with_db(&state, move |conn| {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -43,8 +43,7 @@ struct BounceVo {
 }
 
 /// `/apiv2/bounce/list`: the bounce list by `email` or window.
-pub async fn bounce_list(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn bounce_list(state: web::Data<AppState>, call: Call) -> Answer {
     let entries = call
         .list_page(&state, ListKind::Bounces, AnyOf::default())
         .await?;
@@ -62,12 +61,7 @@ pub async fn bounce_list(state: web::Data<AppState>, req: HttpRequest, body: web
 }
 
 /// `/apiv2/bounce/delete`: the entry of `email`, or every entry bounced in the window.
-pub async fn bounce_delete(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn bounce_delete(state: web::Data<AppState>, call: Call) -> Answer {
     let filter = call.list_filter()?;
     call.delete(&state, ListKind::Bounces, filter).await
 }
@@ -141,12 +135,7 @@ async fn labels_of(
 
 /// `/apiv2/unsubscribe/list`: the unsubscribe list by `email` or window, narrowed by
 /// `apiUserList` and `labelIdList`.
-pub async fn unsubscribe_list(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn unsubscribe_list(state: web::Data<AppState>, call: Call) -> Answer {
     let (ids, names) = (
         call.params.list("labelIdList")?,
         call.params.list("labelNameList")?,
@@ -175,12 +164,7 @@ pub async fn unsubscribe_list(
 
 /// `/apiv2/unsubscribe/add`: adds `email` as the console's add does (source `api`, reason
 /// `not_wanted`, the calling API_USER); answers the entry as stored.
-pub async fn unsubscribe_add(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn unsubscribe_add(state: web::Data<AppState>, call: Call) -> Answer {
     let entry = ManualEntry {
         list: ListKind::Unsubscribes,
         address: call.required_email()?,
@@ -205,12 +189,7 @@ pub async fn unsubscribe_add(
 }
 
 /// `/apiv2/unsubscribe/delete`: the entry of `email`, or every entry of the window.
-pub async fn unsubscribe_delete(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn unsubscribe_delete(state: web::Data<AppState>, call: Call) -> Answer {
     let filter = call.list_filter()?;
     call.delete(&state, ListKind::Unsubscribes, filter).await
 }

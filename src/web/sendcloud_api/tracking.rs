@@ -1,6 +1,6 @@
 //! Opens and clicks: `/apiv2/data/openOrClick` and `/apiv2/openandclick/list`.
 
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use serde::Serialize;
 use serde_json::json;
 
@@ -35,12 +35,7 @@ impl TrackVo {
 
 /// `/apiv2/data/openOrClick` and `/apiv2/openandclick/list`: opens (`trackType=1`) and clicks
 /// (`2`) by `email` (any time) or window.
-pub async fn open_or_click(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Answer {
-    let call = Call::open(&state, &req, &body).await?;
+pub async fn open_or_click(state: web::Data<AppState>, call: Call) -> Answer {
     let kind = match call.params.get("trackType") {
         None => None,
         Some("1") => Some(TrackKind::Open),
