@@ -10,7 +10,8 @@ use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::domain::{format_in_zone, Reason, Status};
 use crate::store::messages;
-use crate::store::models::Message;
+use crate::store::models::{Message, MessageEvent};
+use crate::store::status::Engagement;
 
 use super::content::{self, ContentView};
 
@@ -115,6 +116,8 @@ async fn find(viewer: &mut Viewer, id: &str) -> AppResult<Message> {
     .await
 }
 
+/// `GET /status/{id}`: the message, its event log, its opens and clicks and, with S+, its
+/// send log and content.
 pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<MessagePage> {
     let message = find(&mut viewer, &id).await?;
     let scope = viewer.scope();
@@ -142,18 +145,84 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<Messag
     })
     .await?;
     let zone = viewer.account.zone();
-    let lang = viewer.lang;
-    let status = message.status();
     let events: Vec<EventRow> = events
         .into_iter()
-        .map(|e| EventRow {
+        .map(|e| EventRow::of(&viewer, e, &zone))
+        .collect();
+    let engagement = engagement
+        .into_iter()
+        .map(|e| EngagementRow::of(&viewer, e, &zone))
+        .collect();
+    let mut page = MessagePage::of(&viewer, &message, &zone);
+    page.detail = failure_detail(page.status, &events);
+    page.events = events;
+    page.engagement = engagement;
+    page.send_log = send_log.map(|log| viewer.show_text(&log));
+    page.content = raw.as_deref().map(|raw| content_view(&viewer, raw));
+    Ok(page)
+}
+
+impl MessagePage {
+    /// The message itself as the viewer may see it, without its logs.
+    fn of(viewer: &Viewer, message: &Message, zone: &chrono_tz::Tz) -> Self {
+        let lang = viewer.lang;
+        let status = message.status();
+        let reason = message.reason();
+        MessagePage {
+            ctx: viewer.page("/status"),
+            detail: String::new(),
+            id: message.id,
+            email_id: viewer.show_text(&message.email_id),
+            api_user: message.api_user.clone(),
+            mail_type: message.mail_type().label(lang.code()).to_string(),
+            tags: message.tag_list().into_iter().map(str::to_string).collect(),
+            recipient: viewer.show_address(&message.recipient),
+            recipient_query: viewer.lookup_query(&message.recipient, message.id),
+            sender: viewer.show_text(&message.sender),
+            subject: viewer.show_text(&message.subject),
+            status,
+            status_label: status.label(lang.code()).to_string(),
+            reason_code: reason.map(|r| r.code().to_string()).unwrap_or_default(),
+            reason_explained: reason
+                .map(|r| lang.t(&format!("explain.{}", r.code())))
+                .unwrap_or_default(),
+            reason_label: reason
+                .map(|r| r.label_in(status, lang.code()).to_string())
+                .unwrap_or_default(),
+            smtp_reply: viewer.show_text(&message.smtp_reply.clone().unwrap_or_default()),
+            rule: viewer.show_text(&rule_shown(
+                lang,
+                message.rule.as_deref().unwrap_or_default(),
+            )),
+            requested: format_in_zone(message.requested_at, zone),
+            updated: format_in_zone(message.updated_at, zone),
+            events: Vec::new(),
+            engagement: Vec::new(),
+            splus_log: viewer.account.splus_log,
+            send_log: None,
+            splus_content: viewer.account.splus_content,
+            content: None,
+            raw_download: !viewer.masks(),
+            account_param: if viewer.is_staff_view() {
+                format!("?account={}", viewer.account.id)
+            } else {
+                String::new()
+            },
+        }
+    }
+}
+
+impl EventRow {
+    fn of(viewer: &Viewer, e: MessageEvent, zone: &chrono_tz::Tz) -> Self {
+        let lang = viewer.lang;
+        EventRow {
             detail: e
                 .detail
                 .as_deref()
                 .filter(|_| is_failure(&e.kind))
                 .map(detail_words)
                 .unwrap_or_default(),
-            time: format_in_zone(e.occurred_at, &zone),
+            time: format_in_zone(e.occurred_at, zone),
             kind_label: lang.t(&format!("event.{}", e.kind)),
             kind: e.kind,
             smtp_reply: viewer.show_text(&e.smtp_reply.unwrap_or_default()),
@@ -164,90 +233,50 @@ pub async fn page(mut viewer: Viewer, id: web::Path<String>) -> AppResult<Messag
                 .and_then(Reason::from_i16)
                 .map(|r| r.label(lang.code()).to_string())
                 .unwrap_or_default(),
-        })
-        .collect();
-    let engagement = engagement
-        .into_iter()
-        .map(|e| {
-            let agent = e.user_agent.unwrap_or_default();
-            let (browser, os) = crate::domain::browser_and_os(&agent);
-            let click = e.kind == 2;
-            EngagementRow {
-                time: format_in_zone(e.occurred_at, &zone),
-                kind: if click { "click" } else { "open" },
-                kind_label: lang.t(if click { "event.click" } else { "event.open" }),
-                linkable: e.url.starts_with("https://") || e.url.starts_with("http://"),
-                url: viewer.show_text(&e.url),
-                ip: e.ip.unwrap_or_default(),
-                browser: format!("{browser} · {os}"),
-                agent,
-            }
-        })
-        .collect();
-    let detail = if matches!(status, Status::SoftBounce | Status::Invalid) {
-        events
-            .iter()
-            .rev()
-            .find(|e| is_failure(&e.kind) && !e.detail.is_empty())
-            .map(|e| e.detail.clone())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    let page = MessagePage {
-        ctx: viewer.page("/status"),
-        detail,
-        id: message.id,
-        email_id: viewer.show_text(&message.email_id),
-        api_user: message.api_user.clone(),
-        mail_type: message.mail_type().label(lang.code()).to_string(),
-        tags: message.tag_list().into_iter().map(str::to_string).collect(),
-        recipient: viewer.show_address(&message.recipient),
-        recipient_query: viewer.lookup_query(&message.recipient, message.id),
-        sender: viewer.show_text(&message.sender),
-        subject: viewer.show_text(&message.subject),
-        status,
-        status_label: status.label(lang.code()).to_string(),
-        reason_code: message
-            .reason()
-            .map(|r| r.code().to_string())
-            .unwrap_or_default(),
-        reason_explained: message
-            .reason()
-            .map(|r| lang.t(&format!("explain.{}", r.code())))
-            .unwrap_or_default(),
-        reason_label: message
-            .reason()
-            .map(|r| r.label_in(status, lang.code()).to_string())
-            .unwrap_or_default(),
-        smtp_reply: viewer.show_text(&message.smtp_reply.clone().unwrap_or_default()),
-        rule: viewer.show_text(&rule_shown(
-            lang,
-            message.rule.as_deref().unwrap_or_default(),
-        )),
-        requested: format_in_zone(message.requested_at, &zone),
-        updated: format_in_zone(message.updated_at, &zone),
-        events,
-        engagement,
-        splus_log,
-        send_log: send_log.map(|log| viewer.show_text(&log)),
-        splus_content,
-        content: raw.as_deref().map(|raw| {
-            let mut view = content::read(raw);
-            for (_, value) in &mut view.headers {
-                *value = viewer.show_text(value);
-            }
-            view.text = view.text.map(|t| viewer.show_text(&t));
-            view
-        }),
-        raw_download: !viewer.masks(),
-        account_param: if viewer.is_staff_view() {
-            format!("?account={}", viewer.account.id)
-        } else {
-            String::new()
-        },
-    };
-    Ok(page)
+        }
+    }
+}
+
+impl EngagementRow {
+    fn of(viewer: &Viewer, e: Engagement, zone: &chrono_tz::Tz) -> Self {
+        let lang = viewer.lang;
+        let agent = e.user_agent.unwrap_or_default();
+        let (browser, os) = crate::domain::browser_and_os(&agent);
+        let click = e.kind == 2;
+        EngagementRow {
+            time: format_in_zone(e.occurred_at, zone),
+            kind: if click { "click" } else { "open" },
+            kind_label: lang.t(if click { "event.click" } else { "event.open" }),
+            linkable: e.url.starts_with("https://") || e.url.starts_with("http://"),
+            url: viewer.show_text(&e.url),
+            ip: e.ip.unwrap_or_default(),
+            browser: format!("{browser} · {os}"),
+            agent,
+        }
+    }
+}
+
+/// The finer detail of the latest failure, for a failed message.
+fn failure_detail(status: Status, events: &[EventRow]) -> String {
+    if !matches!(status, Status::SoftBounce | Status::Invalid) {
+        return String::new();
+    }
+    events
+        .iter()
+        .rev()
+        .find(|e| is_failure(&e.kind) && !e.detail.is_empty())
+        .map(|e| e.detail.clone())
+        .unwrap_or_default()
+}
+
+/// The stored S+ content, its headers and text masked as the viewer sees free text.
+fn content_view(viewer: &Viewer, raw: &[u8]) -> ContentView {
+    let mut view = content::read(raw);
+    for (_, value) in &mut view.headers {
+        *value = viewer.show_text(value);
+    }
+    view.text = view.text.map(|t| viewer.show_text(&t));
+    view
 }
 
 /// The S+ content routes answer 403 for an account without the feature.

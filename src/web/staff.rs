@@ -9,6 +9,8 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::auth::Viewer;
+use super::filters::text;
+use super::lang::Lang;
 use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::domain::{format_in_zone, normalize_address, EmailAddress, Period};
@@ -84,29 +86,7 @@ pub async fn page(viewer: Viewer, query: web::Query<StaffQuery>) -> AppResult<im
     };
     let wanted_email_id = Some(email_id.trim().to_string()).filter(|s| !s.is_empty());
     let needle = q.trim().to_lowercase();
-    let (all, hits) = {
-        let (a, e) = (wanted_address.clone(), wanted_email_id.clone());
-        with_db(viewer.state(), move |conn| {
-            let all = accounts::list_accounts(conn)?;
-            // Accounts are few; each is searched through its own scoped, indexed query.
-            let mut hits: Vec<(Account, Message)> = Vec::new();
-            for account in &all {
-                let scope = AccountScope::new(account.id);
-                if let Some(address) = &a {
-                    for m in messages::for_recipient(conn, &scope, address, 20)? {
-                        hits.push((account.clone(), m));
-                    }
-                }
-                if let Some(email_id) = &e {
-                    if let Some(m) = messages::by_email_id(conn, &scope, email_id)? {
-                        hits.push((account.clone(), m));
-                    }
-                }
-            }
-            Ok((all, hits))
-        })
-        .await?
-    };
+    let (all, hits) = search(&viewer, wanted_address.clone(), wanted_email_id.clone()).await?;
     if let Some(a) = &wanted_address {
         viewer
             .audit("staff.search_address", normalize_address(a))
@@ -127,25 +107,7 @@ pub async fn page(viewer: Viewer, query: web::Query<StaffQuery>) -> AppResult<im
         .collect();
     let hits = hits
         .into_iter()
-        .map(|(account, m)| HitRow {
-            account_id: account.id,
-            recipient: if account.mask_addresses {
-                crate::domain::mask_address(&m.recipient)
-            } else {
-                m.recipient.clone()
-            },
-            account: account.name.clone(),
-            id: m.id,
-            email_id: m.email_id.clone(),
-            status_code: m.status().code(),
-            tone: m.status().tone(),
-            status: m.status().label(lang.code()).to_string(),
-            reason: m
-                .reason()
-                .map(|r| r.label(lang.code()).to_string())
-                .unwrap_or_default(),
-            requested: format_in_zone(m.requested_at, &account.zone()),
-        })
+        .map(|(account, m)| HitRow::of(&account, &m, lang))
         .collect();
     let page = StaffPage {
         ctx: viewer.page("/staff"),
@@ -162,6 +124,56 @@ pub async fn page(viewer: Viewer, query: web::Query<StaffQuery>) -> AppResult<im
         None => StatusCode::OK,
     };
     Ok(page.customize().with_status(status))
+}
+
+/// Every account, and the messages of any account to `address` (its newest 20) or with
+/// `email_id`: accounts are few, each is searched through its own scoped, indexed query.
+async fn search(
+    viewer: &Viewer,
+    address: Option<String>,
+    email_id: Option<String>,
+) -> AppResult<(Vec<Account>, Vec<(Account, Message)>)> {
+    with_db(viewer.state(), move |conn| {
+        let all = accounts::list_accounts(conn)?;
+        let mut hits: Vec<(Account, Message)> = Vec::new();
+        for account in &all {
+            let scope = AccountScope::new(account.id);
+            if let Some(address) = &address {
+                for m in messages::for_recipient(conn, &scope, address, 20)? {
+                    hits.push((account.clone(), m));
+                }
+            }
+            if let Some(email_id) = &email_id {
+                if let Some(m) = messages::by_email_id(conn, &scope, email_id)? {
+                    hits.push((account.clone(), m));
+                }
+            }
+        }
+        Ok((all, hits))
+    })
+    .await
+}
+
+impl HitRow {
+    /// A message found, its address masked when its account masks addresses.
+    fn of(account: &Account, m: &Message, lang: Lang) -> Self {
+        HitRow {
+            account_id: account.id,
+            recipient: if account.mask_addresses {
+                crate::domain::mask_address(&m.recipient)
+            } else {
+                m.recipient.clone()
+            },
+            account: account.name.clone(),
+            id: m.id,
+            email_id: m.email_id.clone(),
+            status_code: m.status().code(),
+            tone: m.status().tone(),
+            status: m.status().label(lang.code()).to_string(),
+            reason: m.reason_label(lang.code()),
+            requested: format_in_zone(m.requested_at, &account.zone()),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -203,43 +215,22 @@ pub async fn audit_page(
 ) -> AppResult<impl Responder> {
     require_staff(&viewer)?;
     let lang = viewer.lang;
-    let text = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
     let zone = viewer.account.zone();
-    let today = Utc::now().with_timezone(&zone).date_naive();
     let mut error = None;
-    let (from_ms, to_ms) = if text(&query.from).is_some() || text(&query.to).is_some() {
-        match Period::parse(query.from.as_deref(), query.to.as_deref(), today) {
-            Ok(p) => {
-                let (a, b) = p.bounds(&zone);
-                (Some(a), Some(b))
-            }
-            Err(_) => {
-                error = Some(lang.t("staff.bad_period"));
-                (None, None)
-            }
-        }
-    } else {
+    let (from_ms, to_ms) = audit_period(&query, &zone).unwrap_or_else(|| {
+        error = Some(lang.t("staff.bad_period"));
         (None, None)
-    };
+    });
     let all = with_db(viewer.state(), |conn| Ok(accounts::list_accounts(conn)?)).await?;
-    let account_id = match text(&query.account) {
-        None => None,
-        Some(name) => match all
-            .iter()
+    let account_id = text(&query.account).map(|name| {
+        all.iter()
             .find(|a| a.name == name || a.id.to_string() == name)
-        {
-            Some(a) => Some(a.id),
-            None => {
+            .map(|a| a.id)
+            .unwrap_or_else(|| {
                 error = Some(lang.t("staff.no_account"));
-                Some(-1)
-            }
-        },
-    };
+                -1
+            })
+    });
     let filter = AuditFilter {
         account_id,
         actor_email: text(&query.actor).map(|a| normalize_address(&a)),
@@ -282,4 +273,16 @@ pub async fn audit_page(
         None => StatusCode::OK,
     };
     Ok(page.customize().with_status(status))
+}
+
+/// The audit filter's `from`/`to` as UTC bounds (none when both are blank); None when they
+/// do not make a period.
+fn audit_period(query: &AuditQuery, zone: &chrono_tz::Tz) -> Option<(Option<i64>, Option<i64>)> {
+    if text(&query.from).is_none() && text(&query.to).is_none() {
+        return Some((None, None));
+    }
+    let today = Utc::now().with_timezone(zone).date_naive();
+    let period = Period::parse(query.from.as_deref(), query.to.as_deref(), today).ok()?;
+    let (a, b) = period.bounds(zone);
+    Some((Some(a), Some(b)))
 }
