@@ -872,3 +872,171 @@ both_backends!(every_refusal_answers_alike, |db| {
     assert_eq!(answers[0].0, 403);
     assert_eq!(messages(&app), 0);
 });
+
+// ---------------------------------------------------------------- bounces after delivery
+
+// Each ESP reports a bounce without saying whether the mail had been accepted: one that
+// follows a delivery is a soft bounce (DESIGN §2), in either arrival order; one without a
+// delivery before it is invalid.
+both_backends!(
+    a_bounce_after_a_delivery_is_a_soft_bounce_on_every_feed,
+    |db| {
+        let (app, mut client, id) = setup(db);
+        const SOFT: (i64, i64) = (2, 6);
+        const INVALID: (i64, i64) = (3, 6);
+
+        // Mailgun: `delivered`, then `failed` permanent, as its docs show them.
+        set_key(&app, id, "mailgun", MAILGUN_KEY);
+        let delivered = mailgun_events().remove(0);
+        let mut failed = mailgun_events().remove(2);
+        failed["id"] = json!("G9Bn5sl1TC6nu79C8C0bwh");
+        let mut mailgun_post = |n: u32, mut data: Value, message: &str, at: f64| {
+            data["message"] = mailgun_message(message, "alice@example.com");
+            data["recipient"] = json!("alice@example.com");
+            data["timestamp"] = json!(at);
+            data["id"] = json!(format!("{}-{n}", data["id"].as_str().unwrap()));
+            let body = mailgun_signed(
+                MAILGUN_KEY,
+                &(now_ms() / 1000).to_string(),
+                &format!("bounce-after-delivery-token-{n}"),
+                data,
+            );
+            let r = post_json(&mut client, "/webhooks/mailgun?account=shop", &[], &body);
+            assert_eq!(r.status, 200, "{}", r.body);
+        };
+        mailgun_post(1, delivered.clone(), "m1@sandbox.mailgun.org", 1521472262.9);
+        mailgun_post(2, failed.clone(), "m1@sandbox.mailgun.org", 1521472300.0);
+        mailgun_post(3, failed.clone(), "m2@sandbox.mailgun.org", 1521472300.0);
+        mailgun_post(4, delivered, "m2@sandbox.mailgun.org", 1521472262.9);
+        mailgun_post(5, failed, "m3@sandbox.mailgun.org", 1521472300.0);
+        assert_eq!(
+            state(&app, "m1@sandbox.mailgun.org$alice@example.com"),
+            SOFT
+        );
+        assert_eq!(
+            state(&app, "m2@sandbox.mailgun.org$alice@example.com"),
+            SOFT,
+            "delivery late"
+        );
+        assert_eq!(
+            state(&app, "m3@sandbox.mailgun.org$alice@example.com"),
+            INVALID
+        );
+
+        // SendGrid: `delivered` and `bounce` (type bounce), in one batch each way round.
+        let (key, public) = sendgrid_keys();
+        set_key(&app, id, "sendgrid", &public);
+        let sg = |n: &str, event: &str, at: i64| {
+            let mut e = json!({"email": "bo@example.com", "timestamp": at, "event": event,
+            "smtp-id": format!("<sg{n}@ismtpd-555>"), "category": "cat facts",
+            "sg_event_id": format!("{event}-{n}"),
+            "sg_message_id": format!("sg{n}.filter0001.16648.5515E0B88.0")});
+            if event == "bounce" {
+                e["reason"] =
+                    json!("550 5.1.1 The email account that you tried to reach does not exist");
+                e["status"] = json!("5.1.1");
+                e["type"] = json!("bounce");
+            } else {
+                e["response"] = json!("250 OK");
+            }
+            e
+        };
+        let body = json!([
+            sg("1", "delivered", 1513299570),
+            sg("1", "bounce", 1513299600),
+            sg("2", "bounce", 1513299600),
+            sg("2", "delivered", 1513299570),
+            sg("3", "bounce", 1513299600),
+        ])
+        .to_string();
+        let ts = (now_ms() / 1000).to_string();
+        let sig = sendgrid_sign(&key, &ts, &body);
+        let r = post_json(
+            &mut client,
+            "/webhooks/sendgrid?account=shop",
+            &[
+                ("X-Twilio-Email-Event-Webhook-Signature", sig.as_str()),
+                ("X-Twilio-Email-Event-Webhook-Timestamp", ts.as_str()),
+            ],
+            &body,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(state(&app, "sg1$bo@example.com"), SOFT);
+        assert_eq!(state(&app, "sg2$bo@example.com"), SOFT, "delivery late");
+        assert_eq!(state(&app, "sg3$bo@example.com"), INVALID);
+
+        // Postmark: a Delivery and a HardBounce record.
+        set_key(&app, id, "postmark", "s3cr3t-postmark-0123456789");
+        let delivery = postmark_posts().remove(0);
+        let bounce = postmark_posts().remove(2);
+        let mut postmark_post = |mut post: Value, message: &str| {
+            post["MessageID"] = json!(message);
+            if post["RecordType"] == "Delivery" {
+                post["Recipient"] = json!("jane@example.com");
+            }
+            let r = post_json(
+                &mut client,
+                "/webhooks/postmark?account=shop&secret=s3cr3t-postmark-0123456789",
+                &[],
+                &post.to_string(),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+        };
+        let mut early = delivery.clone();
+        early["DeliveredAt"] = json!("2019-11-05T16:30:00Z");
+        postmark_post(early.clone(), "pm-1");
+        postmark_post(bounce.clone(), "pm-1");
+        postmark_post(bounce.clone(), "pm-2");
+        postmark_post(early, "pm-2");
+        postmark_post(bounce, "pm-3");
+        assert_eq!(state(&app, "pm-1$jane@example.com"), SOFT);
+        assert_eq!(state(&app, "pm-2$jane@example.com"), SOFT, "delivery late");
+        assert_eq!(state(&app, "pm-3$jane@example.com"), INVALID);
+
+        // SES: `Delivery`, then a Permanent `Bounce`.
+        let dir = tempfile::tempdir().unwrap();
+        set_key(&app, id, "ses", &sns_certificate(dir.path()));
+        let ses_delivery = |m: &str| {
+            json!({"eventType": "Delivery", "mail": ses_mail(m, "recipient@example.com"),
+        "delivery": {"timestamp": "2017-08-05T00:40:14.133Z", "processingTimeMillis": 11893,
+            "recipients": ["recipient@example.com"], "smtpResponse": "250 2.6.0 Message received",
+            "reportingMTA": "mta.example.com"}})
+        };
+        let ses_bounce = |m: &str| {
+            json!({"eventType": "Bounce", "mail": ses_mail(m, "recipient@example.com"),
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": "recipient@example.com", "action": "failed",
+                "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
+            "timestamp": "2017-08-05T00:41:02.669Z",
+            "feedbackId": "01000157c44f053b-61b59c11-9236-11e6-8f96-7be8aexample-000000",
+            "reportingMTA": "dsn; mta.example.com"}})
+        };
+        for (n, event) in [
+            ses_delivery("ses-1"),
+            ses_bounce("ses-1"),
+            ses_bounce("ses-2"),
+            ses_delivery("ses-2"),
+            ses_bounce("ses-3"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let body = sns_signed(dir.path(), sns_notification(50 + n as u32, event), "2");
+            let r = client.post_raw("/webhooks/ses?account=shop", &[], body.as_bytes());
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        assert_eq!(state(&app, "ses-1$recipient@example.com"), SOFT);
+        assert_eq!(
+            state(&app, "ses-2$recipient@example.com"),
+            SOFT,
+            "delivery late"
+        );
+        assert_eq!(state(&app, "ses-3$recipient@example.com"), INVALID);
+
+        // The log shows what the ESP said: a bounce report.
+        assert_eq!(
+            app.count("SELECT COUNT(*) AS n FROM message_events WHERE kind = 'bounce'"),
+            12
+        );
+    }
+);

@@ -4,8 +4,8 @@
 //! certificate (PEM) in the settings and posts are checked against it.
 //!
 //! Send → request; Delivery → deliver; DeliveryDelay → deferred (still requesting); Bounce:
-//! Permanent → invalid, Transient (a soft bounce SES gave up on) → soft_bounce, Undetermined →
-//! invalid; Reject → invalid; Complaint → report_spam; Open, Click → open, click. Both the
+//! Permanent and Undetermined → a bounce report (soft_bounce after a Delivery, else invalid),
+//! Transient (a soft bounce SES gave up on) → soft_bounce; Reject → invalid; Complaint → report_spam; Open, Click → open, click. Both the
 //! event-publishing form (`eventType`) and the identity notifications (`notificationType`).
 
 use rsa::pkcs1v15::{Signature, VerifyingKey};
@@ -190,7 +190,7 @@ pub fn events(post: &Value) -> Result<Vec<Event>, String> {
             let (list, kind_of) = if kind == "Bounce" {
                 let kind = match detail.and_then(|d| text(d, "bounceType")) {
                     Some("Transient") => EventKind::SoftBounce,
-                    _ => EventKind::Invalid,
+                    _ => EventKind::Bounce,
                 };
                 ("bouncedRecipients", kind)
             } else {
