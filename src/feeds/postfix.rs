@@ -269,6 +269,8 @@ pub struct Reader {
     zone: Tz,
     queue: HashMap<String, QueueFile>,
     pending: Vec<Event>,
+    /// (Message-ID, emailId) of the pending events' messages, saved with them.
+    message_ids: Vec<(String, String)>,
     pub stats: Stats,
 }
 
@@ -280,6 +282,7 @@ impl Reader {
             zone,
             queue: HashMap::new(),
             pending: Vec::new(),
+            message_ids: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -345,6 +348,7 @@ impl Reader {
         let mut request_log = q.lines.clone();
         if let Some(id) = &q.message_id {
             request_log.insert(0, format!("message-id=<{id}>"));
+            self.message_ids.push((id.clone(), email_id.clone()));
         }
         let mut request = request_for(
             &email_id,
@@ -426,6 +430,7 @@ impl Reader {
         position: Option<(&str, LogPosition)>,
     ) -> StoreResult<()> {
         let events = std::mem::take(&mut self.pending);
+        let message_ids = std::mem::take(&mut self.message_ids);
         let scope = self.scope;
         let sender = self.sender.clone();
         let outcomes = conn.transaction(|conn| {
@@ -434,6 +439,8 @@ impl Reader {
             } else {
                 ingest(conn, &scope, &sender, &events)?
             };
+            let now = crate::domain::now_ms();
+            store::record_message_ids(conn, &scope, &message_ids, now)?;
             if let Some((path, position)) = position {
                 store::save_log_position(conn, &scope, path, position, crate::domain::now_ms())?;
             }
