@@ -17,8 +17,21 @@ use sha2::Sha256;
 
 const MAILGUN_KEY: &str = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0";
 
+/// A local address nothing listens on: where SNS's SubscribeURL is fetched from unless a test
+/// serves it, so that no test reaches out to the internet.
+fn offline() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
 fn setup(db: common::TestDb) -> (TestApp, Client, i64) {
-    let app = TestApp::start(db);
+    setup_via(db, offline())
+}
+
+fn setup_via(db: common::TestDb, sns: String) -> (TestApp, Client, i64) {
+    let mut settings = common::settings_for(&db);
+    settings.sns_confirm_via = Some(sns);
+    let app = TestApp::start_with(db, settings);
     let account = app.account("shop");
     app.account("other");
     let client = app.client();
@@ -827,6 +840,11 @@ both_backends!(
         );
         assert_eq!(r.status, 200, "{}", r.body);
         assert!(r.body.contains("ConfirmSubscription"));
+        assert!(
+            r.body.contains("\"confirmed\":false"),
+            "offline: {}",
+            r.body
+        );
         let account = mailtrail::store::accounts::find_account_by_name(&mut app.conn(), "shop")
             .unwrap()
             .unwrap();
@@ -1038,5 +1056,104 @@ both_backends!(
             app.count("SELECT COUNT(*) AS n FROM message_events WHERE kind = 'bounce'"),
             12
         );
+    }
+);
+
+/// SNS's SubscriptionConfirmation as its docs show it, for `url`.
+fn sns_confirmation(url: &str) -> Value {
+    json!({
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1c",
+        "Token": "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736",
+        "TopicArn": "arn:aws:sns:us-west-2:123456789012:MyTopic",
+        "Message": "You have chosen to subscribe to the topic arn:aws:sns:us-west-2:123456789012:MyTopic.\nTo confirm the subscription, visit the SubscribeURL included in this message.",
+        "SubscribeURL": url,
+        "Timestamp": sns_now(),
+        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
+    })
+}
+
+/// A one-request-at-a-time HTTP server standing in for SNS: answers 200 with the
+/// ConfirmSubscriptionResponse and sends each request line to the test.
+fn fake_sns() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            // The request's headers, to the blank line that ends them.
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+            }
+            // Told before answering, so the test sees it once its post is answered.
+            if tx.send(first.trim().to_string()).is_err() {
+                break;
+            }
+            let body = "<ConfirmSubscriptionResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><ConfirmSubscriptionResult><SubscriptionArn>arn:aws:sns:us-west-2:123456789012:MyTopic:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55</SubscriptionArn></ConfirmSubscriptionResult></ConfirmSubscriptionResponse>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (base, rx)
+}
+
+both_backends!(
+    sns_subscription_is_confirmed_by_fetching_only_amazon_urls,
+    |db| {
+        let (sns, requests) = fake_sns();
+        let (app, mut client, id) = setup_via(db, sns);
+        let dir = tempfile::tempdir().unwrap();
+        set_key(&app, id, "ses", &sns_certificate(dir.path()));
+        // Another host, a port, plain http: refused, never fetched, nothing kept.
+        for url in [
+            "https://sns.us-west-2.amazonaws.com.evil.example/?Action=ConfirmSubscription",
+            "https://169.254.169.254/latest/meta-data/",
+            "http://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription",
+        ] {
+            let body = sns_signed(dir.path(), sns_confirmation(url), "1");
+            let r = client.post_raw("/webhooks/ses?account=shop", &[], body.as_bytes());
+            assert_eq!(r.status, 400, "{url}: {}", r.body);
+        }
+        // SNS's own URL: fetched with its path and query, and the subscription confirmed.
+        let url = "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-west-2:123456789012:MyTopic&Token=2336412f37fb";
+        let body = sns_signed(dir.path(), sns_confirmation(url), "2");
+        let r = client.post_raw("/webhooks/ses?account=shop", &[], body.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("\"confirmed\":true"), "{}", r.body);
+        assert_eq!(
+        requests.try_recv().unwrap(),
+        "GET /?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-west-2:123456789012:MyTopic&Token=2336412f37fb HTTP/1.1"
+    );
+        assert!(
+            requests.try_recv().is_err(),
+            "one request, none for the refused URLs"
+        );
+        let account = mailtrail::store::accounts::find_account_by_name(&mut app.conn(), "shop")
+            .unwrap()
+            .unwrap();
+        app.user(
+            &account,
+            "owner@shop.example",
+            Role::Owner,
+            "correct horse battery",
+        );
+        client.login("owner@shop.example", "correct horse battery");
+        let page = client.get("/settings/feeds");
+        assert!(page.body.contains("id=\"ses-subscribed\""), "{}", page.body);
+        assert!(page
+            .body
+            .contains("arn:aws:sns:us-west-2:123456789012:MyTopic"));
+        assert!(!page.body.contains("id=\"ses-subscribe\""));
     }
 );
