@@ -43,6 +43,9 @@ pub struct Settings {
     /// SendCloud API v2 calls allowed per API_USER per minute (also the burst); 0: no limit.
     /// Over it, a call answers SendCloud's `50000` ("interface frequency limited").
     pub apiv2_calls_per_minute: u32,
+    /// Tests only, never read from flags or the environment: SNS SubscribeURLs (which must
+    /// still be on an `sns.<region>.amazonaws.com` host) are fetched from this scheme and host.
+    pub sns_confirm_via: Option<String>,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             exports_dir: None,
             retention_days: None,
             apiv2_calls_per_minute: 600,
+            sns_confirm_via: None,
         }
     }
 

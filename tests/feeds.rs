@@ -17,8 +17,21 @@ use sha2::Sha256;
 
 const MAILGUN_KEY: &str = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0";
 
+/// A local address nothing listens on: where SNS's SubscribeURL is fetched from unless a test
+/// serves it, so that no test reaches out to the internet.
+fn offline() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
 fn setup(db: common::TestDb) -> (TestApp, Client, i64) {
-    let app = TestApp::start(db);
+    setup_via(db, offline())
+}
+
+fn setup_via(db: common::TestDb, sns: String) -> (TestApp, Client, i64) {
+    let mut settings = common::settings_for(&db);
+    settings.sns_confirm_via = Some(sns);
+    let app = TestApp::start_with(db, settings);
     let account = app.account("shop");
     app.account("other");
     let client = app.client();
@@ -827,6 +840,11 @@ both_backends!(
         );
         assert_eq!(r.status, 200, "{}", r.body);
         assert!(r.body.contains("ConfirmSubscription"));
+        assert!(
+            r.body.contains("\"confirmed\":false"),
+            "offline: {}",
+            r.body
+        );
         let account = mailtrail::store::accounts::find_account_by_name(&mut app.conn(), "shop")
             .unwrap()
             .unwrap();
@@ -872,3 +890,270 @@ both_backends!(every_refusal_answers_alike, |db| {
     assert_eq!(answers[0].0, 403);
     assert_eq!(messages(&app), 0);
 });
+
+// ---------------------------------------------------------------- bounces after delivery
+
+// Each ESP reports a bounce without saying whether the mail had been accepted: one that
+// follows a delivery is a soft bounce (DESIGN §2), in either arrival order; one without a
+// delivery before it is invalid.
+both_backends!(
+    a_bounce_after_a_delivery_is_a_soft_bounce_on_every_feed,
+    |db| {
+        let (app, mut client, id) = setup(db);
+        const SOFT: (i64, i64) = (2, 6);
+        const INVALID: (i64, i64) = (3, 6);
+
+        // Mailgun: `delivered`, then `failed` permanent, as its docs show them.
+        set_key(&app, id, "mailgun", MAILGUN_KEY);
+        let delivered = mailgun_events().remove(0);
+        let mut failed = mailgun_events().remove(2);
+        failed["id"] = json!("G9Bn5sl1TC6nu79C8C0bwh");
+        let mut mailgun_post = |n: u32, mut data: Value, message: &str, at: f64| {
+            data["message"] = mailgun_message(message, "alice@example.com");
+            data["recipient"] = json!("alice@example.com");
+            data["timestamp"] = json!(at);
+            data["id"] = json!(format!("{}-{n}", data["id"].as_str().unwrap()));
+            let body = mailgun_signed(
+                MAILGUN_KEY,
+                &(now_ms() / 1000).to_string(),
+                &format!("bounce-after-delivery-token-{n}"),
+                data,
+            );
+            let r = post_json(&mut client, "/webhooks/mailgun?account=shop", &[], &body);
+            assert_eq!(r.status, 200, "{}", r.body);
+        };
+        mailgun_post(1, delivered.clone(), "m1@sandbox.mailgun.org", 1521472262.9);
+        mailgun_post(2, failed.clone(), "m1@sandbox.mailgun.org", 1521472300.0);
+        mailgun_post(3, failed.clone(), "m2@sandbox.mailgun.org", 1521472300.0);
+        mailgun_post(4, delivered, "m2@sandbox.mailgun.org", 1521472262.9);
+        mailgun_post(5, failed, "m3@sandbox.mailgun.org", 1521472300.0);
+        assert_eq!(
+            state(&app, "m1@sandbox.mailgun.org$alice@example.com"),
+            SOFT
+        );
+        assert_eq!(
+            state(&app, "m2@sandbox.mailgun.org$alice@example.com"),
+            SOFT,
+            "delivery late"
+        );
+        assert_eq!(
+            state(&app, "m3@sandbox.mailgun.org$alice@example.com"),
+            INVALID
+        );
+
+        // SendGrid: `delivered` and `bounce` (type bounce), in one batch each way round.
+        let (key, public) = sendgrid_keys();
+        set_key(&app, id, "sendgrid", &public);
+        let sg = |n: &str, event: &str, at: i64| {
+            let mut e = json!({"email": "bo@example.com", "timestamp": at, "event": event,
+            "smtp-id": format!("<sg{n}@ismtpd-555>"), "category": "cat facts",
+            "sg_event_id": format!("{event}-{n}"),
+            "sg_message_id": format!("sg{n}.filter0001.16648.5515E0B88.0")});
+            if event == "bounce" {
+                e["reason"] =
+                    json!("550 5.1.1 The email account that you tried to reach does not exist");
+                e["status"] = json!("5.1.1");
+                e["type"] = json!("bounce");
+            } else {
+                e["response"] = json!("250 OK");
+            }
+            e
+        };
+        let body = json!([
+            sg("1", "delivered", 1513299570),
+            sg("1", "bounce", 1513299600),
+            sg("2", "bounce", 1513299600),
+            sg("2", "delivered", 1513299570),
+            sg("3", "bounce", 1513299600),
+        ])
+        .to_string();
+        let ts = (now_ms() / 1000).to_string();
+        let sig = sendgrid_sign(&key, &ts, &body);
+        let r = post_json(
+            &mut client,
+            "/webhooks/sendgrid?account=shop",
+            &[
+                ("X-Twilio-Email-Event-Webhook-Signature", sig.as_str()),
+                ("X-Twilio-Email-Event-Webhook-Timestamp", ts.as_str()),
+            ],
+            &body,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(state(&app, "sg1$bo@example.com"), SOFT);
+        assert_eq!(state(&app, "sg2$bo@example.com"), SOFT, "delivery late");
+        assert_eq!(state(&app, "sg3$bo@example.com"), INVALID);
+
+        // Postmark: a Delivery and a HardBounce record.
+        set_key(&app, id, "postmark", "s3cr3t-postmark-0123456789");
+        let delivery = postmark_posts().remove(0);
+        let bounce = postmark_posts().remove(2);
+        let mut postmark_post = |mut post: Value, message: &str| {
+            post["MessageID"] = json!(message);
+            if post["RecordType"] == "Delivery" {
+                post["Recipient"] = json!("jane@example.com");
+            }
+            let r = post_json(
+                &mut client,
+                "/webhooks/postmark?account=shop&secret=s3cr3t-postmark-0123456789",
+                &[],
+                &post.to_string(),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+        };
+        let mut early = delivery.clone();
+        early["DeliveredAt"] = json!("2019-11-05T16:30:00Z");
+        postmark_post(early.clone(), "pm-1");
+        postmark_post(bounce.clone(), "pm-1");
+        postmark_post(bounce.clone(), "pm-2");
+        postmark_post(early, "pm-2");
+        postmark_post(bounce, "pm-3");
+        assert_eq!(state(&app, "pm-1$jane@example.com"), SOFT);
+        assert_eq!(state(&app, "pm-2$jane@example.com"), SOFT, "delivery late");
+        assert_eq!(state(&app, "pm-3$jane@example.com"), INVALID);
+
+        // SES: `Delivery`, then a Permanent `Bounce`.
+        let dir = tempfile::tempdir().unwrap();
+        set_key(&app, id, "ses", &sns_certificate(dir.path()));
+        let ses_delivery = |m: &str| {
+            json!({"eventType": "Delivery", "mail": ses_mail(m, "recipient@example.com"),
+        "delivery": {"timestamp": "2017-08-05T00:40:14.133Z", "processingTimeMillis": 11893,
+            "recipients": ["recipient@example.com"], "smtpResponse": "250 2.6.0 Message received",
+            "reportingMTA": "mta.example.com"}})
+        };
+        let ses_bounce = |m: &str| {
+            json!({"eventType": "Bounce", "mail": ses_mail(m, "recipient@example.com"),
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": "recipient@example.com", "action": "failed",
+                "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
+            "timestamp": "2017-08-05T00:41:02.669Z",
+            "feedbackId": "01000157c44f053b-61b59c11-9236-11e6-8f96-7be8aexample-000000",
+            "reportingMTA": "dsn; mta.example.com"}})
+        };
+        for (n, event) in [
+            ses_delivery("ses-1"),
+            ses_bounce("ses-1"),
+            ses_bounce("ses-2"),
+            ses_delivery("ses-2"),
+            ses_bounce("ses-3"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let body = sns_signed(dir.path(), sns_notification(50 + n as u32, event), "2");
+            let r = client.post_raw("/webhooks/ses?account=shop", &[], body.as_bytes());
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        assert_eq!(state(&app, "ses-1$recipient@example.com"), SOFT);
+        assert_eq!(
+            state(&app, "ses-2$recipient@example.com"),
+            SOFT,
+            "delivery late"
+        );
+        assert_eq!(state(&app, "ses-3$recipient@example.com"), INVALID);
+
+        // The log shows what the ESP said: a bounce report.
+        assert_eq!(
+            app.count("SELECT COUNT(*) AS n FROM message_events WHERE kind = 'bounce'"),
+            12
+        );
+    }
+);
+
+/// SNS's SubscriptionConfirmation as its docs show it, for `url`.
+fn sns_confirmation(url: &str) -> Value {
+    json!({
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1c",
+        "Token": "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736",
+        "TopicArn": "arn:aws:sns:us-west-2:123456789012:MyTopic",
+        "Message": "You have chosen to subscribe to the topic arn:aws:sns:us-west-2:123456789012:MyTopic.\nTo confirm the subscription, visit the SubscribeURL included in this message.",
+        "SubscribeURL": url,
+        "Timestamp": sns_now(),
+        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
+    })
+}
+
+/// A one-request-at-a-time HTTP server standing in for SNS: answers 200 with the
+/// ConfirmSubscriptionResponse and sends each request line to the test.
+fn fake_sns() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            // The request's headers, to the blank line that ends them.
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+            }
+            // Told before answering, so the test sees it once its post is answered.
+            if tx.send(first.trim().to_string()).is_err() {
+                break;
+            }
+            let body = "<ConfirmSubscriptionResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><ConfirmSubscriptionResult><SubscriptionArn>arn:aws:sns:us-west-2:123456789012:MyTopic:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55</SubscriptionArn></ConfirmSubscriptionResult></ConfirmSubscriptionResponse>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (base, rx)
+}
+
+both_backends!(
+    sns_subscription_is_confirmed_by_fetching_only_amazon_urls,
+    |db| {
+        let (sns, requests) = fake_sns();
+        let (app, mut client, id) = setup_via(db, sns);
+        let dir = tempfile::tempdir().unwrap();
+        set_key(&app, id, "ses", &sns_certificate(dir.path()));
+        // Another host, a port, plain http: refused, never fetched, nothing kept.
+        for url in [
+            "https://sns.us-west-2.amazonaws.com.evil.example/?Action=ConfirmSubscription",
+            "https://169.254.169.254/latest/meta-data/",
+            "http://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription",
+        ] {
+            let body = sns_signed(dir.path(), sns_confirmation(url), "1");
+            let r = client.post_raw("/webhooks/ses?account=shop", &[], body.as_bytes());
+            assert_eq!(r.status, 400, "{url}: {}", r.body);
+        }
+        // SNS's own URL: fetched with its path and query, and the subscription confirmed.
+        let url = "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-west-2:123456789012:MyTopic&Token=2336412f37fb";
+        let body = sns_signed(dir.path(), sns_confirmation(url), "2");
+        let r = client.post_raw("/webhooks/ses?account=shop", &[], body.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("\"confirmed\":true"), "{}", r.body);
+        assert_eq!(
+        requests.try_recv().unwrap(),
+        "GET /?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-west-2:123456789012:MyTopic&Token=2336412f37fb HTTP/1.1"
+    );
+        assert!(
+            requests.try_recv().is_err(),
+            "one request, none for the refused URLs"
+        );
+        let account = mailtrail::store::accounts::find_account_by_name(&mut app.conn(), "shop")
+            .unwrap()
+            .unwrap();
+        app.user(
+            &account,
+            "owner@shop.example",
+            Role::Owner,
+            "correct horse battery",
+        );
+        client.login("owner@shop.example", "correct horse battery");
+        let page = client.get("/settings/feeds");
+        assert!(page.body.contains("id=\"ses-subscribed\""), "{}", page.body);
+        assert!(page
+            .body
+            .contains("arn:aws:sns:us-west-2:123456789012:MyTopic"));
+        assert!(!page.body.contains("id=\"ses-subscribe\""));
+    }
+);

@@ -1,6 +1,6 @@
 //! Suppression and statuses do not depend on arrival order (DESIGN §3): for random sets of
-//! events — requests, deliveries, bounces, unsubscribes, spam reports and blacklist entries,
-//! each with its own time — every arrival order, in one batch or many, ends in the same
+//! events — requests, deliveries, bounces and bounce reports, unsubscribes, spam reports and
+//! blacklist entries, each with its own time — every arrival order, in one batch or many, ends in the same
 //! statuses, reasons and list contents. Through the real HTTP API on both backends; each
 //! arrival order gets an account of its own in the same database.
 
@@ -30,10 +30,11 @@ enum What {
     Deliver {
         message: usize,
     },
-    /// `soft`: a soft bounce, else invalid; both `address_not_found`, so both fill the bounce list.
+    /// A soft bounce, an invalid, or a bounce report (soft after a delivery, else invalid); all
+    /// `address_not_found`, so all fill the bounce list.
     Bounce {
         message: usize,
-        soft: bool,
+        kind: usize,
     },
     Unsubscribe {
         who: usize,
@@ -53,7 +54,7 @@ fn what() -> impl Strategy<Value = What> {
     prop_oneof![
         3 => (0..4usize, 0..3usize).prop_map(|(message, who)| What::Request { message, who }),
         2 => (0..4usize).prop_map(|message| What::Deliver { message }),
-        2 => (0..4usize, any::<bool>()).prop_map(|(message, soft)| What::Bounce { message, soft }),
+        3 => (0..4usize, 0..3usize).prop_map(|(message, kind)| What::Bounce { message, kind }),
         1 => (0..3usize, 0..4usize).prop_map(|(who, reason)| What::Unsubscribe { who, reason }),
         1 => (0..3usize).prop_map(|who| What::Spam { who }),
         1 => (0..3usize, 0..10i64).prop_map(|(who, until)| What::Blacklist { who, until }),
@@ -139,8 +140,8 @@ fn wire(what: &What, slot: i64, base: i64) -> Wire {
             "recipient": ADDRESSES[*who], "timestamp": at}),
         What::Deliver { message } => json!({"event": "deliver", "email_id": id(message),
             "smtp_reply": "250 ok", "timestamp": at}),
-        What::Bounce { message, soft } => {
-            json!({"event": if *soft { "soft_bounce" } else { "invalid" },
+        What::Bounce { message, kind } => {
+            json!({"event": (["soft_bounce", "invalid", "bounce"][*kind]),
             "email_id": id(message), "reason": "address_not_found",
             "smtp_reply": format!("550 5.1.1 user unknown ({slot})"), "timestamp": at})
         }
@@ -367,4 +368,44 @@ both_backends!(late_entries_and_late_requests, |db| {
     assert!(s[0].contains(&"r ann@x.test 3 2".to_string()), "{s:?}");
     let s2 = run.replay(&[vec![&unsubscribe_before, &request]]);
     assert_eq!(s, s2);
+
+    // A bounce report after a delivery is a soft bounce, whichever comes first and whether the
+    // delivery is in the same batch, an earlier one, or a later one.
+    let requested = Wire::Event(
+        json!({"event": "request", "email_id": "b", "recipient": "bob@x.test",
+        "timestamp": rfc3339(base)}),
+    );
+    let delivered = Wire::Event(json!({"event": "deliver", "email_id": "b",
+        "timestamp": rfc3339(base + MINUTE)}));
+    let invalid = Wire::Event(json!({"event": "invalid", "email_id": "b",
+        "reason": "spam", "timestamp": rfc3339(base + 2 * MINUTE)}));
+    let reported = Wire::Event(json!({"event": "bounce", "email_id": "b",
+        "smtp_reply": "550 5.1.1 user unknown", "timestamp": rfc3339(base + 3 * MINUTE)}));
+    let soft = "b bob@x.test 2 6".to_string();
+    for batches in [
+        vec![vec![&requested, &delivered, &reported]],
+        vec![vec![&requested, &reported, &delivered]],
+        vec![vec![&requested], vec![&delivered], vec![&reported]],
+        vec![vec![&reported], vec![&delivered], vec![&requested]],
+        vec![vec![&requested, &reported], vec![&delivered]],
+        // An explicit failure between them does not hide the delivery.
+        vec![
+            vec![&requested, &delivered],
+            vec![&invalid],
+            vec![&reported],
+        ],
+        vec![
+            vec![&reported, &invalid],
+            vec![&requested],
+            vec![&delivered],
+        ],
+    ] {
+        let s = run.replay(&batches);
+        assert!(s[0].contains(&soft), "{s:?}");
+    }
+    let s = run.replay(&[vec![&requested, &reported]]);
+    assert!(
+        s[0].contains(&"b bob@x.test 3 6".to_string()),
+        "no delivery: {s:?}"
+    );
 });

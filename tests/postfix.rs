@@ -242,3 +242,83 @@ both_backends!(the_command_reads_gzip_rotated_logs, |db| {
         4
     );
 });
+
+/// Two messages to the same recipient; the DSN returns the older one, named by its Message-ID.
+const TWO_TO_ALICE: &str = "\
+Mar  1 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<20260301100000.1@shop.example>
+Mar  1 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<news@shop.example>, size=2048, nrcpt=1 (queue active)
+Mar  1 10:00:02 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<alice@example.com>, relay=mx.example.com[192.0.2.7]:25, delay=2.1, delays=0.1/0.01/0.5/1.5, dsn=2.0.0, status=sent (250 2.0.0 OK)
+Mar  1 11:00:00 mx1 postfix/cleanup[101]: 7A8B9C0D1E: message-id=<20260301110000.7@shop.example>
+Mar  1 11:00:00 mx1 postfix/qmgr[102]: 7A8B9C0D1E: from=<news@shop.example>, size=2048, nrcpt=1 (queue active)
+Mar  1 11:00:02 mx1 postfix/smtp[103]: 7A8B9C0D1E: to=<alice@example.com>, relay=mx.example.com[192.0.2.7]:25, delay=2, delays=0.1/0.01/0.5/1.4, dsn=2.0.0, status=sent (250 2.0.0 OK)
+";
+
+/// An RFC 3464 report from the recipient's server, after it had accepted the first message.
+const DSN: &str = "From: MAILER-DAEMON@mx.example.com\r
+To: news@shop.example\r
+Subject: Undelivered Mail Returned to Sender\r
+MIME-Version: 1.0\r
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r
+\r
+--b1\r
+Content-Type: text/plain\r
+\r
+Your message could not be delivered to its recipient: the mailbox is gone.\r
+--b1\r
+Content-Type: message/delivery-status\r
+\r
+Reporting-MTA: dns; mx.example.com\r
+\r
+Final-Recipient: rfc822; alice@example.com\r
+Action: failed\r
+Status: 5.1.1\r
+Diagnostic-Code: smtp; 550 5.1.1 <alice@example.com>: mailbox unavailable\r
+\r
+--b1\r
+Content-Type: text/rfc822-headers\r
+\r
+From: news@shop.example\r
+To: alice@example.com\r
+Subject: News\r
+Message-ID: <20260301100000.1@shop.example>\r
+\r
+--b1--\r
+";
+
+both_backends!(
+    a_bounce_message_finds_postfix_mail_by_its_message_id,
+    |db| {
+        let app = TestApp::start(db);
+        let account = app.account("shop");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mail.log");
+        append(&log, TWO_TO_ALICE);
+        let mut r = reader(account.id);
+        mailtrail::feeds::postfix::read_files(&mut app.conn(), &mut r, &[log]).unwrap();
+        let (first, newer) = (
+            "1A2B3C4D5E$alice@example.com",
+            "7A8B9C0D1E$alice@example.com",
+        );
+        assert_eq!((state(&app, first), state(&app, newer)), ((1, -1), (1, -1)));
+        let (_, key) = mailtrail::store::accounts::create_api_user(
+            &mut app.conn(),
+            &AccountScope::new(account.id),
+            "notify",
+            MailType::Trigger,
+        )
+        .unwrap();
+        let auth = format!("Bearer {key}");
+        let answer = app.client().post_raw(
+            "/api/v1/bounce-messages",
+            &[("Authorization", &auth), ("Content-Type", "message/rfc822")],
+            DSN.as_bytes(),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let answer: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(answer["matched_by"], "message_id", "{answer}");
+        assert_eq!(answer["email_id"], first, "{answer}");
+        // Delivered, then bounced: a soft bounce, address not found; the newer message untouched.
+        assert_eq!(state(&app, first), (2, 6));
+        assert_eq!(state(&app, newer), (1, -1));
+    }
+);

@@ -2,8 +2,9 @@
 //! "event-data": {…}}`, signed `hex(HMAC-SHA256(signing key, timestamp + token))`.
 //!
 //! delivered → deliver; failed with severity temporary → deferred (still requesting);
-//! failed permanent → invalid, except a soft bounce Mailgun gave up on (reason `old`, or a 4xx
-//! code) → soft_bounce; opened, clicked, unsubscribed, complained → open, click, unsubscribe,
+//! failed permanent → a bounce report (soft_bounce after a delivery, else invalid), except a
+//! soft bounce Mailgun gave up on (reason `old`, or a 4xx code) → soft_bounce and a send Mailgun
+//! refused for its own suppression lists (`suppress-…`) → invalid; opened, clicked, unsubscribed, complained → open, click, unsubscribe,
 //! report_spam. Other events (accepted, stored, …) request the message and nothing more.
 
 use hmac::{Hmac, Mac};
@@ -126,7 +127,10 @@ pub fn events(post: &Value) -> Result<Vec<Event>, String> {
             .and_then(Value::as_i64)
             .map(|n| n as i32);
     }
-    if matches!(kind, EventKind::Invalid | EventKind::SoftBounce) {
+    if matches!(
+        kind,
+        EventKind::Invalid | EventKind::SoftBounce | EventKind::Bounce
+    ) {
         // Mailgun refused to send to an address on its own suppression lists.
         e.reason = match text(data, &["reason"]) {
             Some("suppress-bounce") => Some(Reason::AddressNotFound),
@@ -150,9 +154,13 @@ fn failure_kind(data: &Value) -> EventKind {
         .and_then(|s| s.get("code"))
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    if text(data, &["reason"]) == Some("old") || (400..500).contains(&code) {
+    let reason = text(data, &["reason"]).unwrap_or("");
+    if reason == "old" || (400..500).contains(&code) {
         EventKind::SoftBounce
-    } else {
+    } else if reason.starts_with("suppress-") {
+        // Never sent: the address is on one of Mailgun's suppression lists.
         EventKind::Invalid
+    } else {
+        EventKind::Bounce
     }
 }

@@ -29,6 +29,8 @@ pub const REPLAY_WINDOW_MS: Millis = 2 * TIMESTAMP_WINDOW_MS;
 pub const WEBHOOK_FEEDS: [&str; 4] = ["mailgun", "postmark", "sendgrid", "ses"];
 /// Where the SubscribeURL of SNS's last SubscriptionConfirmation is kept, for the owner to visit.
 pub const SES_SUBSCRIBE_URL: &str = "ses-subscribe-url";
+/// Where the topic of the last SNS subscription this server confirmed itself is kept.
+pub const SES_SUBSCRIBED: &str = "ses-subscribed";
 
 /// Whether `timestamp_ms` is within the window around `now`.
 pub fn timestamp_is_fresh(timestamp_ms: Millis, now: Millis) -> bool {

@@ -1,8 +1,9 @@
 //! Postmark's webhooks (JSON, one record a post, told apart by `RecordType`). Postmark signs
 //! nothing: its docs advise basic auth or a secret in the URL, both checked by the receiver.
 //!
-//! Delivery → deliver; Bounce by `TypeCode` (hard bounces, bad addresses, blocks, DMARC → invalid;
-//! soft bounces, transient and DNS errors Postmark gave up on → soft_bounce; Unsubscribe →
+//! Delivery → deliver; Bounce by `TypeCode` (hard bounces, blocks, DMARC → a bounce report:
+//! soft_bounce after a Delivery, else invalid; bad addresses and deactivated recipients, which
+//! Postmark never sent to → invalid; soft bounces, transient and DNS errors Postmark gave up on → soft_bounce; Unsubscribe →
 //! unsubscribe; auto-replies → logged only); SpamComplaint → report_spam; Open, Click → open,
 //! click; SubscriptionChange with SuppressSending → unsubscribe (spam complaints → report_spam).
 
@@ -23,17 +24,17 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 fn bounce(type_code: i64) -> Option<(EventKind, Option<Reason>)> {
     use EventKind::*;
     Some(match type_code {
-        1 => (Invalid, Some(Reason::AddressNotFound)), // HardBounce
-        2 | 256 | 4096 => (SoftBounce, None),          // Transient, DnsError, SoftBounce
-        16 => (Unsubscribe, None),                     // Unsubscribe
+        1 => (Bounce, Some(Reason::AddressNotFound)), // HardBounce
+        2 | 256 | 4096 => (SoftBounce, None),         // Transient, DnsError, SoftBounce
+        16 => (Unsubscribe, None),                    // Unsubscribe
         64 | 128 | 16384 => (AutoReply, None), // AutoResponder, AddressChange, ChallengeVerification
-        512 => (Invalid, Some(Reason::Spam)),  // SpamNotification
+        512 => (Bounce, Some(Reason::Spam)),   // SpamNotification
         100000 => (Invalid, Some(Reason::BadAddress)), // BadEmailAddress
         100001 => (ReportSpam, None),          // SpamComplaint
         100002 => (Invalid, Some(Reason::Blacklisted)), // ManuallyDeactivated
-        100006 | 100009 => (Invalid, Some(Reason::IpDomainRejected)), // Blocked, DMARCPolicy
+        100006 | 100009 => (Bounce, Some(Reason::IpDomainRejected)), // Blocked, DMARCPolicy
         32 | 1024 | 100008 => return None,     // Subscribe, OpenRelayTest, InboundError
-        _ => (Invalid, None), // Unknown, VirusNotification, Unconfirmed, SMTPApiError, …
+        _ => (Bounce, None), // Unknown, VirusNotification, Unconfirmed, SMTPApiError, …
     })
 }
 

@@ -4,8 +4,9 @@
 //! (base64 DER public key) that the owner pastes in the settings.
 //!
 //! processed → request; delivered → deliver; deferred → deferred (still requesting); bounce
-//! with type `bounce` → invalid, with type `blocked` (a soft bounce SendGrid gave up on) →
-//! soft_bounce; dropped → invalid (its reason says which list); open, click → open, click;
+//! with type `bounce` → a bounce report (soft_bounce after a delivery, else invalid), with type
+//! `blocked` (a soft bounce SendGrid gave up on) → soft_bounce; dropped (never sent) → invalid
+//! (its reason says which list); open, click → open, click;
 //! spamreport → report_spam; unsubscribe, group_unsubscribe → unsubscribe.
 
 use base64::Engine;
@@ -97,7 +98,8 @@ fn one(item: &Value) -> Result<Vec<Event>, String> {
         "delivered" => EventKind::Deliver,
         "deferred" => EventKind::Deferred,
         "bounce" if text(item, "type") == Some("blocked") => EventKind::SoftBounce,
-        "bounce" | "dropped" => EventKind::Invalid,
+        "bounce" => EventKind::Bounce,
+        "dropped" => EventKind::Invalid,
         "open" => EventKind::Open,
         "click" => EventKind::Click,
         "spamreport" => EventKind::ReportSpam,

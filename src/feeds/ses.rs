@@ -4,8 +4,8 @@
 //! certificate (PEM) in the settings and posts are checked against it.
 //!
 //! Send → request; Delivery → deliver; DeliveryDelay → deferred (still requesting); Bounce:
-//! Permanent → invalid, Transient (a soft bounce SES gave up on) → soft_bounce, Undetermined →
-//! invalid; Reject → invalid; Complaint → report_spam; Open, Click → open, click. Both the
+//! Permanent and Undetermined → a bounce report (soft_bounce after a Delivery, else invalid),
+//! Transient (a soft bounce SES gave up on) → soft_bounce; Reject → invalid; Complaint → report_spam; Open, Click → open, click. Both the
 //! event-publishing form (`eventType`) and the identity notifications (`notificationType`).
 
 use rsa::pkcs1v15::{Signature, VerifyingKey};
@@ -190,7 +190,7 @@ pub fn events(post: &Value) -> Result<Vec<Event>, String> {
             let (list, kind_of) = if kind == "Bounce" {
                 let kind = match detail.and_then(|d| text(d, "bounceType")) {
                     Some("Transient") => EventKind::SoftBounce,
-                    _ => EventKind::Invalid,
+                    _ => EventKind::Bounce,
                 };
                 ("bouncedRecipients", kind)
             } else {
@@ -268,4 +268,91 @@ pub fn events(post: &Value) -> Result<Vec<Event>, String> {
         _ => {}
     }
     Ok(out)
+}
+
+/// Whether `raw` may be visited to confirm an SNS subscription: an https URL on
+/// `sns.<region>.amazonaws.com` (or `.amazonaws.com.cn`), default port, no user part. Anything
+/// else would let a poster make this server fetch an address of its choosing (SSRF).
+pub fn is_sns_url(raw: &str) -> bool {
+    let Ok(url) = url::Url::parse(raw.trim()) else {
+        return false;
+    };
+    let Some(url::Host::Domain(host)) = url.host() else {
+        return false;
+    };
+    let region = host
+        .strip_prefix("sns.")
+        .and_then(|h| {
+            h.strip_suffix(".amazonaws.com")
+                .or(h.strip_suffix(".amazonaws.com.cn"))
+        })
+        .unwrap_or("");
+    url.scheme() == "https"
+        && url.port().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Visits SNS's SubscribeURL (blocking: call it off the async threads), which confirms the
+/// subscription. Only URLs [`is_sns_url`] accepts are fetched; `via` (tests only, never from
+/// configuration) sends the request to another scheme and host with the same path and query.
+pub fn confirm_subscription(url: &str, via: Option<&str>) -> Result<(), String> {
+    if !is_sns_url(url) {
+        return Err(
+            "SubscribeURL is not an https URL on an sns.<region>.amazonaws.com host".into(),
+        );
+    }
+    let mut target = url::Url::parse(url.trim()).map_err(|e| e.to_string())?;
+    if let Some(via) = via {
+        let base = url::Url::parse(via).map_err(|e| e.to_string())?;
+        let mut moved = base;
+        moved.set_path(target.path());
+        moved.set_query(target.query());
+        target = moved;
+    }
+    let agent = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirects(0)
+        .build();
+    match agent.get(target.as_str()).call() {
+        Ok(r) if (200..300).contains(&r.status()) => Ok(()),
+        Ok(r) => Err(format!("SNS answered {}", r.status())),
+        Err(ureq::Error::Status(code, _)) => Err(format!("SNS answered {code}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sns_url;
+
+    #[test]
+    fn only_sns_hosts_are_fetched() {
+        for ok in [
+            "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=x",
+            "https://sns.cn-north-1.amazonaws.com.cn/?Action=ConfirmSubscription",
+            "https://SNS.eu-central-1.amazonaws.com/?Action=ConfirmSubscription",
+        ] {
+            assert!(is_sns_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription",
+            "https://sns.us-west-2.amazonaws.com:8443/",
+            "https://sns.us-west-2.amazonaws.com.evil.example/",
+            "https://evil.example/?https://sns.us-west-2.amazonaws.com/",
+            "https://user@sns.us-west-2.amazonaws.com/",
+            "https://sns..amazonaws.com/",
+            "https://sns.us_west.amazonaws.com/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://s3.amazonaws.com/",
+            "file:///etc/passwd",
+            "",
+        ] {
+            assert!(!is_sns_url(bad), "{bad}");
+        }
+    }
 }

@@ -107,7 +107,7 @@ impl Step {
             send_log: event.send_log.clone(),
         };
         match event.kind {
-            EventKind::SoftBounce | EventKind::Invalid => step.resolve_reason(),
+            EventKind::SoftBounce | EventKind::Invalid | EventKind::Bounce => step.resolve_reason(),
             EventKind::Click => step.detail = event.url.clone(),
             EventKind::Unsubscribe => {
                 let reason = event
@@ -169,7 +169,8 @@ impl Step {
         match self.kind {
             EventKind::Deliver => Some(Status::Delivered),
             EventKind::SoftBounce => Some(Status::SoftBounce),
-            EventKind::Invalid => Some(Status::Invalid),
+            // A bounce report's state is decided in `fold` (for the lists: invalid).
+            EventKind::Invalid | EventKind::Bounce => Some(Status::Invalid),
             _ => None,
         }
     }
@@ -208,6 +209,8 @@ struct Batch<'a> {
     waiting_in_batch: HashMap<String, Vec<Step>>,
     /// List entries covering each address the batch checks, kept current as the batch adds.
     list_entries: HashMap<String, Vec<ListEntry>>,
+    /// The earliest delivery of each message a bounce report of the batch is about.
+    first_delivery: HashMap<String, Millis>,
     log: Vec<NewMessageEvent>,
     attach: Vec<(String, Vec<i64>)>,
     tracking: Vec<NewTrackingEvent>,
@@ -294,6 +297,14 @@ impl<'a> Batch<'a> {
             list_entries.entry(address).or_default().extend(covering);
         }
 
+        let first_delivery = super::first_deliveries(
+            conn,
+            scope,
+            valid(),
+            messages
+                .values()
+                .map(|t| (t.message.email_id.as_str(), t.message.id)),
+        )?;
         Ok(Batch {
             scope: *scope,
             sender,
@@ -305,6 +316,7 @@ impl<'a> Batch<'a> {
             waiting_in_log,
             waiting_in_batch: HashMap::new(),
             list_entries,
+            first_delivery,
             log: Vec::with_capacity(events.len()),
             attach: Vec::new(),
             tracking: Vec::new(),
@@ -470,8 +482,17 @@ impl<'a> Batch<'a> {
                 smtp_reply: step.smtp_reply.clone(),
                 rule: step.rule.clone(),
                 at: step.at,
+                bounce_report: step.kind == EventKind::Bounce,
             };
-            if fold::apply(message, &status_step) {
+            if step.kind == EventKind::Deliver {
+                let first = self
+                    .first_delivery
+                    .entry(email_id.to_string())
+                    .or_insert(step.at);
+                *first = (*first).min(step.at);
+            }
+            let first_delivery = self.first_delivery.get(email_id).copied();
+            if fold::apply(message, &status_step, first_delivery) {
                 tracked.changed = true;
             }
             // The provider's word on the address counts whatever became of this message, so

@@ -307,6 +307,17 @@ fn find_message(
         if let Some(m) = best {
             return Ok((Some(m.clone()), Some(MatchedBy::MessageId)));
         }
+        // Mail a feed read (Postfix) has emailIds of its own; the feed kept its Message-ID.
+        let ids = crate::store::feeds::email_ids_for_message_id(conn, scope, bare)?;
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let found = store::messages_by_email_ids(conn, scope, &refs)?;
+        let best = found
+            .iter()
+            .find(|m| Some(&m.recipient) == wanted_recipient.as_ref())
+            .or(found.first());
+        if let Some(m) = best {
+            return Ok((Some(m.clone()), Some(MatchedBy::MessageId)));
+        }
     }
     if let Some(rcpt) = &c.recipient {
         if let Some(m) = store::latest_message_to(conn, scope, rcpt)? {

@@ -31,6 +31,10 @@ pub enum EventKind {
     /// A temporary failure the sender will retry (Postfix `status=deferred`, SendGrid
     /// `deferred`, …): the attempt is logged and the message stays requesting (DESIGN §2).
     Deferred,
+    /// A bounce reported for the message by someone who does not say whether it had been
+    /// accepted (an ESP's bounce notice): `soft_bounce` when the message was delivered at or
+    /// before it, else `invalid` (DESIGN §2; decided in [`fold`], whatever the arrival order).
+    Bounce,
 }
 
 impl EventKind {
@@ -47,6 +51,7 @@ impl EventKind {
             EventKind::ReportSpam => "report_spam",
             EventKind::AutoReply => "auto_reply",
             EventKind::Deferred => "deferred",
+            EventKind::Bounce => "bounce",
         }
     }
 
@@ -62,6 +67,7 @@ impl EventKind {
             EventKind::ReportSpam,
             EventKind::AutoReply,
             EventKind::Deferred,
+            EventKind::Bounce,
         ]
         .into_iter()
         .find(|k| k.code() == code)
@@ -217,6 +223,34 @@ pub enum Outcome {
     /// Its event_id (or its message's request) was seen before: acknowledged, not applied again.
     Duplicate,
     Rejected(String),
+}
+
+/// The earliest logged delivery of each existing message (`known`: emailId, message id) that a
+/// bounce report among `events` is about, by emailId. One query, and only for such batches.
+fn first_deliveries<'e, 'm>(
+    conn: &mut crate::db::DbConn,
+    scope: &crate::store::AccountScope,
+    events: impl Iterator<Item = &'e Event>,
+    known: impl Iterator<Item = (&'m str, i64)>,
+) -> crate::store::StoreResult<std::collections::HashMap<String, Millis>> {
+    let reported: std::collections::HashSet<&str> = events
+        .filter(|e| e.kind == EventKind::Bounce)
+        .filter_map(|e| e.email_id.as_deref().map(str::trim))
+        .collect();
+    if reported.is_empty() {
+        return Ok(Default::default());
+    }
+    let ids: std::collections::HashMap<i64, &str> = known
+        .filter(|(email_id, _)| reported.contains(email_id))
+        .map(|(email_id, id)| (id, email_id))
+        .collect();
+    let message_ids: Vec<i64> = ids.keys().copied().collect();
+    Ok(
+        crate::store::events::first_deliveries(conn, scope, &message_ids)?
+            .into_iter()
+            .filter_map(|(id, at)| Some((ids.get(&id)?.to_string(), at)))
+            .collect(),
+    )
 }
 
 /// The one classifier, built once: its rules are parsed from the embedded table.

@@ -160,6 +160,30 @@ pub fn waiting_events(
     Ok(found)
 }
 
+/// The earliest logged delivery of each of these messages that has one (message id → time):
+/// what decides whether a bounce report finds its message delivered (`ingest::fold`).
+pub fn first_deliveries(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_ids: &[i64],
+) -> StoreResult<Vec<(i64, i64)>> {
+    let mut found = Vec::new();
+    for chunk in message_ids.chunks(CHUNK) {
+        let rows: Vec<(Option<i64>, Option<i64>)> = message_events::table
+            .filter(message_events::account_id.eq(scope.account_id()))
+            .filter(message_events::message_id.eq_any(chunk))
+            .filter(message_events::kind.eq("deliver"))
+            .group_by(message_events::message_id)
+            .select((
+                message_events::message_id,
+                diesel::dsl::min(message_events::occurred_at),
+            ))
+            .load(conn)?;
+        found.extend(rows.into_iter().filter_map(|(id, at)| Some((id?, at?))));
+    }
+    Ok(found)
+}
+
 /// Inserts new messages and answers their ids with their email ids.
 pub fn insert_messages(conn: &mut DbConn, rows: &[NewMessage]) -> StoreResult<Vec<(i64, String)>> {
     let mut ids = Vec::with_capacity(rows.len());

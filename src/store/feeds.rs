@@ -183,3 +183,38 @@ pub fn last_deferral(
         .load(conn)?;
     Ok(rows.into_iter().next().map(|r| (r.smtp_reply, r.attempt)))
 }
+
+/// Remembers that the mail with this Message-ID header went to these emailIds.
+pub fn record_message_ids(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    pairs: &[(String, String)],
+    now: Millis,
+) -> StoreResult<()> {
+    let sql = "INSERT INTO feed_message_ids (account_id, message_id, email_id, seen_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, message_id, email_id) DO NOTHING";
+    for (message_id, email_id) in pairs {
+        diesel::sql_query(sql)
+            .bind::<BigInt, _>(scope.account_id())
+            .bind::<Text, _>(message_id)
+            .bind::<Text, _>(email_id)
+            .bind::<BigInt, _>(now)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The emailIds of the mail a feed read with this Message-ID header (without angle brackets).
+pub fn email_ids_for_message_id(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    message_id: &str,
+) -> StoreResult<Vec<String>> {
+    let sql = "SELECT email_id FROM feed_message_ids WHERE account_id = $1 AND message_id = $2 \
+         ORDER BY email_id LIMIT 1000";
+    let rows: Vec<EmailIdRow> = diesel::sql_query(sql)
+        .bind::<BigInt, _>(scope.account_id())
+        .bind::<Text, _>(message_id)
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.email_id).collect())
+}

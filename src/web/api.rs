@@ -257,7 +257,7 @@ fn decode_event(span: &[u8]) -> Result<Event, String> {
                 || format!("unknown unsubscribe reason {code:?}: not_wanted, not_subscribed, spam or fraud"),
             )?);
         }
-        (EventKind::SoftBounce | EventKind::Invalid, Some(code)) => {
+        (EventKind::SoftBounce | EventKind::Invalid | EventKind::Bounce, Some(code)) => {
             event.reason =
                 Some(Reason::from_code(code).ok_or_else(|| format!("unknown reason {code:?}"))?);
         }

@@ -213,30 +213,54 @@ pub async fn ses(
     };
     match field("Type").as_str() {
         "SubscriptionConfirmation" => {
-            // Confirming means visiting SubscribeURL; this server may not reach the internet,
-            // so the settings page offers the link to the owner.
+            // Confirming means visiting SubscribeURL, which only SNS's own hosts may name. When
+            // this server cannot reach it, the settings page offers the link to the owner.
             let url = field("SubscribeURL");
-            if !url.starts_with("https://") {
-                return Err(AppError::bad_request("SubscribeURL must be an https URL"));
+            if !ses::is_sns_url(&url) {
+                return Err(AppError::bad_request(
+                    "SubscribeURL must be an https URL on an sns.<region>.amazonaws.com host",
+                ));
             }
+            let via = state.settings.sns_confirm_via.clone();
+            let visit = url.clone();
+            let confirmed =
+                web::block(move || ses::confirm_subscription(&visit, via.as_deref())).await;
+            let confirmed = match confirmed {
+                Ok(Ok(())) => true,
+                Ok(Err(why)) => {
+                    log::warn!(
+                        "ses webhook for account {}: could not confirm the subscription ({why}); the link is shown in the settings",
+                        account.name
+                    );
+                    false
+                }
+                Err(e) => return Err(AppError::internal(e)),
+            };
             let scope = AccountScope::new(account.id);
-            let saved = url.clone();
+            let (saved, topic) = (url.clone(), field("TopicArn"));
             with_db(&state, move |conn| {
-                Ok(store::set_secret(
-                    conn,
-                    &scope,
-                    feeds::SES_SUBSCRIBE_URL,
-                    &saved,
-                    now_ms(),
-                )?)
+                let now = now_ms();
+                if confirmed {
+                    store::set_secret(conn, &scope, feeds::SES_SUBSCRIBE_URL, "", now)?;
+                    store::set_secret(conn, &scope, feeds::SES_SUBSCRIBED, &topic, now)?;
+                } else {
+                    store::set_secret(conn, &scope, feeds::SES_SUBSCRIBE_URL, &saved, now)?;
+                }
+                Ok(())
             })
             .await?;
             log::info!(
-                "ses webhook for account {}: SNS asks to confirm a subscription to {}",
+                "ses webhook for account {}: SNS subscription to {} {}",
                 account.name,
-                field("TopicArn")
+                field("TopicArn"),
+                if confirmed {
+                    "confirmed"
+                } else {
+                    "waits for the owner"
+                }
             );
-            Ok(HttpResponse::Ok().json(json!({"ok": true, "subscribe_url": url})))
+            Ok(HttpResponse::Ok()
+                .json(json!({"ok": true, "confirmed": confirmed, "subscribe_url": url})))
         }
         "Notification" => {
             let events = ses::events(&post).map_err(AppError::bad_request)?;
@@ -264,6 +288,8 @@ struct FeedsPage {
     feeds: Vec<FeedRow>,
     /// SNS's request to confirm the SES subscription, to visit.
     subscribe_url: Option<String>,
+    /// The SNS topic whose subscription this server confirmed itself.
+    subscribed: Option<String>,
     /// A Postmark URL with its new secret, shown this once.
     new_url: Option<String>,
     message: Option<String>,
@@ -313,6 +339,7 @@ async fn render(
         .collect();
     let page = FeedsPage {
         subscribe_url: keys.get(feeds::SES_SUBSCRIBE_URL).cloned(),
+        subscribed: keys.get(feeds::SES_SUBSCRIBED).cloned(),
         ctx: viewer.page("/settings"),
         is_owner: is_owner(viewer),
         feeds,

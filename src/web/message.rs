@@ -47,7 +47,7 @@ fn detail_words(detail: &str) -> String {
 
 /// Failure events carry the classifier's detail in their `detail` column.
 fn is_failure(kind: &str) -> bool {
-    matches!(kind, "soft_bounce" | "invalid")
+    matches!(kind, "soft_bounce" | "invalid" | "bounce")
 }
 
 #[derive(Template, WebTemplate)]
