@@ -455,3 +455,82 @@ both_backends!(a_message_shows_its_clicks_with_url_ip_and_browser, |db| {
         assert!(page.body.contains(&format!("IP <code>{ip}</code>")));
     }
 });
+
+both_backends!(
+    errors_are_pages_of_the_console_and_an_outage_is_a_503,
+    |db| {
+        let (app, mut client, _) = signed_in(db, 20, 1);
+        // A 404 keeps the navigation, the sign-out and the way back to where the viewer was.
+        client.referer = Some(format!("{}/status?per_page=20", app.base));
+        let missing = client.get("/status/999999999");
+        client.referer = None;
+        assert_eq!(missing.status, 404);
+        assert!(
+            missing.body.contains("class=\"main-nav\""),
+            "{}",
+            missing.body
+        );
+        assert!(missing.body.contains("action=\"/logout\""));
+        assert!(missing
+            .body
+            .contains("id=\"error-back\" href=\"/status?per_page=20\""));
+        assert!(missing.body.contains("id=\"error-home\""));
+        // Signed out, the same page offers the sign-in instead.
+        let mut stranger = app.client();
+        stranger.accept_language = Some("zh-CN".into());
+        let lost = stranger.get("/no/such/page");
+        assert_eq!(lost.status, 404);
+        assert!(lost.body.contains("页面不存在"));
+        assert!(lost.body.contains("id=\"error-login\""));
+        assert!(!lost.body.contains("action=\"/logout\""));
+
+        // The database goes away while someone is signed in: a page that says so (503, with a
+        // retry), not a bare 500. SQLite: the sessions table is gone; PostgreSQL: the server
+        // refuses every connection to the database.
+        match app.db.backend {
+            common::Backend::Sqlite => {
+                use diesel::connection::SimpleConnection;
+                app.conn()
+                    .batch_execute("ALTER TABLE sessions RENAME TO sessions_away")
+                    .unwrap();
+            }
+            common::Backend::Postgres => {
+                use diesel::connection::SimpleConnection;
+                use diesel::Connection;
+                let admin_url = std::env::var(common::PG_ENV).unwrap();
+                let name = app.db.url.rsplit('/').next().unwrap().to_string();
+                let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
+                admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .unwrap();
+            }
+        }
+        let down = client.get("/status");
+        assert_eq!(down.status, 503, "{}", down.body);
+        assert!(down
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(
+            down.body.contains("The database is not answering"),
+            "{}",
+            down.body
+        );
+        assert!(down.body.contains("id=\"error-retry\" href=\"/status\""));
+        assert_eq!(down.header("retry-after"), Some("5"));
+        assert!(down.header("content-security-policy").is_some());
+        if app.db.backend == common::Backend::Postgres {
+            use diesel::connection::SimpleConnection;
+            use diesel::Connection;
+            let admin_url = std::env::var(common::PG_ENV).unwrap();
+            let name = app.db.url.rsplit('/').next().unwrap().to_string();
+            let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
+            admin
+                .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+                .unwrap();
+        }
+    }
+);
