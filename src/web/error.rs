@@ -110,7 +110,11 @@ impl From<diesel::result::Error> for AppError {
             // client can retry once the disk is fixed.
             Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
                 if info.message().contains("disk is full")
-                    || info.message().contains("readonly database") =>
+                    || info.message().contains("readonly database")
+                    // PostgreSQL going away under a pooled connection.
+                    || info.message().contains("terminating connection")
+                    || info.message().contains("server closed the connection")
+                    || info.message().contains("connection to server") =>
             {
                 AppError::Unavailable(e.into())
             }
