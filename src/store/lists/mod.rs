@@ -259,7 +259,7 @@ pub fn entry_address(
             .select(blacklist::address)
             .first::<String>(conn),
     };
-    found.optional().map_err(Into::into)
+    found.optional()
 }
 
 /// Deletes the expired entries of every account: they stopped suppressing on their own; this
