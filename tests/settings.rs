@@ -386,3 +386,100 @@ both_backends!(
         assert!(!res.body.contains("read-only"));
     }
 );
+
+both_backends!(
+    the_unsubscribe_page_names_the_sender_set_in_settings,
+    |db| {
+        use mailtrail::domain::token::{Link, LinkKey};
+        let mut t = team(db);
+        let account = accounts::get_account(&mut t.app.conn(), t.account_id)
+            .unwrap()
+            .unwrap();
+        t.app.generate(&account, 5, 1);
+        let email_id = t.app.count("SELECT MIN(id) AS n FROM messages");
+        let email_id = {
+            use diesel::prelude::*;
+            use mailtrail::db::schema::messages;
+            messages::table
+                .find(email_id)
+                .select(messages::email_id)
+                .first::<String>(&mut *t.app.conn())
+                .unwrap()
+        };
+        let secret = t.app.settings.load_or_create_secret().unwrap();
+        let token = LinkKey::derive(&secret)
+            .sign(&Link::unsubscribe(t.account_id, &email_id))
+            .unwrap();
+        let mut recipient = t.app.client();
+        recipient.accept_language = Some("en".into());
+        // Unset: the account's own name; never the console's branding or links.
+        let page = recipient.get(&format!("/u/{token}"));
+        assert_eq!(page.status, 200);
+        assert!(page
+            .body
+            .contains("<strong id=\"unsubscribe-sender\">acme</strong>"));
+        for console in [
+            "mailtrail",
+            "href=\"/\"",
+            "/login",
+            "/status",
+            "class=\"brand\"",
+        ] {
+            assert!(!page.body.contains(console), "{console} on the public page");
+        }
+
+        let csrf = t.owner.get("/settings").csrf_token();
+        let long = "x".repeat(101);
+        let bad = t.owner.post_form(
+            "/settings/account",
+            &[
+                ("csrf_token", &csrf),
+                ("time_zone", "Asia/Shanghai"),
+                ("display_name", &long),
+            ],
+        );
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.contains("at most 100 characters"));
+        let res = t.owner.post_form(
+            "/settings/account",
+            &[
+                ("csrf_token", &csrf),
+                ("time_zone", "Asia/Shanghai"),
+                ("display_name", "  Acme <Shop> & Co  "),
+            ],
+        );
+        assert_eq!(res.status, 303);
+        let settings = t.owner.get("/settings");
+        assert!(
+            settings
+                .body
+                .contains("value=\"Acme &#60;Shop&#62; &#38; Co\"")
+                || settings
+                    .body
+                    .contains("value=\"Acme &lt;Shop&gt; &amp; Co\""),
+            "{}",
+            settings.body
+        );
+        let page = recipient.get(&format!("/u/{token}"));
+        assert!(
+            page.body.contains("Acme &#60;Shop&#62; &#38; Co")
+                || page.body.contains("Acme &lt;Shop&gt; &amp; Co"),
+            "the name, escaped: {}",
+            page.body
+        );
+        // Emptied: back to the account's name.
+        let res = t.owner.post_form(
+            "/settings/account",
+            &[
+                ("csrf_token", &csrf),
+                ("time_zone", "Asia/Shanghai"),
+                ("display_name", ""),
+            ],
+        );
+        assert_eq!(res.status, 303);
+        let page = recipient.get(&format!("/u/{token}"));
+        assert!(page
+            .body
+            .contains("<strong id=\"unsubscribe-sender\">acme</strong>"));
+    }
+);

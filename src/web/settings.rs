@@ -43,6 +43,9 @@ pub struct ApiUserRow {
 struct SettingsPage {
     ctx: PageCtx,
     time_zone: String,
+    /// The name recipients know the account by (the unsubscribe page); empty: unset.
+    display_name: String,
+    account_name: String,
     zones: Vec<&'static str>,
     mask_addresses: bool,
     export_allowed: bool,
@@ -67,18 +70,23 @@ async fn render(
     error: Option<String>,
 ) -> AppResult<HttpResponse> {
     let scope = viewer.scope();
-    let (users, api_users): (Vec<User>, Vec<ApiUser>) = with_db(viewer.state(), move |conn| {
-        Ok((
-            accounts::list_users(conn, &scope)?,
-            accounts::list_api_users(conn, &scope)?,
-        ))
-    })
-    .await?;
+    let account_id = viewer.account.id;
+    let (users, api_users, display_name): (Vec<User>, Vec<ApiUser>, Option<String>) =
+        with_db(viewer.state(), move |conn| {
+            Ok((
+                accounts::list_users(conn, &scope)?,
+                accounts::list_api_users(conn, &scope)?,
+                accounts::display_name(conn, account_id)?,
+            ))
+        })
+        .await?;
     let lang = viewer.lang;
     let zone = viewer.account.zone();
     let page = SettingsPage {
         ctx: viewer.page("/settings"),
         time_zone: viewer.account.time_zone.clone(),
+        display_name: display_name.unwrap_or_default(),
+        account_name: viewer.account.name.clone(),
         zones: chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect(),
         mask_addresses: viewer.account.mask_addresses,
         export_allowed: viewer.account.export_allowed,
@@ -186,6 +194,8 @@ pub async fn page(viewer: Viewer, query: web::Query<SavedQuery>) -> AppResult<Ht
 #[derive(Deserialize)]
 pub struct AccountForm {
     time_zone: String,
+    #[serde(default)]
+    display_name: String,
     mask_addresses: Option<String>,
     export_allowed: Option<String>,
 }
@@ -202,14 +212,25 @@ pub async fn save_account(viewer: Viewer, form: web::Form<AccountForm>) -> AppRe
         )
         .await;
     }
+    let display_name = form.display_name.trim().to_string();
+    if display_name.chars().count() > 100 || display_name.chars().any(char::is_control) {
+        return render(
+            &viewer,
+            None,
+            None,
+            Some(viewer.lang.t("settings.bad_display_name")),
+        )
+        .await;
+    }
     let scope = viewer.scope();
     let (zone, mask, export) = (
         form.time_zone.clone(),
         form.mask_addresses.is_some(),
         form.export_allowed.is_some(),
     );
+    let shown = display_name.clone();
     with_db(viewer.state(), move |conn| {
-        Ok(accounts::update_settings(
+        accounts::update_settings(
             conn,
             &scope,
             &AccountSettings {
@@ -217,15 +238,17 @@ pub async fn save_account(viewer: Viewer, form: web::Form<AccountForm>) -> AppRe
                 mask_addresses: mask,
                 export_allowed: export,
             },
-        )?)
+        )?;
+        let name = Some(shown.as_str()).filter(|n| !n.is_empty());
+        Ok(accounts::set_display_name(conn, &scope, name)?)
     })
     .await?;
     viewer
         .audit(
             "settings.account",
             format!(
-                "time_zone={} mask={} export={}",
-                form.time_zone, mask, export
+                "time_zone={} mask={} export={} display_name={:?}",
+                form.time_zone, mask, export, display_name
             ),
         )
         .await?;
