@@ -102,6 +102,8 @@ async fn connect_on(driver: &Driver, screen: Option<Screen>) -> Client {
     }
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), options);
+    // Two TLS providers are linked in (ring, aws-lc-rs): rustls needs to be told which.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // chromedriver takes a moment to listen.
     let mut last = None;
     for _ in 0..150 {
