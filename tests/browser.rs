@@ -1101,6 +1101,21 @@ fn fixture(app: &TestApp) -> Fixture {
             .first::<String>(&mut *app.conn())
             .unwrap()
     };
+    // The recipient's unsubscribe link of that message: the public page, no console around it.
+    let unsubscribe = {
+        use diesel::prelude::*;
+        use mailtrail::db::schema::messages;
+        use mailtrail::domain::token::{Link, LinkKey};
+        let email_id = messages::table
+            .filter(messages::id.eq(message))
+            .select(messages::email_id)
+            .first::<String>(&mut *app.conn())
+            .unwrap();
+        let secret = app.settings.load_or_create_secret().unwrap();
+        LinkKey::derive(&secret)
+            .sign(&Link::unsubscribe(account.id, &email_id))
+            .unwrap()
+    };
     let zone = chrono_tz::Asia::Shanghai;
     let today = chrono::Utc::now().with_timezone(&zone).date_naive();
     let week = today - chrono::Duration::days(6);
@@ -1152,6 +1167,16 @@ fn fixture(app: &TestApp) -> Fixture {
         ),
         page("settings", "/settings".into(), "select[name=time_zone]"),
         page("not-found", "/status/999999999".into(), "main p"),
+        page(
+            "bounces-nothing-ticked",
+            "/bounces?nothing=1".into(),
+            "#list-problem",
+        ),
+        page(
+            "unsubscribe",
+            format!("/u/{unsubscribe}"),
+            "#unsubscribe-form",
+        ),
     ];
     let a = account.id;
     let staff_pages = vec![

@@ -535,37 +535,43 @@ both_backends!(
     }
 );
 
-both_backends!(demo_data_has_no_future_and_subjects_match_their_tags, |db| {
-    let (app, _client, account_id) = signed_in(db, 3_000, 2);
-    let now = mailtrail::domain::now_ms();
-    for (table, column) in [
-        ("messages", "requested_at"),
-        ("messages", "updated_at"),
-        ("message_events", "occurred_at"),
-        ("tracking_events", "occurred_at"),
-        ("bounces", "bounced_at"),
-        ("spam_reports", "reported_at"),
-        ("unsubscribes", "unsubscribed_at"),
-        ("blacklist", "created_at"),
-    ] {
-        let latest = app.count(&format!(
-            "SELECT CAST(COALESCE(MAX({column}), 0) AS BIGINT) AS n FROM {table}"
-        ));
-        assert!(latest <= now, "{table}.{column} is in the future: {latest} > {now}");
+both_backends!(
+    demo_data_has_no_future_and_subjects_match_their_tags,
+    |db| {
+        let (app, _client, account_id) = signed_in(db, 3_000, 2);
+        let now = mailtrail::domain::now_ms();
+        for (table, column) in [
+            ("messages", "requested_at"),
+            ("messages", "updated_at"),
+            ("message_events", "occurred_at"),
+            ("tracking_events", "occurred_at"),
+            ("bounces", "bounced_at"),
+            ("spam_reports", "reported_at"),
+            ("unsubscribes", "unsubscribed_at"),
+            ("blacklist", "created_at"),
+        ] {
+            let latest = app.count(&format!(
+                "SELECT CAST(COALESCE(MAX({column}), 0) AS BIGINT) AS n FROM {table}"
+            ));
+            assert!(
+                latest <= now,
+                "{table}.{column} is in the future: {latest} > {now}"
+            );
+        }
+        use diesel::prelude::*;
+        use mailtrail::db::schema::messages;
+        let pairs: Vec<(String, String)> = messages::table
+            .filter(messages::account_id.eq(account_id))
+            .select((messages::tags, messages::subject))
+            .distinct()
+            .load(&mut *app.conn())
+            .unwrap();
+        assert!(pairs.len() >= 10, "every tag is drawn: {pairs:?}");
+        for (tag, subject) in pairs {
+            assert!(
+                mailtrail::demo::catalogue::subjects_for(&tag).contains(&subject.as_str()),
+                "{subject:?} is not a subject for {tag}"
+            );
+        }
     }
-    use diesel::prelude::*;
-    use mailtrail::db::schema::messages;
-    let pairs: Vec<(String, String)> = messages::table
-        .filter(messages::account_id.eq(account_id))
-        .select((messages::tags, messages::subject))
-        .distinct()
-        .load(&mut *app.conn())
-        .unwrap();
-    assert!(pairs.len() >= 10, "every tag is drawn: {pairs:?}");
-    for (tag, subject) in pairs {
-        assert!(
-            mailtrail::demo::catalogue::subjects_for(&tag).contains(&subject.as_str()),
-            "{subject:?} is not a subject for {tag}"
-        );
-    }
-});
+);
