@@ -399,3 +399,43 @@ pub async fn catch_failures(
     let line = err.to_string();
     Err(InternalError::from_response(line, response).into())
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::ErrorHandlers;
+    use actix_web::{test, web, App, HttpResponse};
+
+    /// What askama_web answers when a template fails to render: a bare text/plain 500.
+    async fn failed_template() -> HttpResponse {
+        HttpResponse::InternalServerError()
+            .content_type("text/plain; charset=utf-8")
+            .body("Template rendering error")
+    }
+
+    #[actix_web::test]
+    async fn a_template_that_fails_becomes_the_error_page() {
+        let app = test::init_service(
+            App::new()
+                .route("/page", web::get().to(failed_template))
+                .wrap(ErrorHandlers::new().default_handler(super::render_error_page)),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/page")
+            .insert_header(("accept-language", "zh-CN"))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), 500);
+        assert!(res
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+        assert!(body.contains("500 · 出错了"), "{body}");
+        assert!(body.contains("id=\"error-retry\" href=\"/page\""), "{body}");
+        assert!(!body.contains("Template rendering error"));
+    }
+}
