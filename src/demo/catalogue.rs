@@ -65,7 +65,10 @@ pub const SUBJECTS: &[(&str, &[&str])] = &[
     ("receipt", &["支付成功，这是您的收据", "Your receipt"]),
     (
         "promo_1111",
-        &["双十一大促：全场五折起", "11.11 sale: up to 50% off"],
+        &[
+            "双十一大促：全场五折起",
+            "11.11 sale: everything half price",
+        ],
     ),
     (
         "spring_sale",
