@@ -253,6 +253,8 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
             .default_service(aweb::to(web::pages::not_found))
             .wrap(from_fn(web::csrf::guard))
             .wrap(from_fn(web::guard::staff_read_only))
+            // Inside the session, so that an error page shows who is signed in.
+            .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
             .wrap(
                 SessionMiddleware::builder(store.clone(), key.clone())
                     .cookie_name("mailtrail_session".into())
@@ -266,7 +268,8 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
                     )
                     .build(),
             )
-            .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
+            // What a middleware fails with (the session store away) becomes a page too.
+            .wrap(from_fn(web::error::catch_failures))
             .wrap(from_fn(web::headers::security_headers))
             .wrap(web::guard::access_log())
     });

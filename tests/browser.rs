@@ -102,6 +102,8 @@ async fn connect_on(driver: &Driver, screen: Option<Screen>) -> Client {
     }
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), options);
+    // Two TLS providers are linked in (ring, aws-lc-rs): rustls needs to be told which.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // chromedriver takes a moment to listen.
     let mut last = None;
     for _ in 0..150 {
@@ -1099,6 +1101,21 @@ fn fixture(app: &TestApp) -> Fixture {
             .first::<String>(&mut *app.conn())
             .unwrap()
     };
+    // The recipient's unsubscribe link of that message: the public page, no console around it.
+    let unsubscribe = {
+        use diesel::prelude::*;
+        use mailtrail::db::schema::messages;
+        use mailtrail::domain::token::{Link, LinkKey};
+        let email_id = messages::table
+            .filter(messages::id.eq(message))
+            .select(messages::email_id)
+            .first::<String>(&mut *app.conn())
+            .unwrap();
+        let secret = app.settings.load_or_create_secret().unwrap();
+        LinkKey::derive(&secret)
+            .sign(&Link::unsubscribe(account.id, &email_id))
+            .unwrap()
+    };
     let zone = chrono_tz::Asia::Shanghai;
     let today = chrono::Utc::now().with_timezone(&zone).date_naive();
     let week = today - chrono::Duration::days(6);
@@ -1150,6 +1167,16 @@ fn fixture(app: &TestApp) -> Fixture {
         ),
         page("settings", "/settings".into(), "select[name=time_zone]"),
         page("not-found", "/status/999999999".into(), "main p"),
+        page(
+            "bounces-nothing-ticked",
+            "/bounces?nothing=1".into(),
+            "#list-problem",
+        ),
+        page(
+            "unsubscribe",
+            format!("/u/{unsubscribe}"),
+            "#unsubscribe-form",
+        ),
     ];
     let a = account.id;
     let staff_pages = vec![

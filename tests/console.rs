@@ -378,7 +378,12 @@ both_backends!(chinese_pages_name_sources_and_rules_in_chinese, |db| {
     assert_eq!(source_shown(Lang::Zh, "delivery"), "投递结果");
     assert_eq!(source_shown(Lang::Zh, "ui"), "控制台添加");
     assert_eq!(source_shown(Lang::En, "something-new"), "something-new");
-    let status = client.get("/status");
+    // Three days, not today: just after midnight in Shanghai today may hold one page or less.
+    let status = client.get(&format!(
+        "/status?from={}&to={}",
+        today() - Duration::days(2),
+        today()
+    ));
     assert!(
         status.body.contains("较新")
             || status.body.contains("较早")
@@ -455,3 +460,123 @@ both_backends!(a_message_shows_its_clicks_with_url_ip_and_browser, |db| {
         assert!(page.body.contains(&format!("IP <code>{ip}</code>")));
     }
 });
+
+both_backends!(
+    errors_are_pages_of_the_console_and_an_outage_is_a_503,
+    |db| {
+        let (app, mut client, _) = signed_in(db, 20, 1);
+        // A 404 keeps the navigation, the sign-out and the way back to where the viewer was.
+        client.referer = Some(format!("{}/status?per_page=20", app.base));
+        let missing = client.get("/status/999999999");
+        client.referer = None;
+        assert_eq!(missing.status, 404);
+        assert!(
+            missing.body.contains("class=\"main-nav\""),
+            "{}",
+            missing.body
+        );
+        assert!(missing.body.contains("action=\"/logout\""));
+        assert!(missing
+            .body
+            .contains("id=\"error-back\" href=\"/status?per_page=20\""));
+        assert!(missing.body.contains("id=\"error-home\""));
+        // Signed out, the same page offers the sign-in instead.
+        let mut stranger = app.client();
+        stranger.accept_language = Some("zh-CN".into());
+        let lost = stranger.get("/no/such/page");
+        assert_eq!(lost.status, 404);
+        assert!(lost.body.contains("页面不存在"));
+        assert!(lost.body.contains("id=\"error-login\""));
+        assert!(!lost.body.contains("action=\"/logout\""));
+
+        // The database goes away while someone is signed in: a page that says so (503, with a
+        // retry), not a bare 500. SQLite: the sessions table is gone; PostgreSQL: the server
+        // refuses every connection to the database.
+        match app.db.backend {
+            common::Backend::Sqlite => {
+                use diesel::connection::SimpleConnection;
+                app.conn()
+                    .batch_execute("ALTER TABLE sessions RENAME TO sessions_away")
+                    .unwrap();
+            }
+            common::Backend::Postgres => {
+                use diesel::connection::SimpleConnection;
+                use diesel::Connection;
+                let admin_url = std::env::var(common::PG_ENV).unwrap();
+                let name = app.db.url.rsplit('/').next().unwrap().to_string();
+                let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
+                admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .unwrap();
+            }
+        }
+        let down = client.get("/status");
+        assert_eq!(down.status, 503, "{}", down.body);
+        assert!(down
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(
+            down.body.contains("The database is not answering"),
+            "{}",
+            down.body
+        );
+        assert!(down.body.contains("id=\"error-retry\" href=\"/status\""));
+        assert_eq!(down.header("retry-after"), Some("5"));
+        assert!(down.header("content-security-policy").is_some());
+        if app.db.backend == common::Backend::Postgres {
+            use diesel::connection::SimpleConnection;
+            use diesel::Connection;
+            let admin_url = std::env::var(common::PG_ENV).unwrap();
+            let name = app.db.url.rsplit('/').next().unwrap().to_string();
+            let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
+            admin
+                .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+                .unwrap();
+        }
+    }
+);
+
+both_backends!(
+    demo_data_has_no_future_and_subjects_match_their_tags,
+    |db| {
+        let (app, _client, account_id) = signed_in(db, 3_000, 2);
+        let now = mailtrail::domain::now_ms();
+        for (table, column) in [
+            ("messages", "requested_at"),
+            ("messages", "updated_at"),
+            ("message_events", "occurred_at"),
+            ("tracking_events", "occurred_at"),
+            ("bounces", "bounced_at"),
+            ("spam_reports", "reported_at"),
+            ("unsubscribes", "unsubscribed_at"),
+            ("blacklist", "created_at"),
+        ] {
+            let latest = app.count(&format!(
+                "SELECT CAST(COALESCE(MAX({column}), 0) AS BIGINT) AS n FROM {table}"
+            ));
+            assert!(
+                latest <= now,
+                "{table}.{column} is in the future: {latest} > {now}"
+            );
+        }
+        use diesel::prelude::*;
+        use mailtrail::db::schema::messages;
+        let pairs: Vec<(String, String)> = messages::table
+            .filter(messages::account_id.eq(account_id))
+            .select((messages::tags, messages::subject))
+            .distinct()
+            .load(&mut *app.conn())
+            .unwrap();
+        assert!(pairs.len() >= 10, "every tag is drawn: {pairs:?}");
+        for (tag, subject) in pairs {
+            assert!(
+                mailtrail::demo::catalogue::subjects_for(&tag).contains(&subject.as_str()),
+                "{subject:?} is not a subject for {tag}"
+            );
+        }
+    }
+);

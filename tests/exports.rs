@@ -387,11 +387,28 @@ fn xlsx_sheets(bytes: &[u8], width: usize) -> Vec<Vec<Vec<String>>> {
                         .take_while(u8::is_ascii_uppercase)
                         .fold(0, |n, b| n * 26 + (b - b'A' + 1) as usize)
                         - 1;
-                    let value = if cell.contains("t=\"s\"") {
-                        let v = &cell[cell.find("<v>").unwrap() + 3..cell.find("</v>").unwrap()];
-                        shared[v.parse::<usize>().unwrap()].clone()
-                    } else {
-                        text_of(cell)
+                    let head = &cell[..cell.find('>').unwrap()];
+                    let v = cell
+                        .find("<v>")
+                        .map(|i| &cell[i + 3..i + cell[i..].find("</v>").unwrap()]);
+                    let value = match v {
+                        Some(v) if head.contains("t=\"s\"") => {
+                            shared[v.parse::<usize>().unwrap()].clone()
+                        }
+                        // A number with a style is a time (Excel's serial days), written
+                        // back as exports write times; a plain number as itself.
+                        Some(v) if !head.contains("t=\"") && head.contains(" s=\"") => {
+                            let secs = (v.parse::<f64>().unwrap() * 86_400.0).round() as i64;
+                            (chrono::NaiveDate::from_ymd_opt(1899, 12, 30)
+                                .unwrap()
+                                .and_hms_opt(0, 0, 0)
+                                .unwrap()
+                                + chrono::Duration::seconds(secs))
+                            .format("%Y-%m-%d %H:%M:%S")
+                            .to_string()
+                        }
+                        Some(v) if !head.contains("t=\"") => v.to_string(),
+                        _ => text_of(cell),
                     };
                     cells[col] = value;
                 }

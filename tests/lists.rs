@@ -251,6 +251,11 @@ both_backends!(deleting_selected_and_by_filter_is_confirmed_first, |db| {
     );
     assert!(ask.body.contains("data-count=\"1\""));
     assert!(!ask.body.contains("id=\"spam-warning\""));
+    assert!(
+        ask.body.contains("x1@example.com will be removed from the"),
+        "one entry is named: {}",
+        ask.body
+    );
     let done = client.post_form(
         "/unsubscribes/delete",
         &[
@@ -272,7 +277,77 @@ both_backends!(deleting_selected_and_by_filter_is_confirmed_first, |db| {
         app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'list.delete'"),
         3
     );
+    // One ticked entry is named; two are counted.
+    let page = client.get("/spam-reports");
+    let keys = ids(&page.body);
+    let ask = client.post_form(
+        "/spam-reports/delete",
+        &[("csrf_token", &token), ("ids", &keys[0])],
+    );
+    assert!(
+        ask.body.contains("a@example.com will be removed"),
+        "{}",
+        ask.body
+    );
+    // Sent with nothing ticked (no script to hold the button back): the list again, with
+    // its filter and a message, and nothing deleted.
+    let none = client.post_form(
+        "/spam-reports/delete",
+        &[
+            ("csrf_token", &token),
+            ("selected", "1"),
+            ("address", "a@example.com"),
+        ],
+    );
+    assert_eq!(none.status, 303);
+    assert!(none
+        .location()
+        .starts_with("/spam-reports?address=a%40example.com"));
+    let again = client.get(none.location());
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains("id=\"list-problem\""));
+    assert!(again.body.contains("Select at least one entry"));
+    assert!(again.body.contains("value=\"a@example.com\""));
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM spam_reports"), 1);
 });
+
+both_backends!(
+    a_list_beyond_the_download_limit_offers_the_offline_export,
+    |db| {
+        let (app, mut client, account_id) = setup(db);
+        let small = client.get("/unsubscribes");
+        assert!(!small.body.contains("id=\"export-over-limit\""));
+        let now = now_ms();
+        {
+            use diesel::RunQueryDsl;
+            let mut conn = app.conn();
+            let conn: &mut mailtrail::db::DbConn = &mut conn;
+            diesel::sql_query(format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) \
+             INSERT INTO unsubscribes (account_id, address, reason, source, unsubscribed_at) \
+             SELECT {account_id}, 'u' || CAST(i AS TEXT) || '@example.com', 'user', 'api', {now} - i FROM n"
+        ))
+        .execute(conn)
+        .unwrap();
+        }
+        let page = client.get("/unsubscribes");
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("id=\"export-over-limit\""),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("id=\"csv-export\""),
+            "no link that would be refused"
+        );
+        assert!(page.body.contains("class=\"export-offline\""));
+        // A narrower filter fits again.
+        let few = client.get("/unsubscribes?address=u1234%40example.com");
+        assert!(few.body.contains("id=\"csv-export\""));
+        assert!(!few.body.contains("id=\"export-over-limit\""));
+    }
+);
 
 both_backends!(another_accounts_entries_cannot_be_seen_or_deleted, |db| {
     let (app, mut client, _) = setup(db);

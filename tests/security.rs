@@ -482,7 +482,11 @@ both_backends!(staff_cannot_post_in_a_customer_view, |db| {
     }
     assert_eq!(state(), 1, "the job was neither cancelled nor retried");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM export_jobs"), 1);
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM bounces"), 0);
+    // (The generated mail may have bounce entries of its own: only the staff's one counts.)
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM bounces WHERE address = 'x@example.com'"),
+        0
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM api_users WHERE name = 'sneaky'"),
         0

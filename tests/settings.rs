@@ -37,6 +37,16 @@ fn secret(body: &str) -> String {
     body[start..start + body[start..].find('<').unwrap()].to_string()
 }
 
+/// A settings POST that worked answers 303 to `/settings` (a reload does not repeat it); the
+/// page it leads to says what happened, this once.
+fn followed(client: &mut common::Client, res: common::Resp) -> common::Resp {
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(res.location(), "/settings");
+    let page = client.get("/settings");
+    assert_eq!(page.status, 200);
+    page
+}
+
 both_backends!(members_cannot_change_settings_or_reach_staff_pages, |db| {
     let t = team(db);
     let mut member = t.app.client();
@@ -151,7 +161,12 @@ both_backends!(a_password_reset_ends_the_users_sessions, |db| {
             ("password", "a brand new pass"),
         ],
     );
-    assert_eq!(res.status, 200);
+    let res = followed(&mut t.owner, res);
+    assert!(res.body.contains("Password set"));
+    assert!(
+        !t.owner.get("/settings").body.contains("Password set"),
+        "the message is said once"
+    );
     assert_eq!(member.get("/").status, 303, "the old session has ended");
     assert_eq!(
         member.login("member@acme.test", "member pass 1").status,
@@ -172,6 +187,7 @@ both_backends!(a_password_reset_ends_the_users_sessions, |db| {
             ("role", "member"),
         ],
     );
+    let res = followed(&mut t.owner, res);
     assert!(res.body.contains("User added."));
     let dup = t.owner.post_form(
         "/settings/users",
@@ -187,6 +203,7 @@ both_backends!(a_password_reset_ends_the_users_sessions, |db| {
         "/settings/users/remove",
         &[("csrf_token", &token), ("user_id", &member_id.to_string())],
     );
+    let res = followed(&mut t.owner, res);
     assert!(res.body.contains("User removed"));
     assert_eq!(member.get("/").status, 303, "a removed user is signed out");
     let me = t
@@ -212,7 +229,12 @@ both_backends!(
                 ("mail_type", "trigger"),
             ],
         );
-        assert_eq!(created.status, 200);
+        let created = followed(&mut t.owner, created);
+        assert_eq!(
+            created.header("cache-control"),
+            Some("no-store"),
+            "a page with a key is not cached"
+        );
         let key = secret(&created.body);
         assert!(key.starts_with("mt_"));
         let api_user_id = t
@@ -241,6 +263,8 @@ both_backends!(
                 ("api_user_id", &api_user_id.to_string()),
             ],
         );
+        let rotated = followed(&mut t.owner, rotated);
+        assert!(rotated.body.contains("API_USER notify_trigger"));
         let new_key = secret(&rotated.body);
         assert_ne!(new_key, key);
         assert!(
@@ -259,6 +283,8 @@ both_backends!(
                 ("api_user_id", &api_user_id.to_string()),
             ],
         );
+        let revoked = followed(&mut t.owner, revoked);
+        assert!(revoked.body.contains("API key revoked"));
         assert!(revoked.body.contains("data-revoked=\"true\""));
         assert!(accounts::api_user_by_key(&mut t.app.conn(), &new_key)
             .unwrap()
@@ -267,6 +293,7 @@ both_backends!(
         let hook = t
             .owner
             .post_form("/settings/webhook-key", &[("csrf_token", &token)]);
+        let hook = followed(&mut t.owner, hook);
         let app_key = secret(&hook.body);
         assert_eq!(app_key.len(), 32);
         assert!(!t.owner.get("/settings").body.contains(&app_key));
@@ -343,5 +370,116 @@ both_backends!(
             &[("csrf_token", &token), ("time_zone", "UTC")],
         );
         assert_eq!(res.status, 403);
+        // The refusal is a page of the console: navigation, sign-out, a way back.
+        assert!(res.body.contains("read-only"), "{}", res.body);
+        assert!(res.body.contains("action=\"/logout\""));
+        assert!(res.body.contains("class=\"main-nav\""));
+        assert!(res.body.contains("id=\"error-home\""));
+        // … in the viewer's language.
+        assert_eq!(staff.get("/lang/zh-CN?next=/staff").status, 303);
+        let res = staff.post_form(
+            &format!("/settings/account?account={}", other.id),
+            &[("csrf_token", &token), ("time_zone", "UTC")],
+        );
+        assert_eq!(res.status, 403);
+        assert!(res.body.contains("只读"), "{}", res.body);
+        assert!(!res.body.contains("read-only"));
+    }
+);
+
+both_backends!(
+    the_unsubscribe_page_names_the_sender_set_in_settings,
+    |db| {
+        use mailtrail::domain::token::{Link, LinkKey};
+        let mut t = team(db);
+        let account = accounts::get_account(&mut t.app.conn(), t.account_id)
+            .unwrap()
+            .unwrap();
+        t.app.generate(&account, 5, 1);
+        let email_id = t.app.count("SELECT MIN(id) AS n FROM messages");
+        let email_id = {
+            use diesel::prelude::*;
+            use mailtrail::db::schema::messages;
+            messages::table
+                .find(email_id)
+                .select(messages::email_id)
+                .first::<String>(&mut *t.app.conn())
+                .unwrap()
+        };
+        let secret = t.app.settings.load_or_create_secret().unwrap();
+        let token = LinkKey::derive(&secret)
+            .sign(&Link::unsubscribe(t.account_id, &email_id))
+            .unwrap();
+        let mut recipient = t.app.client();
+        recipient.accept_language = Some("en".into());
+        // Unset: the account's own name; never the console's branding or links.
+        let page = recipient.get(&format!("/u/{token}"));
+        assert_eq!(page.status, 200);
+        assert!(page
+            .body
+            .contains("<strong id=\"unsubscribe-sender\">acme</strong>"));
+        for console in [
+            "mailtrail",
+            "href=\"/\"",
+            "/login",
+            "/status",
+            "class=\"brand\"",
+        ] {
+            assert!(!page.body.contains(console), "{console} on the public page");
+        }
+
+        let csrf = t.owner.get("/settings").csrf_token();
+        let long = "x".repeat(101);
+        let bad = t.owner.post_form(
+            "/settings/account",
+            &[
+                ("csrf_token", &csrf),
+                ("time_zone", "Asia/Shanghai"),
+                ("display_name", &long),
+            ],
+        );
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.contains("at most 100 characters"));
+        let res = t.owner.post_form(
+            "/settings/account",
+            &[
+                ("csrf_token", &csrf),
+                ("time_zone", "Asia/Shanghai"),
+                ("display_name", "  Acme <Shop> & Co  "),
+            ],
+        );
+        assert_eq!(res.status, 303);
+        let settings = t.owner.get("/settings");
+        assert!(
+            settings
+                .body
+                .contains("value=\"Acme &#60;Shop&#62; &#38; Co\"")
+                || settings
+                    .body
+                    .contains("value=\"Acme &lt;Shop&gt; &amp; Co\""),
+            "{}",
+            settings.body
+        );
+        let page = recipient.get(&format!("/u/{token}"));
+        assert!(
+            page.body.contains("Acme &#60;Shop&#62; &#38; Co")
+                || page.body.contains("Acme &lt;Shop&gt; &amp; Co"),
+            "the name, escaped: {}",
+            page.body
+        );
+        // Emptied: back to the account's name.
+        let res = t.owner.post_form(
+            "/settings/account",
+            &[
+                ("csrf_token", &csrf),
+                ("time_zone", "Asia/Shanghai"),
+                ("display_name", ""),
+            ],
+        );
+        assert_eq!(res.status, 303);
+        let page = recipient.get(&format!("/u/{token}"));
+        assert!(page
+            .body
+            .contains("<strong id=\"unsubscribe-sender\">acme</strong>"));
     }
 );

@@ -286,7 +286,10 @@ both_backends!(a_pasted_sendcloud_app_key_verifies_sendcloud_posts, |db| {
         "/settings/webhook-key",
         &[("csrf_token", &csrf), ("app_key", pasted)],
     );
-    assert_eq!(r.status, 200, "{}", r.body);
+    // Saved: a redirect (303) back to the settings, which say so and never echo the key.
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = owner.get(r.location());
+    assert!(r.body.contains("APP KEY is saved"), "{}", r.body);
     assert!(
         !r.body.contains(pasted),
         "a pasted key is never echoed back"

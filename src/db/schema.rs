@@ -267,6 +267,14 @@ diesel::table! {
     }
 }
 
+// console: the name recipients know an account by (the public unsubscribe page).
+diesel::table! {
+    account_display_names (account_id) {
+        account_id -> BigInt,
+        display_name -> Text,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(message_events -> messages (message_id));
 

@@ -43,16 +43,56 @@ pub const NAMES: &[&str] = &[
     "frank", "grace", "henry", "ivy", "jack", "kate", "leo", "mia", "nina", "oscar",
 ];
 
-pub const SUBJECTS: &[&str] = &[
-    "欢迎加入！请验证您的邮箱",
-    "您的密码重置链接",
-    "Your invoice for this month",
-    "双十一大促：全场五折起",
-    "Weekly digest: what you missed",
-    "登录提醒：新设备登录",
-    "Your receipt",
-    "新品上架，抢先看",
+/// (tag, the subjects a message with that tag is sent with): every tag of [`API_USERS`] has
+/// its own, so that a subject never contradicts its tag.
+pub const SUBJECTS: &[(&str, &[&str])] = &[
+    (
+        "welcome",
+        &[
+            "欢迎加入！请验证您的邮箱",
+            "Welcome aboard: please confirm your email",
+        ],
+    ),
+    (
+        "password_reset",
+        &["您的密码重置链接", "Reset your password"],
+    ),
+    (
+        "login_alert",
+        &["登录提醒：新设备登录", "New sign-in to your account"],
+    ),
+    ("invoice", &["您本月的账单", "Your invoice for this month"]),
+    ("receipt", &["支付成功，这是您的收据", "Your receipt"]),
+    (
+        "promo_1111",
+        &[
+            "双十一大促：全场五折起",
+            "11.11 sale: everything half price",
+        ],
+    ),
+    (
+        "spring_sale",
+        &["春季特卖，限时三天", "Spring sale: three days only"],
+    ),
+    (
+        "new_arrivals",
+        &["新品上架，抢先看", "New arrivals are here"],
+    ),
+    (
+        "weekly_digest",
+        &["本周精选：您错过的内容", "Weekly digest: what you missed"],
+    ),
+    ("monthly_report", &["您的月度报告", "Your monthly report"]),
 ];
+
+/// The subjects of messages sent with `tag`.
+pub fn subjects_for(tag: &str) -> &'static [&'static str] {
+    SUBJECTS
+        .iter()
+        .find(|(t, _)| *t == tag)
+        .map(|(_, s)| *s)
+        .unwrap_or(&["Hello"])
+}
 
 /// (reason, weight, SMTP reply) for invalid messages.
 pub const INVALID_MIX: &[(Reason, u32, &str)] = &[
@@ -108,3 +148,20 @@ pub const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
     "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tag_has_subjects_of_its_own() {
+        for (_, _, tags) in API_USERS {
+            for tag in *tags {
+                assert!(
+                    SUBJECTS.iter().any(|(t, s)| t == tag && !s.is_empty()),
+                    "{tag} has no subjects"
+                );
+            }
+        }
+    }
+}

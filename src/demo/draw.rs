@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::catalogue::{API_USERS, DOMAINS, INVALID_MIX, NAMES, SOFT_MIX, SUBJECTS, USER_AGENTS};
+use super::catalogue::{
+    subjects_for, API_USERS, DOMAINS, INVALID_MIX, NAMES, SOFT_MIX, USER_AGENTS,
+};
 use crate::domain::{MailType, Reason, Status, TrackKind};
 use crate::store::models::*;
 use crate::store::rollup::{BucketKey, HOUR_MS};
@@ -126,7 +128,8 @@ impl Run {
             tag: d.tag.to_string(),
             requested_at: d.requested_at,
         });
-        let subject = SUBJECTS[self.rng.gen_range(0..SUBJECTS.len())].to_string();
+        let subjects = subjects_for(d.tag);
+        let subject = subjects[self.rng.gen_range(0..subjects.len())].to_string();
         chunk.messages.push(Message {
             id,
             account_id: self.account,
@@ -356,7 +359,8 @@ impl Run {
             let url = format!("https://shop.example.cn/{}?utm_source=email", d.tag);
             self.track(d, TrackKind::Click, at + 5_000, url, chunk);
         }
-        if self.rng.gen_bool(0.002) {
+        // A complaint comes a minute after the last open, and never after now.
+        if self.rng.gen_bool(0.002) && at + 60_000 < self.now {
             let reported_at = at + 60_000;
             let e = d.event("report_spam", reported_at, None, None, None, None);
             chunk.events.push(e);

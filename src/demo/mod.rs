@@ -2,7 +2,7 @@
 //! dashboard and for measuring it (`mailtrail generate`, `serve --demo`). Not part of the
 //! product's own paths: nothing but the command line and the tests call it.
 
-mod catalogue;
+pub mod catalogue;
 mod content;
 mod draw;
 pub mod generate;

@@ -285,6 +285,7 @@ pub fn run(
     let part = part_path(dir, job.id);
     let mut sink = Sink::create(&part, format, job.gzip)?;
     sink.mask_addresses(presenter.mask);
+    sink.name_sheets(&rust_i18n::t!("export.sheet", locale = presenter.lang))?;
     let mut rows: i64 = 0;
     // Rows are read once, front to back: a big page cache would only hold them for nothing.
     let walked = conn

@@ -9,7 +9,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use flate2::write::GzEncoder;
-use rust_xlsxwriter::{Format, Workbook};
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
 use crate::domain::{export_cell, ExportFormat};
 
@@ -70,6 +70,16 @@ impl Sink {
         self.mask = mask;
     }
 
+    /// The name of the XLSX sheets, in the viewer's language (the second and later sheets
+    /// get a number after it); CSV has no sheets.
+    pub fn name_sheets(&mut self, name: &str) -> anyhow::Result<()> {
+        if let Inner::Xlsx(x) = &mut self.inner {
+            x.name = sheet_name(name);
+            x.name_sheet()?;
+        }
+        Ok(())
+    }
+
     /// One row; every cell goes through [`export_cell`]: no formula, and no full address
     /// when the account masks them.
     pub fn record<S: AsRef<str>>(&mut self, fields: &[S]) -> anyhow::Result<()> {
@@ -120,6 +130,10 @@ struct XlsxSink {
     rows_per_sheet: u32,
     header: Vec<String>,
     bold: Format,
+    /// Times as Excel dates, shown as the text exports show them.
+    when: Format,
+    /// The sheets' name; empty: Excel's default.
+    name: String,
 }
 
 impl XlsxSink {
@@ -137,7 +151,21 @@ impl XlsxSink {
             rows_per_sheet: rows_per_sheet.max(2),
             header: Vec::new(),
             bold: Format::new().set_bold(),
+            when: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
+            name: String::new(),
         })
+    }
+
+    fn name_sheet(&mut self) -> anyhow::Result<()> {
+        if self.name.is_empty() {
+            return Ok(());
+        }
+        let name = match self.sheet {
+            0 => self.name.clone(),
+            n => format!("{} {}", self.name, n + 1),
+        };
+        self.book.worksheet_from_index(self.sheet)?.set_name(name)?;
+        Ok(())
     }
 
     fn header(&mut self, fields: Vec<String>) -> anyhow::Result<()> {
@@ -163,12 +191,18 @@ impl XlsxSink {
         if self.row >= self.rows_per_sheet {
             self.book.add_worksheet_with_constant_memory()?;
             self.sheet += 1;
+            self.name_sheet()?;
             self.write_header()?;
         }
         let sheet = self.book.worksheet_from_index(self.sheet)?;
         for (col, value) in fields.iter().enumerate() {
             // Empty values make no cell at all, as Excel itself does.
-            sheet.write_string(self.row, col as u16, fit_cell(value.as_ref()))?;
+            let (row, col, value) = (self.row, col as u16, value.as_ref());
+            match typed(value) {
+                Typed::Number(n) => sheet.write_number(row, col, n)?,
+                Typed::Time(t) => sheet.write_datetime_with_format(row, col, &t, &self.when)?,
+                Typed::Text => sheet.write_string(row, col, fit_cell(value))?,
+            };
         }
         self.row += 1;
         Ok(())
@@ -183,6 +217,65 @@ impl XlsxSink {
 
 /// Cuts a value to what one Excel cell holds, at a character boundary, rather than failing
 /// the whole export for one overlong SMTP reply.
+/// What a cell of an export holds, read from its text: whole numbers and decimals (at most 15
+/// digits, no leading zero: an id like `007` or a long numeric id stays text, as it was
+/// written), times as exports write them (`2026-12-01 08:30:00`), and text.
+enum Typed {
+    Number(f64),
+    Time(ExcelDateTime),
+    Text,
+}
+
+fn typed(value: &str) -> Typed {
+    let b = value.as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let (int, frac) = match value.split_once('.') {
+        Some((i, f)) => (i.as_bytes(), Some(f.as_bytes())),
+        None => (b, None),
+    };
+    let int_ok = digits(int) && (int.len() == 1 || int[0] != b'0');
+    let frac_ok = frac.is_none_or(|f| digits(f) && f.len() <= 6);
+    if int_ok && frac_ok && int.len() + frac.map_or(0, <[u8]>::len) <= 15 {
+        if let Ok(n) = value.parse::<f64>() {
+            return Typed::Number(n);
+        }
+    }
+    // `YYYY-MM-DD HH:MM:SS`
+    let is_time = b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if is_time {
+        let parsed = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S");
+        if let Ok(t) = parsed {
+            use chrono::{Datelike, Timelike};
+            if (1900..=9999).contains(&t.year()) {
+                let excel =
+                    ExcelDateTime::from_ymd(t.year() as u16, t.month() as u8, t.day() as u8)
+                        .and_then(|d| d.and_hms(t.hour() as u16, t.minute() as u8, t.second()));
+                if let Ok(excel) = excel {
+                    return Typed::Time(excel);
+                }
+            }
+        }
+    }
+    Typed::Text
+}
+
+/// A sheet name Excel accepts: at most 31 characters (room left for a number), none of
+/// `[]:*?/\`.
+fn sheet_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\'))
+        .take(27)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 fn fit_cell(value: &str) -> &str {
     // UTF-8 never has fewer bytes than UTF-16 has units, so short strings need no count.
     if value.len() <= XLSX_CELL_MAX {
@@ -242,6 +335,46 @@ mod tests {
         assert!(third.contains("<t>row4</t>"));
         // Only the sink's own file is left beside it: the spill files are gone.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn numbers_and_times_are_written_as_numbers_and_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typed.part");
+        let mut sink = Sink::create(&path, ExportFormat::Xlsx, false).unwrap();
+        sink.name_sheets("邮件状态").unwrap();
+        sink.header(vec!["id".into(), "n".into(), "when".into()])
+            .unwrap();
+        sink.record(&["007", "42", "2026-12-01 08:30:05"]).unwrap();
+        sink.record(&["12345678901234567890", "3.5", "批量"])
+            .unwrap();
+        sink.finish().unwrap();
+        let xml = sheet_xml(&path, 1).unwrap();
+        // Numbers are `<v>` cells without a string type; times are numbers with a date style.
+        assert!(xml.contains("<c r=\"B2\"><v>42</v></c>"), "{xml}");
+        assert!(xml.contains("<c r=\"B3\"><v>3.5</v></c>"), "{xml}");
+        let c2 = &xml[xml.find("<c r=\"C2\"").unwrap()..];
+        let c2 = &c2[..c2.find("</c>").unwrap()];
+        assert!(c2.contains(" s=\"") && !c2.contains("t=\""), "{c2}");
+        assert!(c2.contains("<v>46357.35"), "{c2}");
+        // Leading zeros, long ids and words stay text.
+        for cell in ["A2", "A3", "C3"] {
+            let at = &xml[xml.find(&format!("<c r=\"{cell}\"")).unwrap()..];
+            assert!(at[..at.find('>').unwrap()].contains("t=\""), "{cell}: {at}");
+        }
+        let mut zip = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
+        let mut book = String::new();
+        zip.by_name("xl/workbook.xml")
+            .unwrap()
+            .read_to_string(&mut book)
+            .unwrap();
+        assert!(book.contains("name=\"邮件状态\""), "{book}");
+        let mut styles = String::new();
+        zip.by_name("xl/styles.xml")
+            .unwrap()
+            .read_to_string(&mut styles)
+            .unwrap();
+        assert!(styles.contains("yyyy-mm-dd hh:mm:ss"));
     }
 
     #[test]

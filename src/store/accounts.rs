@@ -243,6 +243,35 @@ pub fn update_settings(
         .map(|_| ())
 }
 
+/// The name the account's recipients know it by, when its owners set one.
+pub fn display_name(conn: &mut DbConn, account_id: i64) -> StoreResult<Option<String>> {
+    use crate::db::schema::account_display_names as d;
+    d::table
+        .find(account_id)
+        .select(d::display_name)
+        .first::<String>(conn)
+        .optional()
+}
+
+/// Sets (or, with None, removes) the account's display name.
+pub fn set_display_name(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    name: Option<&str>,
+) -> StoreResult<()> {
+    use crate::db::schema::account_display_names as d;
+    let account = scope.account_id();
+    conn.transaction(|conn| {
+        diesel::delete(d::table.find(account)).execute(conn)?;
+        if let Some(name) = name {
+            diesel::insert_into(d::table)
+                .values((d::account_id.eq(account), d::display_name.eq(name)))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
 /// Sets a new SendCloud webhook app key and answers it (shown once to the owner).
 pub fn rotate_webhook_key(conn: &mut DbConn, scope: &AccountScope) -> StoreResult<String> {
     let key = crate::domain::random_token(32);

@@ -374,6 +374,36 @@ impl FromRequest for Viewer {
     }
 }
 
+/// The layout of an error page for whoever is signed in on `req`: navigation, sign-out and
+/// the language switch, or nothing (signed out, or the database not answering). It reads the
+/// session and the user only; `?account=` is not followed (no audit entry for an error page).
+pub async fn error_page_ctx(req: &HttpRequest) -> Option<PageCtx> {
+    let session = req.get_session();
+    let user_id = session.get::<i64>(USER_KEY).ok().flatten()?;
+    let state = req.app_data::<web::Data<AppState>>().cloned()?;
+    let (user, home) = with_db(&state, move |conn| {
+        Ok(accounts::user_with_account(conn, user_id)?)
+    })
+    .await
+    .ok()
+    .flatten()?;
+    let path = match req.uri().query() {
+        Some(q) => format!("{}?{q}", req.path()),
+        None => req.path().to_string(),
+    };
+    let viewer = Viewer {
+        account: home.clone().unwrap_or_else(no_account),
+        user,
+        home,
+        ip: client_ip(req, &state),
+        session,
+        lang: Lang::from_request(req),
+        path,
+        state,
+    };
+    Some(viewer.page(""))
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {

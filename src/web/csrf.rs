@@ -64,9 +64,8 @@ pub async fn guard(
     let ok = matches!((&expected, &sent), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes()));
     if !ok {
         log::warn!("CSRF check failed for POST {}", req.path());
-        let err = AppError::forbidden(
-            "The form has expired or was not sent by this site. Reload the page and try again.",
-        );
+        let lang = super::lang::Lang::from_request(req.request());
+        let err = AppError::forbidden(lang.t("error.csrf"));
         return Ok(req.error_response(err).map_into_right_body());
     }
     req.set_payload(bytes_to_payload(body));

@@ -52,9 +52,8 @@ pub async fn staff_read_only(
                 req.method(),
                 req.path()
             );
-            let err = AppError::forbidden(
-                "Staff views are read-only: support staff cannot change a customer's data.",
-            );
+            let lang = super::lang::Lang::from_request(req.request());
+            let err = AppError::forbidden(lang.t("error.staff_read_only"));
             return Ok(req.error_response(err).map_into_right_body());
         }
     }

@@ -36,6 +36,12 @@ pub async fn security_headers(
     )) {
         headers.insert(HeaderName::from_static("server-timing"), value);
     }
+    apply_defaults(headers);
+    Ok(res)
+}
+
+/// The security headers (and `no-store`) a response does not set itself.
+pub fn apply_defaults(headers: &mut actix_web::http::header::HeaderMap) {
     // A handler may set a policy of its own (the sandboxed message content frame);
     // everything else gets the defaults.
     for (name, value) in HEADERS {
@@ -50,5 +56,4 @@ pub async fn security_headers(
             HeaderValue::from_static("no-store"),
         );
     }
-    Ok(res)
 }

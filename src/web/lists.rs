@@ -69,6 +69,24 @@ pub struct ListPage {
     export_allowed: bool,
     export_kind: &'static str,
     export_fields: Vec<(String, String)>,
+    /// What went wrong with the last action on the page (a delete with nothing ticked).
+    problem: Option<String>,
+    /// More rows match than a download carries: the offline export instead of the link.
+    over_limit: bool,
+}
+
+impl ListPage {
+    fn over_limit_text(&self) -> String {
+        self.ctx
+            .t("export.over_limit")
+            .replace("{limit}", &super::layout::grouped(ONLINE_EXPORT_LIMIT))
+    }
+}
+
+/// `?nothing=1`: a delete was sent with nothing ticked.
+#[derive(serde::Deserialize)]
+pub struct NothingTicked {
+    nothing: Option<String>,
 }
 
 /// `GET /{list}`: one page of the list, newest first.
@@ -76,31 +94,45 @@ pub async fn page(
     viewer: Viewer,
     segment: web::Path<String>,
     form: web::Query<ListForm>,
+    nothing: web::Query<NothingTicked>,
 ) -> AppResult<impl Responder> {
     let list = list_from_path(&segment)?;
     let form = form.into_inner();
     let (after, notice) = page_position(&viewer, &form);
-    let (entries, error) = match form.filter(&viewer) {
+    let problem = nothing
+        .nothing
+        .as_ref()
+        .map(|_| viewer.lang.t("lists.nothing_selected"));
+    let export_allowed = viewer.account.export_allowed;
+    let (entries, over_limit, error) = match form.filter(&viewer) {
         Ok(filter) => {
             let scope = viewer.scope();
-            let entries = with_db(viewer.state(), move |conn| {
-                Ok(lists::page(
-                    conn,
-                    &scope,
-                    list,
-                    &filter,
-                    after,
-                    PER_PAGE + 1,
-                    now_ms(),
-                )?)
+            let (entries, over_limit) = with_db(viewer.state(), move |conn| {
+                let now = now_ms();
+                let entries = lists::page(conn, &scope, list, &filter, after, PER_PAGE + 1, now)?;
+                // Beyond one page the download may be too large: count, and offer the
+                // offline export instead of a link that would be refused.
+                let over_limit = export_allowed
+                    && entries.len() as i64 > PER_PAGE
+                    && lists::count_selection(
+                        conn,
+                        &scope,
+                        list,
+                        &Selection::Matching(filter),
+                        now,
+                    )?
+                    .0 > ONLINE_EXPORT_LIMIT;
+                Ok((entries, over_limit))
             })
             .await?;
-            (entries, FormError(None))
+            (entries, over_limit, FormError(None))
         }
-        Err(e) => (Vec::new(), FormError(Some(e))),
+        Err(e) => (Vec::new(), false, FormError(Some(e))),
     };
     let status = error.status();
-    let page = list_page(&viewer, list, form, entries, error, notice);
+    let mut page = list_page(&viewer, list, form, entries, error, notice);
+    page.problem = problem;
+    page.over_limit = over_limit;
     Ok(page.customize().with_status(status))
 }
 
@@ -187,6 +219,8 @@ fn list_page(
         export_fields: form.export_fields(),
         error,
         notice,
+        problem: None,
+        over_limit: false,
         form,
     }
 }
@@ -317,24 +351,44 @@ pub async fn delete(
     }
     let fields = pairs(&body);
     let form = ListForm::from_pairs(&fields);
+    let by_filter = fields.iter().any(|(k, v)| k == "all" && v == "1");
+    if !by_filter && !fields.iter().any(|(k, _)| k == "ids") {
+        // A form sent with nothing ticked (no script to hold the button back): the list
+        // again, with the same filter, saying what to do.
+        let back = form.query(&[("nothing", "1".to_string())]);
+        return Ok(Either::Right(redirect(&format!(
+            "{}?{back}",
+            path_of(list)
+        ))));
+    }
     let selection = selection(&viewer, list, &form, &fields)?;
     let scope = viewer.scope();
     if !fields.iter().any(|(k, v)| k == "confirmed" && v == "1") {
         let counted = selection.clone();
-        let (count, spam) = with_db(viewer.state(), move |conn| {
-            Ok(lists::count_selection(
-                conn,
-                &scope,
-                list,
-                &counted,
-                now_ms(),
-            )?)
+        let (count, spam, only) = with_db(viewer.state(), move |conn| {
+            let now = now_ms();
+            let (count, spam) = lists::count_selection(conn, &scope, list, &counted, now)?;
+            // One entry: the question names it.
+            let only = match (&counted, count) {
+                (Selection::Ids(ids), 1) => {
+                    let (kind, id) = ids[0];
+                    lists::entry_address(conn, &scope, kind, id)?
+                }
+                (Selection::Matching(filter), 1) => {
+                    lists::page(conn, &scope, list, filter, None, 1, now)?
+                        .into_iter()
+                        .next()
+                        .map(|e| e.address)
+                }
+                _ => None,
+            };
+            Ok((count, spam, only))
         })
         .await?;
-        let page = confirm_page(&viewer, list, &form, fields, count, spam);
+        let only = only.map(|a| viewer.show_address(&a));
+        let page = confirm_page(&viewer, list, &form, fields, count, spam, only);
         return Ok(Either::Left(page));
     }
-    let by_filter = matches!(selection, Selection::Matching(_));
     let deleted = with_db(viewer.state(), move |conn| {
         Ok(lists::delete_selection(
             conn,
@@ -402,6 +456,7 @@ fn confirm_page(
     fields: Vec<(String, String)>,
     count: i64,
     spam: i64,
+    only: Option<String>,
 ) -> ConfirmPage {
     let lang = viewer.lang;
     let mut hidden: Vec<(String, String)> = fields
@@ -413,10 +468,16 @@ fn confirm_page(
         ctx: viewer.page(path_of(list)),
         path: path_of(list),
         count,
-        message: lang
-            .t("lists.confirm_count")
-            .replace("{n}", &count.to_string())
-            .replace("{list}", list.label(lang.code())),
+        message: match only {
+            Some(address) => lang
+                .t("lists.confirm_one")
+                .replace("{address}", &address)
+                .replace("{list}", list.label(lang.code())),
+            None => lang
+                .t("lists.confirm_count")
+                .replace("{n}", &super::layout::grouped(count))
+                .replace("{list}", list.label(lang.code())),
+        },
         spam_warning: spam > 0,
         hidden,
         back: format!("{}?{}", path_of(list), form.query(&[])),

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::{redirect, Viewer};
 use super::layout::PageCtx;
@@ -43,6 +43,9 @@ pub struct ApiUserRow {
 struct SettingsPage {
     ctx: PageCtx,
     time_zone: String,
+    /// The name recipients know the account by (the unsubscribe page); empty: unset.
+    display_name: String,
+    account_name: String,
     zones: Vec<&'static str>,
     mask_addresses: bool,
     export_allowed: bool,
@@ -67,18 +70,23 @@ async fn render(
     error: Option<String>,
 ) -> AppResult<HttpResponse> {
     let scope = viewer.scope();
-    let (users, api_users): (Vec<User>, Vec<ApiUser>) = with_db(viewer.state(), move |conn| {
-        Ok((
-            accounts::list_users(conn, &scope)?,
-            accounts::list_api_users(conn, &scope)?,
-        ))
-    })
-    .await?;
+    let account_id = viewer.account.id;
+    let (users, api_users, display_name): (Vec<User>, Vec<ApiUser>, Option<String>) =
+        with_db(viewer.state(), move |conn| {
+            Ok((
+                accounts::list_users(conn, &scope)?,
+                accounts::list_api_users(conn, &scope)?,
+                accounts::display_name(conn, account_id)?,
+            ))
+        })
+        .await?;
     let lang = viewer.lang;
     let zone = viewer.account.zone();
     let page = SettingsPage {
         ctx: viewer.page("/settings"),
         time_zone: viewer.account.time_zone.clone(),
+        display_name: display_name.unwrap_or_default(),
+        account_name: viewer.account.name.clone(),
         zones: chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect(),
         mask_addresses: viewer.account.mask_addresses,
         export_allowed: viewer.account.export_allowed,
@@ -119,13 +127,47 @@ async fn render(
             String::new()
         },
     };
+    let shows_secret = page.secret.is_some();
     let html = page.render().map_err(AppError::internal)?;
     let status = if error.is_some() { 400 } else { 200 };
-    Ok(
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-    )
+    let mut response =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default());
+    response.content_type("text/html; charset=utf-8");
+    if shows_secret {
+        // A key shown once is not kept by the browser's cache either.
+        response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    }
+    Ok(response.body(html))
+}
+
+/// What a settings POST that worked leaves for the page it redirects to (303): a sentence,
+/// and a secret to show this once. It lives in the session until that page takes it.
+#[derive(Serialize, Deserialize, Default)]
+struct Flash {
+    /// A text key of the message.
+    message: Option<String>,
+    /// (label, value) of a new key.
+    secret: Option<(String, String)>,
+}
+
+const FLASH_KEY: &str = "settings_flash";
+
+/// Ends a settings POST that worked: the outcome goes to the session, the browser to
+/// `/settings` (303), so that a reload shows the page again instead of repeating the action.
+fn done(
+    viewer: &Viewer,
+    message: Option<&str>,
+    secret: Option<(String, String)>,
+) -> AppResult<HttpResponse> {
+    let flash = Flash {
+        message: message.map(str::to_string),
+        secret,
+    };
+    viewer
+        .session
+        .insert(FLASH_KEY, flash)
+        .map_err(AppError::internal)?;
+    Ok(redirect("/settings"))
 }
 
 #[derive(Deserialize)]
@@ -137,16 +179,23 @@ pub async fn page(viewer: Viewer, query: web::Query<SavedQuery>) -> AppResult<Ht
     if viewer.role() == Role::Member {
         return Err(AppError::forbidden(viewer.lang.t("settings.owners_only")));
     }
-    let saved = query
-        .saved
-        .as_ref()
-        .map(|_| viewer.lang.t("settings.saved"));
-    render(&viewer, None, saved, None).await
+    let flash = viewer
+        .session
+        .remove_as::<Flash>(FLASH_KEY)
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let message = flash
+        .message
+        .or_else(|| query.saved.as_ref().map(|_| "settings.saved".to_string()))
+        .map(|key| viewer.lang.t(&key));
+    render(&viewer, flash.secret, message, None).await
 }
 
 #[derive(Deserialize)]
 pub struct AccountForm {
     time_zone: String,
+    #[serde(default)]
+    display_name: String,
     mask_addresses: Option<String>,
     export_allowed: Option<String>,
 }
@@ -163,14 +212,25 @@ pub async fn save_account(viewer: Viewer, form: web::Form<AccountForm>) -> AppRe
         )
         .await;
     }
+    let display_name = form.display_name.trim().to_string();
+    if display_name.chars().count() > 100 || display_name.chars().any(char::is_control) {
+        return render(
+            &viewer,
+            None,
+            None,
+            Some(viewer.lang.t("settings.bad_display_name")),
+        )
+        .await;
+    }
     let scope = viewer.scope();
     let (zone, mask, export) = (
         form.time_zone.clone(),
         form.mask_addresses.is_some(),
         form.export_allowed.is_some(),
     );
+    let shown = display_name.clone();
     with_db(viewer.state(), move |conn| {
-        Ok(accounts::update_settings(
+        accounts::update_settings(
             conn,
             &scope,
             &AccountSettings {
@@ -178,15 +238,17 @@ pub async fn save_account(viewer: Viewer, form: web::Form<AccountForm>) -> AppRe
                 mask_addresses: mask,
                 export_allowed: export,
             },
-        )?)
+        )?;
+        let name = Some(shown.as_str()).filter(|n| !n.is_empty());
+        Ok(accounts::set_display_name(conn, &scope, name)?)
     })
     .await?;
     viewer
         .audit(
             "settings.account",
             format!(
-                "time_zone={} mask={} export={}",
-                form.time_zone, mask, export
+                "time_zone={} mask={} export={} display_name={:?}",
+                form.time_zone, mask, export, display_name
             ),
         )
         .await?;
@@ -251,10 +313,7 @@ pub async fn rotate_webhook_key(
         viewer
             .audit("settings.webhook_key", "pasted".into())
             .await?;
-        let mut viewer = viewer;
-        viewer.account.webhook_app_key = Some(String::new());
-        let saved = viewer.lang.t("settings.webhook_key_saved");
-        return render(&viewer, None, Some(saved), None).await;
+        return done(&viewer, Some("settings.webhook_key_saved"), None);
     }
     let key = with_db(viewer.state(), move |conn| {
         Ok(accounts::rotate_webhook_key(conn, &scope)?)
@@ -263,15 +322,11 @@ pub async fn rotate_webhook_key(
     viewer
         .audit("settings.webhook_key", "rotated".into())
         .await?;
-    let mut viewer = viewer;
-    viewer.account.webhook_app_key = Some(String::new());
-    render(
+    done(
         &viewer,
+        None,
         Some((viewer.lang.t("settings.webhook_key"), key)),
-        None,
-        None,
     )
-    .await
 }
 
 #[derive(Deserialize)]
@@ -312,7 +367,7 @@ pub async fn add_user(viewer: Viewer, form: web::Form<NewUserForm>) -> AppResult
     viewer
         .audit("settings.user_add", format!("{} {}", email, role.code()))
         .await?;
-    render(&viewer, None, Some(lang.t("settings.user_added")), None).await
+    done(&viewer, Some("settings.user_added"), None)
 }
 
 #[derive(Deserialize)]
@@ -344,13 +399,7 @@ pub async fn remove_user(viewer: Viewer, form: web::Form<UserIdForm>) -> AppResu
     viewer
         .audit("settings.user_remove", format!("user #{id}"))
         .await?;
-    render(
-        &viewer,
-        None,
-        Some(viewer.lang.t("settings.user_removed")),
-        None,
-    )
-    .await
+    done(&viewer, Some("settings.user_removed"), None)
 }
 
 /// Sets a new password for a user of the account; their sessions end at once.
@@ -385,13 +434,7 @@ pub async fn reset_password(
     if id == viewer.user.id {
         return Ok(redirect("/login"));
     }
-    render(
-        &viewer,
-        None,
-        Some(viewer.lang.t("settings.password_reset")),
-        None,
-    )
-    .await
+    done(&viewer, Some("settings.password_reset"), None)
 }
 
 #[derive(Deserialize)]
@@ -436,7 +479,7 @@ pub async fn add_api_user(
         return render(&viewer, None, None, Some(lang.t("settings.api_user_taken"))).await;
     };
     viewer.audit("settings.api_user_add", name.clone()).await?;
-    render(&viewer, Some((format!("API_USER {name}"), key)), None, None).await
+    done(&viewer, None, Some((format!("API_USER {name}"), key)))
 }
 
 #[derive(Deserialize)]
@@ -451,15 +494,19 @@ pub async fn rotate_api_key(
     require_owner(&viewer)?;
     let scope = viewer.scope();
     let id = form.api_user_id;
-    let key = with_db(viewer.state(), move |conn| {
-        Ok(accounts::rotate_api_key(conn, &scope, id)?)
+    let (name, key) = with_db(viewer.state(), move |conn| {
+        let name = accounts::list_api_users(conn, &scope)?
+            .into_iter()
+            .find(|a| a.id == id)
+            .map(|a| a.name);
+        Ok(name.zip(accounts::rotate_api_key(conn, &scope, id)?))
     })
     .await?
     .ok_or(AppError::NotFound)?;
     viewer
         .audit("settings.api_key_rotate", format!("api user #{id}"))
         .await?;
-    render(&viewer, Some((format!("API_USER #{id}"), key)), None, None).await
+    done(&viewer, None, Some((format!("API_USER {name}"), key)))
 }
 
 pub async fn revoke_api_user(
@@ -479,11 +526,5 @@ pub async fn revoke_api_user(
     viewer
         .audit("settings.api_user_revoke", format!("api user #{id}"))
         .await?;
-    render(
-        &viewer,
-        None,
-        Some(viewer.lang.t("settings.api_user_revoked")),
-        None,
-    )
-    .await
+    done(&viewer, Some("settings.api_user_revoked"), None)
 }

@@ -93,6 +93,8 @@ struct ReasonChoice {
 struct UnsubscribePage {
     ctx: PageCtx,
     action: String,
+    /// Who sends the mail: the account's display name.
+    sender: String,
     address: String,
     state: UnsubscribeState,
     reasons: Vec<ReasonChoice>,
@@ -109,9 +111,9 @@ pub async fn unsubscribe_page(
         .verify(LinkKind::Unsubscribe, &token)
         .ok_or(AppError::NotFound)?;
     let recipient = find_recipient(&state, &link).await?;
-    let view = match recipient.unsubscribed_at {
+    let view = match recipient.recipient.unsubscribed_at {
         Some(at) => UnsubscribeState::Already {
-            since: show_time(at, &recipient),
+            since: show_time(at, &recipient.recipient),
         },
         None => UnsubscribeState::Choose { error: None },
     };
@@ -168,29 +170,50 @@ pub async fn unsubscribe_submit(
 }
 
 /// The recipient of the link's message; a 404 when the account has no such message.
-async fn find_recipient(state: &AppState, link: &Link) -> AppResult<Recipient> {
+async fn find_recipient(state: &AppState, link: &Link) -> AppResult<MailOf> {
     let scope = AccountScope::new(link.account_id);
     let email_id = link.email_id.clone();
-    with_db(state, move |conn| {
-        Ok(store::recipient(conn, &scope, &email_id)?)
+    let account_id = link.account_id;
+    let (recipient, sender) = with_db(state, move |conn| {
+        let recipient = store::recipient(conn, &scope, &email_id)?;
+        // Who sends: the name the owners set for recipients, else the account's own.
+        let sender = match crate::store::accounts::display_name(conn, account_id)? {
+            Some(name) => name,
+            None => crate::store::accounts::get_account(conn, account_id)?
+                .map(|a| a.name)
+                .unwrap_or_default(),
+        };
+        Ok((recipient, sender))
     })
-    .await?
-    .ok_or(AppError::NotFound)
+    .await?;
+    let recipient = recipient.ok_or(AppError::NotFound)?;
+    Ok(MailOf {
+        recipient,
+        name: sender,
+    })
+}
+
+/// The recipient of a link's message and the name of who sent it.
+struct MailOf {
+    recipient: Recipient,
+    name: String,
 }
 
 fn render(
     lang: Lang,
     token: &str,
-    recipient: &Recipient,
+    sender: &MailOf,
     state: UnsubscribeState,
     status: u16,
 ) -> AppResult<HttpResponse> {
+    let recipient = &sender.recipient;
     let action = format!("{}{}", LinkKind::Unsubscribe.path_prefix(), token);
     let mut ctx = PageCtx::anonymous(lang, String::new());
     ctx.here = action.clone();
     let page = UnsubscribePage {
         ctx,
         action,
+        sender: sender.name.clone(),
         address: if recipient.mask_addresses {
             mask_address(&recipient.address)
         } else {

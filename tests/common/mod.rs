@@ -262,6 +262,8 @@ pub struct Client {
     agent: ureq::Agent,
     pub cookies: HashMap<String, String>,
     pub accept_language: Option<String>,
+    /// Sent as `Referer`: the page a click came from.
+    pub referer: Option<String>,
 }
 
 impl Client {
@@ -271,6 +273,7 @@ impl Client {
             agent: ureq::AgentBuilder::new().redirects(0).build(),
             cookies: HashMap::new(),
             accept_language: None,
+            referer: None,
         }
     }
 
@@ -288,6 +291,9 @@ impl Client {
         }
         if let Some(lang) = &self.accept_language {
             req = req.set("Accept-Language", lang);
+        }
+        if let Some(referer) = &self.referer {
+            req = req.set("Referer", referer);
         }
         req
     }

@@ -84,7 +84,7 @@ impl Presenter {
                 .unwrap_or_default(),
             Cow::Borrowed(m.api_user.as_str()),
             self.address_cow(&m.recipient),
-            Cow::Borrowed(m.mail_type().code()),
+            Cow::Borrowed(m.mail_type().label(self.lang)),
             Cow::Borrowed(m.tags.as_str()),
             Cow::Owned(self.time(m.requested_at)),
             Cow::Owned(self.time(m.updated_at)),

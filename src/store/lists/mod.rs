@@ -225,6 +225,43 @@ pub fn remove_entry(
     Ok(deleted > 0)
 }
 
+/// The address (or `@domain`) of one entry of the account, to name it before it is deleted.
+pub fn entry_address(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    list: ListKind,
+    id: i64,
+) -> StoreResult<Option<String>> {
+    let account = scope.account_id();
+    let found = match list {
+        ListKind::Bounces => bounces::table
+            .filter(bounces::account_id.eq(account).and(bounces::id.eq(id)))
+            .select(bounces::address)
+            .first::<String>(conn),
+        ListKind::SpamReports => spam_reports::table
+            .filter(
+                spam_reports::account_id
+                    .eq(account)
+                    .and(spam_reports::id.eq(id)),
+            )
+            .select(spam_reports::address)
+            .first::<String>(conn),
+        ListKind::Unsubscribes => unsubscribes::table
+            .filter(
+                unsubscribes::account_id
+                    .eq(account)
+                    .and(unsubscribes::id.eq(id)),
+            )
+            .select(unsubscribes::address)
+            .first::<String>(conn),
+        ListKind::Blacklist => blacklist::table
+            .filter(blacklist::account_id.eq(account).and(blacklist::id.eq(id)))
+            .select(blacklist::address)
+            .first::<String>(conn),
+    };
+    found.optional()
+}
+
 /// Deletes the expired entries of every account: they stopped suppressing on their own; this
 /// only keeps the tables small. Answers how many went.
 pub fn sweep_expired(conn: &mut DbConn, now: Millis) -> StoreResult<usize> {
