@@ -43,6 +43,10 @@ pub struct Settings {
     /// SendCloud API v2 calls allowed per API_USER per minute (also the burst); 0: no limit.
     /// Over it, a call answers SendCloud's `50000` ("interface frequency limited").
     pub apiv2_calls_per_minute: u32,
+    /// Besides loopback, the client addresses `GET /metrics` answers.
+    pub metrics_allow: Vec<IpAddr>,
+    /// A bearer token that opens `GET /metrics` from anywhere.
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -65,6 +69,8 @@ impl Settings {
             exports_dir: None,
             retention_days: None,
             apiv2_calls_per_minute: 600,
+            metrics_allow: Vec::new(),
+            metrics_token: None,
         }
     }
 
