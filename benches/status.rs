@@ -94,9 +94,8 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    // Fresh statistics, as a production database would have; no VACUUM, so that a freshly
-    // loaded database (no visibility map yet) is measured as it is, which is where the tag
-    // page once took 100 ms while an older database answered in 12.
+    // Fresh statistics, as a production database would have; no VACUUM: a freshly loaded
+    // database is measured as it is.
     diesel::sql_query("ANALYZE").execute(conn)?;
     let pick: Pick = diesel::sql_query(format!(
         "SELECT recipient, email_id FROM messages WHERE account_id = {} ORDER BY requested_at DESC, id DESC LIMIT 1",
