@@ -17,6 +17,11 @@ use crate::web::{self, AppState};
 pub fn router(cfg: &mut aweb::ServiceConfig) {
     use crate::web::{auth, exports, lang, lookup, message, overview, pages, staff, status};
     cfg.route("/healthz", aweb::get().to(pages::healthz))
+        .service(
+            aweb::resource("/metrics")
+                .app_data(MachineAnswers)
+                .route(aweb::get().to(web::metrics::scrape)),
+        )
         .route("/static/{file}", aweb::get().to(pages::static_file))
         .route("/lang/{code}", aweb::get().to(lang::switch))
         .route("/login", aweb::get().to(auth::login_page))
@@ -272,6 +277,7 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
             .wrap(from_fn(web::error::catch_failures))
             .wrap(from_fn(web::headers::security_headers))
             .wrap(web::guard::access_log())
+            .wrap(from_fn(web::metrics::track))
     });
     if let Some(n) = workers {
         server = server.workers(n);

@@ -46,6 +46,10 @@ pub struct Settings {
     /// Tests only, never read from flags or the environment: SNS SubscribeURLs (which must
     /// still be on an `sns.<region>.amazonaws.com` host) are fetched from this scheme and host.
     pub sns_confirm_via: Option<String>,
+    /// Besides loopback, the client addresses `GET /metrics` answers.
+    pub metrics_allow: Vec<IpAddr>,
+    /// A bearer token that opens `GET /metrics` from anywhere.
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -69,6 +73,8 @@ impl Settings {
             retention_days: None,
             apiv2_calls_per_minute: 600,
             sns_confirm_via: None,
+            metrics_allow: Vec::new(),
+            metrics_token: None,
         }
     }
 

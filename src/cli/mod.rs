@@ -270,6 +270,20 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
             })
             .collect::<anyhow::Result<_>>()?;
     }
+    if let Ok(allow) = std::env::var("MAILTRAIL_METRICS_ALLOW") {
+        settings.metrics_allow = allow
+            .split(',')
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| {
+                a.trim()
+                    .parse()
+                    .with_context(|| format!("bad address {a:?} in MAILTRAIL_METRICS_ALLOW"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    settings.metrics_token = std::env::var("MAILTRAIL_METRICS_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     if let Ok(n) = std::env::var("MAILTRAIL_EXPORT_WORKERS") {
         settings.export_workers = n
             .parse()

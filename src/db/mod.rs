@@ -34,6 +34,18 @@ const POSTGRES_SESSION: &str = "SET jit = off;";
 /// the cached plans: planning over the partitions on every request costs them more.
 const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
 
+/// For reads through the tag index that stop after a page (the `/status` tag page, an export's
+/// keyset steps), on top of [`CUSTOM_PLANS`]. PostgreSQL estimates the join of a tag row to its
+/// message on two columns, `id` and `requested_at`, as if they were independent, so it expects
+/// about one row out of the join; with one row, a LIMIT saves nothing, and it sorted every
+/// tagged row of the period instead of reading the tag index in order and stopping. On a freshly
+/// generated million messages the tag page took 93 ms that way, and 0.3 ms read in index order.
+/// It chose the sort whenever the period crossed a month's partition (vacuumed or not). A sort
+/// is still made where no index gives the order. A page is too small for parallel workers: starting
+/// them cost 20 ms.
+const INDEX_ORDER: &str = "SET LOCAL enable_sort = off; \
+     SET LOCAL max_parallel_workers_per_gather = 0";
+
 /// Each pooled SQLite connection's page cache: 64 MiB.
 const SQLITE_CACHE_SIZE: &str = "PRAGMA cache_size = -65536;";
 
@@ -225,6 +237,22 @@ impl DbConn {
         }
         self.transaction(|conn| {
             conn.prefer_custom_plans()?;
+            read(conn)
+        })
+    }
+
+    /// Like [`DbConn::with_custom_plans`], for a read that must follow its index's order and
+    /// stop at its limit (PostgreSQL; see [`INDEX_ORDER`]).
+    pub fn with_index_order<T>(
+        &mut self,
+        read: impl FnOnce(&mut DbConn) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        if db_run!(&*self, sqlite: |_| true, postgres: |_| false) {
+            return read(self);
+        }
+        self.transaction(|conn| {
+            conn.prefer_custom_plans()?;
+            conn.batch_execute(INDEX_ORDER)?;
             read(conn)
         })
     }

@@ -1,22 +1,24 @@
 //! One batch of events in one transaction: read what the batch touches with a few `IN (…)`
-//! queries, fold every event in memory, write the results back in bulk.
+//! queries, fold every event in memory, write the results back in bulk (`batch/write.rs`).
+
+mod lists;
+mod step;
+mod write;
 
 use std::collections::{HashMap, HashSet};
 
 use diesel::Connection;
 
+use self::step::Step;
 use super::fold::{self, StatusStep};
-use super::{classifier, Event, EventKind, Outcome, Sender};
+use super::{Event, EventKind, Outcome, Sender};
 use crate::db::DbConn;
-use crate::domain::{
-    bounce_backoff_ms, normalize_address, now_ms, Millis, Reason, Status, UnsubscribeReason,
-    SPAM_REPORT_TTL_MS,
-};
-use crate::domain::{suppression_among, ListEntry, ListKind, TrackKind};
-use crate::store::events::{self as store, NewMessage};
-use crate::store::lists::{self, BounceHit, SpamHit, UnsubscribeHit};
-use crate::store::models::{Message, MessageEvent, MessageTag, NewMessageEvent, NewTrackingEvent};
-use crate::store::rollup::{self, BucketKey, HOUR_MS};
+use crate::domain::{normalize_address, now_ms, Millis, Reason, Status};
+use crate::domain::{suppression_among, ListEntry, TrackKind};
+use crate::store::events as store;
+use crate::store::lists::{self as store_lists, BounceHit, SpamHit, UnsubscribeHit};
+use crate::store::models::{Message, MessageEvent, NewMessageEvent, NewTrackingEvent};
+use crate::store::rollup::{BucketKey, HOUR_MS};
 use crate::store::{AccountScope, StoreResult};
 
 /// Applies `events` for the scope's account, all or nothing, and answers each one's outcome
@@ -27,6 +29,7 @@ pub fn ingest(
     sender: &Sender,
     events: &[Event],
 ) -> StoreResult<Vec<Outcome>> {
+    let started = std::time::Instant::now();
     let _writer = conn.sqlite_writer_turn();
     // PostgreSQL: the months these rows fall in must have their partitions; made outside the
     // batch's transaction so that no one waits on its locks. Usually they exist already.
@@ -57,9 +60,27 @@ pub fn ingest(
                 log::info!("ingest: batch retried after a concurrent write ({e})");
                 attempt += 1;
             }
+            Ok(outcomes) => {
+                count(events, &outcomes, started);
+                return Ok(outcomes);
+            }
             other => return other,
         }
     }
+}
+
+/// The batch's figures for `GET /metrics`.
+fn count(events: &[Event], outcomes: &[Outcome], started: std::time::Instant) {
+    let pairs = events.iter().zip(outcomes).map(|(e, o)| {
+        let outcome = match o {
+            Outcome::Applied => "applied",
+            Outcome::Waiting => "waiting",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected(_) => "rejected",
+        };
+        (e.kind.code(), outcome)
+    });
+    crate::web::metrics::ingested(pairs, events.len(), started.elapsed());
 }
 
 /// How often a batch that lost a race with another one is run.
@@ -74,105 +95,6 @@ fn lost_a_race(e: &diesel::result::Error) -> bool {
         ) => true,
         Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
         _ => false,
-    }
-}
-
-/// An event as the log keeps it, which is also all that applying it needs — so that events
-/// that waited in the log for their request apply exactly like fresh ones.
-#[derive(Debug, Clone)]
-struct Step {
-    kind: EventKind,
-    at: Millis,
-    smtp_reply: Option<String>,
-    reason: Option<Reason>,
-    /// Failures: the classifier's detail; clicks: the URL; unsubscribes: the reason code.
-    detail: Option<String>,
-    rule: Option<String>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    send_log: Vec<String>,
-}
-
-impl Step {
-    fn of(event: &Event) -> Step {
-        let mut step = Step {
-            kind: event.kind,
-            at: event.occurred_at,
-            smtp_reply: event.smtp_reply.clone().filter(|r| !r.trim().is_empty()),
-            reason: event.reason,
-            detail: event.detail.clone(),
-            rule: event.rule.clone(),
-            ip: event.ip.clone(),
-            user_agent: event.user_agent.clone(),
-            send_log: event.send_log.clone(),
-        };
-        match event.kind {
-            EventKind::SoftBounce | EventKind::Invalid | EventKind::Bounce => step.resolve_reason(),
-            EventKind::Click => step.detail = event.url.clone(),
-            EventKind::Unsubscribe => {
-                let reason = event
-                    .unsubscribe_reason
-                    .unwrap_or(UnsubscribeReason::NotWanted);
-                step.detail = Some(reason.code().to_string());
-            }
-            _ => {}
-        }
-        step
-    }
-
-    /// A failure without a reason gets the classifier's verdict on its SMTP reply.
-    fn resolve_reason(&mut self) {
-        if let Some(reason) = self.reason {
-            self.rule
-                .get_or_insert_with(|| format!("reason given: {}", reason.code()));
-            return;
-        }
-        match &self.smtp_reply {
-            Some(reply) => {
-                let verdict = classifier().classify_reply(reply);
-                self.reason = Some(
-                    verdict
-                        .reason
-                        .and_then(Reason::from_code)
-                        .unwrap_or(Reason::Other),
-                );
-                if self.detail.is_none() {
-                    self.detail = verdict.detail.map(str::to_string);
-                }
-                self.rule.get_or_insert(verdict.rule);
-            }
-            None => {
-                self.reason = Some(Reason::Other);
-                self.rule
-                    .get_or_insert_with(|| "no SMTP reply or reason given".to_string());
-            }
-        }
-    }
-
-    fn of_log(row: &MessageEvent) -> Option<Step> {
-        let kind = EventKind::from_code(&row.kind)?;
-        let reason = row.reason.and_then(Reason::from_i16);
-        Some(Step {
-            kind,
-            at: row.occurred_at,
-            smtp_reply: row.smtp_reply.clone(),
-            reason,
-            detail: row.detail.clone(),
-            rule: reason.map(|r| format!("reason: {}", r.code())),
-            ip: None,
-            user_agent: None,
-            send_log: Vec::new(),
-        })
-    }
-
-    fn status(&self) -> Option<Status> {
-        match self.kind {
-            EventKind::Deliver => Some(Status::Delivered),
-            EventKind::SoftBounce => Some(Status::SoftBounce),
-            // A bounce report's state is decided in `fold` (for the lists: invalid).
-            EventKind::Invalid | EventKind::Bounce => Some(Status::Invalid),
-            _ => None,
-        }
     }
 }
 
@@ -221,6 +143,69 @@ struct Batch<'a> {
     unsubscribes: Vec<UnsubscribeHit>,
 }
 
+/// The messages the events name that exist already, by email id.
+fn load_messages<'e>(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    events: impl Iterator<Item = &'e Event>,
+) -> StoreResult<HashMap<String, Tracked>> {
+    let mut email_ids: Vec<&str> = events.filter_map(|e| non_empty(&e.email_id)).collect();
+    email_ids.sort_unstable();
+    email_ids.dedup();
+    Ok(store::messages_by_email_ids(conn, scope, &email_ids)?
+        .into_iter()
+        .map(|m| {
+            let tracked = Tracked {
+                before: Some(bucket(&m)),
+                message: m,
+                is_new: false,
+                changed: false,
+            };
+            (tracked.message.email_id.clone(), tracked)
+        })
+        .collect())
+}
+
+/// Logged events that came before the requests of this batch, by email id.
+fn load_waiting(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    requests: &[&Event],
+) -> StoreResult<HashMap<String, Vec<MessageEvent>>> {
+    let requested_ids: Vec<&str> = requests
+        .iter()
+        .filter_map(|e| non_empty(&e.email_id))
+        .collect();
+    let mut waiting: HashMap<String, Vec<MessageEvent>> = HashMap::new();
+    for row in store::waiting_events(conn, scope, &requested_ids)? {
+        waiting.entry(row.email_id.clone()).or_default().push(row);
+    }
+    Ok(waiting)
+}
+
+/// The list entries covering each recipient the requests of this batch name.
+fn load_list_entries(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    requests: &[&Event],
+) -> StoreResult<HashMap<String, Vec<ListEntry>>> {
+    let recipients: Vec<String> = requests
+        .iter()
+        .filter_map(|e| e.recipient.as_deref().map(normalize_address))
+        .collect();
+    let entries = store_lists::entries_for_addresses(conn, scope, &recipients)?;
+    let mut list_entries: HashMap<String, Vec<ListEntry>> = HashMap::new();
+    for address in recipients {
+        let covering: Vec<ListEntry> = entries
+            .iter()
+            .filter(|e| e.covers(&address))
+            .cloned()
+            .collect();
+        list_entries.entry(address).or_default().extend(covering);
+    }
+    Ok(list_entries)
+}
+
 fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
@@ -248,55 +233,13 @@ impl<'a> Batch<'a> {
         };
         let event_ids: Vec<&str> = valid().filter_map(|e| non_empty(&e.event_id)).collect();
         let seen_event_ids = store::seen_event_ids(conn, scope, &event_ids)?;
-
-        let mut email_ids: Vec<&str> = valid().filter_map(|e| non_empty(&e.email_id)).collect();
-        email_ids.sort_unstable();
-        email_ids.dedup();
-        let messages: HashMap<String, Tracked> =
-            store::messages_by_email_ids(conn, scope, &email_ids)?
-                .into_iter()
-                .map(|m| {
-                    let tracked = Tracked {
-                        before: Some(bucket(&m)),
-                        message: m,
-                        is_new: false,
-                        changed: false,
-                    };
-                    (tracked.message.email_id.clone(), tracked)
-                })
-                .collect();
-
+        let messages = load_messages(conn, scope, valid())?;
         let requests: Vec<&Event> = valid()
             .filter(|e| e.kind == EventKind::Request)
             .filter(|e| non_empty(&e.email_id).is_some_and(|id| !messages.contains_key(id)))
             .collect();
-        let requested_ids: Vec<&str> = requests
-            .iter()
-            .filter_map(|e| non_empty(&e.email_id))
-            .collect();
-        let mut waiting_in_log: HashMap<String, Vec<MessageEvent>> = HashMap::new();
-        for row in store::waiting_events(conn, scope, &requested_ids)? {
-            waiting_in_log
-                .entry(row.email_id.clone())
-                .or_default()
-                .push(row);
-        }
-
-        let recipients: Vec<String> = requests
-            .iter()
-            .filter_map(|e| e.recipient.as_deref().map(normalize_address))
-            .collect();
-        let entries = lists::entries_for_addresses(conn, scope, &recipients)?;
-        let mut list_entries: HashMap<String, Vec<ListEntry>> = HashMap::new();
-        for address in recipients {
-            let covering: Vec<ListEntry> = entries
-                .iter()
-                .filter(|e| e.covers(&address))
-                .cloned()
-                .collect();
-            list_entries.entry(address).or_default().extend(covering);
-        }
-
+        let waiting_in_log = load_waiting(conn, scope, &requests)?;
+        let list_entries = load_list_entries(conn, scope, &requests)?;
         let first_delivery = super::first_deliveries(
             conn,
             scope,
@@ -371,8 +314,41 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// The message a request creates, before any event applies to it.
+    fn new_message(&self, event: &Event, email_id: &str, recipient: String) -> Message {
+        let none = super::RequestFields::default();
+        let fields = event.request.as_ref().unwrap_or(&none);
+        let at = event.occurred_at;
+        let tags: Vec<String> = fields
+            .tags
+            .iter()
+            .map(|t| t.trim().replace(',', " "))
+            .filter(|t| !t.is_empty())
+            .collect();
+        Message {
+            id: 0,
+            account_id: self.scope.account_id(),
+            email_id: email_id.to_string(),
+            recipient,
+            api_user: fields
+                .api_user
+                .clone()
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| self.sender.api_user.clone()),
+            mail_type: fields.mail_type.unwrap_or(self.sender.mail_type).as_i16(),
+            tags: tags.join(","),
+            sender: fields.from.clone(),
+            subject: fields.subject.clone(),
+            status: Status::Requesting.as_i16(),
+            reason: None,
+            smtp_reply: None,
+            rule: None,
+            requested_at: at,
+            updated_at: at,
+        }
+    }
+
     fn request(&mut self, event: &Event, email_id: String) {
-        let fields = event.request.clone().unwrap_or_default();
         let recipient = normalize_address(event.recipient.as_deref().unwrap_or(""));
         let at = event.occurred_at;
         let suppression = suppression_among(
@@ -383,32 +359,7 @@ impl<'a> Batch<'a> {
             &recipient,
             at,
         );
-        let tags: Vec<String> = fields
-            .tags
-            .iter()
-            .map(|t| t.trim().replace(',', " "))
-            .filter(|t| !t.is_empty())
-            .collect();
-        let message = Message {
-            id: 0,
-            account_id: self.scope.account_id(),
-            email_id: email_id.clone(),
-            recipient,
-            api_user: fields
-                .api_user
-                .filter(|u| !u.trim().is_empty())
-                .unwrap_or_else(|| self.sender.api_user.clone()),
-            mail_type: fields.mail_type.unwrap_or(self.sender.mail_type).as_i16(),
-            tags: tags.join(","),
-            sender: fields.from,
-            subject: fields.subject,
-            status: Status::Requesting.as_i16(),
-            reason: None,
-            smtp_reply: None,
-            rule: None,
-            requested_at: at,
-            updated_at: at,
-        };
+        let message = self.new_message(event, &email_id, recipient);
         self.messages.insert(
             email_id.clone(),
             Tracked {
@@ -422,7 +373,7 @@ impl<'a> Batch<'a> {
         let mut step = Step::of(event);
         step.send_log.clear();
         self.log_step(&step, &email_id, event);
-        if let Some(raw) = fields.content {
+        if let Some(raw) = event.request.as_ref().and_then(|f| f.content.clone()) {
             self.contents.push((email_id.clone(), raw));
         }
         if !event.send_log.is_empty() {
@@ -537,99 +488,6 @@ impl<'a> Batch<'a> {
         }
     }
 
-    fn add_bounce(&mut self, address: &str, email_id: &str, step: &Step) {
-        let entries = self.list_entries.entry(address.to_string()).or_default();
-        let count = entries
-            .iter()
-            .filter(|e| e.list == ListKind::Bounces)
-            .filter_map(|e| e.bounce_count)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        entries.push(ListEntry {
-            list: ListKind::Bounces,
-            id: 0,
-            address: address.to_string(),
-            reason: step.smtp_reply.clone(),
-            source: Some("delivery".into()),
-            email_id: Some(email_id.to_string()),
-            api_user: None,
-            tag: None,
-            created_at: step.at,
-            expires_at: Some(step.at + bounce_backoff_ms(count)),
-            bounce_count: Some(count),
-        });
-        self.bounces.push(BounceHit {
-            address: address.to_string(),
-            reason_text: step
-                .smtp_reply
-                .clone()
-                .unwrap_or_else(|| Reason::AddressNotFound.label("en").to_string()),
-            email_id: Some(email_id.to_string()),
-            at: step.at,
-        });
-    }
-
-    /// Unsubscribes and complaints fill their lists, with or without a message.
-    fn list_effects(
-        &mut self,
-        address: &str,
-        email_id: Option<&str>,
-        api_user: Option<String>,
-        tag: Option<String>,
-        step: &Step,
-    ) {
-        let mut complaint = step.kind == EventKind::ReportSpam;
-        if step.kind == EventKind::Unsubscribe {
-            let reason = step
-                .detail
-                .as_deref()
-                .and_then(UnsubscribeReason::from_code)
-                .unwrap_or(UnsubscribeReason::NotWanted);
-            complaint = reason.is_complaint();
-            self.unsubscribes.push(UnsubscribeHit {
-                address: address.to_string(),
-                reason: reason.code().to_string(),
-                source: "recipient".into(),
-                email_id: email_id.map(str::to_string),
-                api_user: api_user.clone(),
-                tag,
-                at: step.at,
-            });
-            self.remember(address, ListKind::Unsubscribes, step.at, None);
-        }
-        if complaint {
-            self.spam_reports.push(SpamHit {
-                address: address.to_string(),
-                email_id: email_id.map(str::to_string),
-                api_user,
-                at: step.at,
-            });
-            let until = step.at + SPAM_REPORT_TTL_MS;
-            self.remember(address, ListKind::SpamReports, step.at, Some(until));
-        }
-    }
-
-    /// Keeps a list entry this batch adds, so a later request in the same batch sees it.
-    fn remember(&mut self, address: &str, list: ListKind, at: Millis, until: Option<Millis>) {
-        self.list_entries
-            .entry(address.to_string())
-            .or_default()
-            .push(ListEntry {
-                list,
-                id: 0,
-                address: address.to_string(),
-                reason: None,
-                source: None,
-                email_id: None,
-                api_user: None,
-                tag: None,
-                created_at: at,
-                expires_at: until,
-                bounce_count: None,
-            });
-    }
-
     fn log_step(&mut self, step: &Step, email_id: &str, event: &Event) {
         self.log.push(NewMessageEvent {
             account_id: self.scope.account_id(),
@@ -645,137 +503,6 @@ impl<'a> Batch<'a> {
             detail: step.detail.clone(),
             received_at: self.now,
         });
-    }
-
-    /// Writes everything the batch decided, in bulk.
-    fn write(&mut self, conn: &mut DbConn) -> StoreResult<()> {
-        let scope = self.scope;
-        let new_rows: Vec<NewMessage> = self
-            .created
-            .iter()
-            .filter_map(|id| self.messages.get(id))
-            .map(|t| {
-                let m = &t.message;
-                NewMessage {
-                    account_id: m.account_id,
-                    email_id: m.email_id.clone(),
-                    recipient: m.recipient.clone(),
-                    api_user: m.api_user.clone(),
-                    mail_type: m.mail_type,
-                    tags: m.tags.clone(),
-                    sender: m.sender.clone(),
-                    subject: m.subject.clone(),
-                    status: m.status,
-                    reason: m.reason,
-                    smtp_reply: m.smtp_reply.clone(),
-                    rule: m.rule.clone(),
-                    requested_at: m.requested_at,
-                    updated_at: m.updated_at,
-                }
-            })
-            .collect();
-        for (id, email_id) in store::insert_messages(conn, &new_rows)? {
-            if let Some(t) = self.messages.get_mut(&email_id) {
-                t.message.id = id;
-            }
-        }
-        let id_of = |email_id: &str| self.messages.get(email_id).map(|t| t.message.id);
-
-        let tags: Vec<MessageTag> = self
-            .created
-            .iter()
-            .filter_map(|id| self.messages.get(id))
-            .flat_map(|t| {
-                t.message.distinct_tags().into_iter().map(|tag| MessageTag {
-                    message_id: t.message.id,
-                    account_id: scope.account_id(),
-                    tag: tag.to_string(),
-                    requested_at: t.message.requested_at,
-                })
-            })
-            .collect();
-        store::insert_tags(conn, &tags)?;
-
-        for row in &mut self.log {
-            row.message_id = self.messages.get(&row.email_id).map(|t| t.message.id);
-        }
-        store::insert_events(conn, &self.log)?;
-        for (email_id, ids) in &self.attach {
-            if let Some(message_id) = id_of(email_id) {
-                store::attach_events(conn, &scope, message_id, ids)?;
-            }
-        }
-
-        let changed: Vec<&Message> = self
-            .messages
-            .values()
-            .filter(|t| t.changed && !t.is_new)
-            .map(|t| &t.message)
-            .collect();
-        store::update_statuses(conn, &scope, &changed)?;
-
-        for row in &mut self.tracking {
-            row.message_id = self.messages.get(&row.email_id).map(|t| t.message.id);
-        }
-        store::insert_tracking(conn, &self.tracking)?;
-        for (email_id, raw) in &self.contents {
-            if let Some(message_id) = id_of(email_id) {
-                store::insert_content(conn, &scope, message_id, raw)?;
-            }
-        }
-        for (email_id, lines) in &self.send_logs {
-            if let Some(message_id) = id_of(email_id) {
-                store::append_send_log(conn, &scope, message_id, lines)?;
-            }
-        }
-
-        lists::record_bounces(conn, &scope, &self.bounces)?;
-        lists::record_spam_reports(conn, &scope, &self.spam_reports)?;
-        lists::record_unsubscribes(conn, &scope, &self.unsubscribes)?;
-
-        let mut deltas: HashMap<BucketKey, i64> = HashMap::new();
-        let mut tag_deltas: HashMap<(BucketKey, String), i64> = HashMap::new();
-        for t in self.messages.values().filter(|t| t.changed) {
-            let after = bucket(&t.message);
-            if t.before.as_ref() == Some(&after) {
-                continue;
-            }
-            let tags = t.message.distinct_tags();
-            if let Some(before) = &t.before {
-                *deltas.entry(before.clone()).or_default() -= 1;
-                for tag in &tags {
-                    *tag_deltas
-                        .entry((before.clone(), tag.to_string()))
-                        .or_default() -= 1;
-                }
-            }
-            for tag in &tags {
-                *tag_deltas
-                    .entry((after.clone(), tag.to_string()))
-                    .or_default() += 1;
-            }
-            *deltas.entry(after).or_default() += 1;
-        }
-        let deltas: Vec<(BucketKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();
-        rollup::apply(conn, &scope, &deltas)?;
-        let tag_deltas: Vec<((BucketKey, String), i64)> =
-            tag_deltas.into_iter().filter(|(_, d)| *d != 0).collect();
-        rollup::apply_tags(conn, &scope, &tag_deltas)?;
-
-        // Entries this batch added may cover requests taken before them.
-        let mut since: HashMap<String, Millis> = HashMap::new();
-        let added = self
-            .bounces
-            .iter()
-            .map(|h| (&h.address, h.at))
-            .chain(self.spam_reports.iter().map(|h| (&h.address, h.at)))
-            .chain(self.unsubscribes.iter().map(|h| (&h.address, h.at)));
-        for (address, at) in added {
-            let e = since.entry(address.clone()).or_insert(at);
-            *e = (*e).min(at);
-        }
-        super::suppress::catch_up(conn, &scope, &since, self.now)?;
-        Ok(())
     }
 }
 

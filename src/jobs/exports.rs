@@ -175,6 +175,11 @@ pub fn work_once(pool: &Pool, settings: &WorkerSettings) -> bool {
         drop(stop);
         outcome
     });
+    crate::web::metrics::export_ended(match &outcome {
+        Ok(Some(_)) => "succeeded",
+        Ok(None) => "cancelled",
+        Err(_) => "failed",
+    });
     match outcome {
         Ok(Some(rows)) => log::info!("export {id}: {rows} rows"),
         Ok(None) if settings.shutdown.is_cancelled() => {
@@ -287,6 +292,7 @@ pub fn run(
     sink.mask_addresses(presenter.mask);
     sink.name_sheets(&rust_i18n::t!("export.sheet", locale = presenter.lang))?;
     let mut rows: i64 = 0;
+    let mut figures = crate::web::metrics::ExportRun::start();
     // Rows are read once, front to back: a big page cache would only hold them for nothing.
     let walked = conn
         .with_small_cache(|conn| {
@@ -297,6 +303,7 @@ pub fn run(
                     shutdown: &settings.shutdown,
                     rows: &mut rows,
                     reported: Instant::now(),
+                    figures: &mut figures,
                 };
                 walk(conn, &scope, &desc.spec, &presenter, &mut progress, write)
             })
@@ -414,6 +421,7 @@ struct Progress<'a> {
     shutdown: &'a CancellationToken,
     rows: &'a mut i64,
     reported: Instant,
+    figures: &'a mut crate::web::metrics::ExportRun,
 }
 
 impl Progress<'_> {
@@ -421,6 +429,7 @@ impl Progress<'_> {
     /// longer running (cancelled).
     fn step(&mut self, conn: &mut DbConn, rows: usize) -> anyhow::Result<bool> {
         *self.rows += rows as i64;
+        self.figures.rows(*self.rows);
         #[cfg(debug_assertions)]
         self.drill_hold(conn)?;
         if self.shutdown.is_cancelled() {

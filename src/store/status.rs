@@ -218,7 +218,7 @@ pub fn page(
                     message_tags::message_id.asc(),
                 )),
             };
-            conn.with_custom_plans(|conn| q.limit(limit + 1).load(conn))?
+            conn.with_index_order(|conn| q.limit(limit + 1).load(conn))?
         }
     };
     let more = rows.len() as i64 > limit;
@@ -485,7 +485,7 @@ pub fn offset_page(
             ))
             .offset(page.start)
             .limit(page.limit);
-            conn.with_custom_plans(|conn| q.load(conn))
+            conn.with_index_order(|conn| q.load(conn))
         }
     }
 }

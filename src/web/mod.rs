@@ -17,6 +17,7 @@ pub mod layout;
 pub mod lists;
 pub mod lookup;
 pub mod message;
+pub mod metrics;
 pub mod opens_clicks;
 pub mod overview;
 pub mod pages;

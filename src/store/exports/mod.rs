@@ -325,3 +325,16 @@ pub fn set_total(conn: &mut DbConn, id: i64, total: i64) -> StoreResult<()> {
         .execute(conn)
         .map(|_| ())
 }
+
+/// How many export jobs wait and run across every account and server, for the operator's
+/// metrics: counts only, no account named.
+pub fn queue_depth(conn: &mut DbConn) -> StoreResult<[(&'static str, i64); 2]> {
+    let mut depth = [("queued", 0), ("running", 0)];
+    for (state, count) in depth.iter_mut() {
+        *count = export_jobs::table
+            .filter(export_jobs::state.eq(*state))
+            .count()
+            .get_result(conn)?;
+    }
+    Ok(depth)
+}
