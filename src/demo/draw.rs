@@ -14,7 +14,7 @@ use super::catalogue::{
 use crate::domain::providers::ProviderMap;
 use crate::domain::{MailType, Reason, Status, TrackKind};
 use crate::store::models::*;
-use crate::store::providers::{ProviderBucket, ProviderDeltas};
+use crate::store::providers::{ProviderBucket, ProviderDeltas, CLICKED, OPENED};
 use crate::store::rollup::{BucketKey, HOUR_MS};
 
 pub const DAY_MS: i64 = 24 * HOUR_MS;
@@ -383,16 +383,22 @@ impl Run {
         }
         let opens = self.rng.gen_range(1..=3);
         let mut at = delivered_at;
+        let mut opened = false;
         for _ in 0..opens {
             at += self.rng.gen_range(60_000..6 * HOUR_MS);
             if at >= self.now {
                 break;
             }
             self.track(d, TrackKind::Open, at, String::new(), chunk);
+            opened = true;
+        }
+        if opened {
+            self.engaged(d, OPENED);
         }
         if self.rng.gen_bool(0.25) && at + 5_000 < self.now {
             let url = format!("https://shop.example.cn/{}?utm_source=email", d.tag);
             self.track(d, TrackKind::Click, at + 5_000, url, chunk);
+            self.engaged(d, CLICKED);
         }
         if self.rng.gen_bool(0.002) {
             let reported_at = at + 60_000;
@@ -411,6 +417,19 @@ impl Run {
                     expires_at: reported_at + 180 * DAY_MS,
                 });
         }
+    }
+
+    /// A message's first open or click, in its provider's counts (as ingestion keeps them).
+    fn engaged(&mut self, d: &Drawn, status: i16) {
+        self.implied.provider_counts.add(
+            ProviderBucket {
+                provider: d.provider.clone(),
+                hour: d.requested_at.div_euclid(HOUR_MS),
+                status,
+                reason: 0,
+            },
+            1,
+        );
     }
 
     /// One open or click: its event and its tracking row.

@@ -27,6 +27,7 @@ pub mod settings;
 pub mod staff;
 pub mod state;
 pub mod status;
+pub mod status_csv;
 pub mod suppressions;
 pub mod tracking;
 pub mod webhooks;
