@@ -5,9 +5,7 @@
 
 use std::collections::HashMap;
 
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
 
 use super::models::Message;
@@ -196,11 +194,6 @@ pub fn trim(conn: &mut DbConn, scope: &AccountScope, before_hour: i64) -> StoreR
     Ok(hourly + daily)
 }
 
-/// `SUM(count)` as a BIGINT on both backends (PostgreSQL's own sum of bigints is numeric).
-pub(crate) fn summed() -> diesel::expression::SqlLiteral<BigInt> {
-    sql::<BigInt>("CAST(SUM(count) AS BIGINT)")
-}
-
 /// Counts of one provider (or of every provider) per bucket: `time` is an hour or a day since
 /// the epoch, as the grain says.
 #[derive(Debug, Clone, Queryable)]
@@ -231,12 +224,12 @@ pub fn counts(
 ) -> StoreResult<Vec<ProviderCount>> {
     macro_rules! read {
         ($t:ident, $bucket:ident) => {{
+            // One row per bucket (the primary key): read in key order, nothing to group.
             let mut q = $t::table
                 .filter($t::account_id.eq(scope.account_id()))
                 .filter($t::$bucket.ge(from))
                 .filter($t::$bucket.lt(to))
-                .group_by(($t::provider, $t::$bucket, $t::status, $t::reason))
-                .select(($t::provider, $t::$bucket, $t::status, $t::reason, summed()))
+                .select(($t::provider, $t::$bucket, $t::status, $t::reason, $t::count))
                 .into_boxed();
             if let Some(p) = provider {
                 q = q.filter($t::provider.eq(p));
