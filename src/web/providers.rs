@@ -26,7 +26,7 @@ const RANGES: [i64; 3] = [1, 7, 30];
 /// Rows shown on `/providers`; the rest are summed in one line.
 const MAX_ROWS: usize = 50;
 /// Failures read for the most frequent replies, newest first.
-const REPLY_SAMPLE: i64 = 2_000;
+const REPLY_SAMPLE: i64 = 500;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ProvidersQuery {
