@@ -1348,3 +1348,86 @@ both_backends!(select_all_checks_every_row_of_a_list, |db| {
         .unwrap();
     runtime.block_on(select_all_rows_of_a_list(&app, &driver));
 });
+
+/// Mailbox providers: from the navigation to `/providers`, NetEase's row (its bad hour in the
+/// generated traffic), its page with the servers' own replies; the same page fits a phone.
+async fn providers_page_and_a_provider(app: &TestApp, driver: &Driver) {
+    let client = connect(driver).await;
+    let base = &app.base;
+    sign_in(&client, base, "owner@acme.test", "browser pw").await;
+    client
+        .find(Locator::Css(".main-nav a[href='/providers']"))
+        .await
+        .expect("providers in the navigation")
+        .click()
+        .await
+        .unwrap();
+    let row = client
+        .wait()
+        .for_element(Locator::Css("#providers tr[data-provider='netease']"))
+        .await
+        .expect("NetEase has a row");
+    let requests: i64 = row
+        .attr("data-requests")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(requests > 0);
+    row.find(Locator::Css("th a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("h1[data-provider='netease']"))
+        .await
+        .expect("the provider page");
+    let replies = text_of(&client, "#replies").await;
+    assert!(
+        replies.contains("DT:SPM"),
+        "the bad hour's refusals are among the replies: {replies}"
+    );
+    assert!(client
+        .find(Locator::Css("#failures tr[data-status]"))
+        .await
+        .is_ok());
+    client.close().await.unwrap();
+
+    let phone = connect_on(driver, Some(Screen::Phone)).await;
+    sign_in(&phone, base, "owner@acme.test", "browser pw").await;
+    for path in ["/providers", "/providers/netease"] {
+        phone.goto(&format!("{base}{path}")).await.unwrap();
+        phone
+            .wait()
+            .for_element(Locator::Css("main h1"))
+            .await
+            .unwrap();
+        let fits = phone
+            .execute(
+                "const d = document.documentElement; return d.scrollWidth <= d.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, serde_json::json!(true), "{path} fits 360 px");
+    }
+    phone.close().await.unwrap();
+}
+
+both_backends!(providers_journey, |db| {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::start(db);
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "browser pw");
+    // Seven days of traffic: the demo's NetEase bad hour is three hours ago.
+    app.generate(&account, 3_000, 2);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(providers_page_and_a_provider(&app, &driver));
+});

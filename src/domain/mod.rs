@@ -4,6 +4,7 @@ mod address;
 mod export;
 mod lists;
 mod period;
+pub mod providers;
 mod redact;
 mod secret;
 mod status;

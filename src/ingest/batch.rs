@@ -18,6 +18,7 @@ use crate::domain::{suppression_among, ListEntry, TrackKind};
 use crate::store::events as store;
 use crate::store::lists::{self as store_lists, BounceHit, SpamHit, UnsubscribeHit};
 use crate::store::models::{Message, MessageEvent, NewMessageEvent, NewTrackingEvent};
+use crate::store::providers::{self as provider_rollup, ProviderBucket};
 use crate::store::rollup::{BucketKey, HOUR_MS};
 use crate::store::{AccountScope, StoreResult};
 
@@ -103,6 +104,7 @@ struct Tracked {
     message: Message,
     is_new: bool,
     before: Option<BucketKey>,
+    provider_before: Option<ProviderBucket>,
     changed: bool,
 }
 
@@ -133,6 +135,11 @@ struct Batch<'a> {
     list_entries: HashMap<String, Vec<ListEntry>>,
     /// The earliest delivery of each message a bounce report of the batch is about.
     first_delivery: HashMap<String, Millis>,
+    providers: crate::domain::providers::ProviderMap,
+    /// (emailId, is a click) of the messages already opened or clicked.
+    engaged: HashSet<(String, bool)>,
+    /// First opens and clicks this batch records, in their message's provider bucket.
+    engagement: Vec<ProviderBucket>,
     log: Vec<NewMessageEvent>,
     attach: Vec<(String, Vec<i64>)>,
     tracking: Vec<NewTrackingEvent>,
@@ -157,6 +164,7 @@ fn load_messages<'e>(
         .map(|m| {
             let tracked = Tracked {
                 before: Some(bucket(&m)),
+                provider_before: Some(ProviderBucket::of(&m)),
                 message: m,
                 is_new: false,
                 changed: false,
@@ -248,6 +256,14 @@ impl<'a> Batch<'a> {
                 .values()
                 .map(|t| (t.message.email_id.as_str(), t.message.id)),
         )?;
+        let engaged = provider_rollup::engaged(
+            conn,
+            scope,
+            &valid()
+                .filter(|e| matches!(e.kind, EventKind::Open | EventKind::Click))
+                .filter_map(|e| non_empty(&e.email_id))
+                .collect::<Vec<_>>(),
+        )?;
         Ok(Batch {
             scope: *scope,
             sender,
@@ -260,6 +276,9 @@ impl<'a> Batch<'a> {
             waiting_in_batch: HashMap::new(),
             list_entries,
             first_delivery,
+            providers: provider_rollup::map_for(conn, scope)?,
+            engaged,
+            engagement: Vec::new(),
             log: Vec::with_capacity(events.len()),
             attach: Vec::new(),
             tracking: Vec::new(),
@@ -329,6 +348,7 @@ impl<'a> Batch<'a> {
             id: 0,
             account_id: self.scope.account_id(),
             email_id: email_id.to_string(),
+            provider: self.providers.provider_of_address(&recipient),
             recipient,
             api_user: fields
                 .api_user
@@ -366,6 +386,7 @@ impl<'a> Batch<'a> {
                 message,
                 is_new: true,
                 before: None,
+                provider_before: None,
                 changed: true,
             },
         );
@@ -392,6 +413,7 @@ impl<'a> Batch<'a> {
                 ip: None,
                 user_agent: None,
                 send_log: Vec::new(),
+                mx: None,
             };
             self.log_step(&step, &email_id, event_without_id());
             self.apply(&email_id, step);
@@ -446,6 +468,13 @@ impl<'a> Batch<'a> {
             if fold::apply(message, &status_step, first_delivery) {
                 tracked.changed = true;
             }
+            let provider = self
+                .providers
+                .provider_with_mx(&recipient, step.mx.as_deref());
+            if step.mx.is_some() && provider != message.provider {
+                message.provider = provider;
+                tracked.changed = true;
+            }
             // The provider's word on the address counts whatever became of this message, so
             // that the bounce list does not depend on the order events arrive in.
             let not_found = status != Status::Delivered
@@ -455,9 +484,17 @@ impl<'a> Batch<'a> {
             }
             return;
         }
+        let engaged = ProviderBucket::of(message);
         match step.kind {
             EventKind::Open | EventKind::Click => {
                 let click = step.kind == EventKind::Click;
+                if self.engaged.insert((email_id.to_string(), click)) {
+                    self.engagement.push(ProviderBucket {
+                        status: provider_rollup::engagement_status(click),
+                        reason: 0,
+                        ..engaged
+                    });
+                }
                 self.tracking.push(NewTrackingEvent {
                     account_id: self.scope.account_id(),
                     message_id: None,

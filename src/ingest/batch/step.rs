@@ -18,6 +18,8 @@ pub(super) struct Step {
     pub(super) ip: Option<String>,
     pub(super) user_agent: Option<String>,
     pub(super) send_log: Vec<String>,
+    /// The MX host the MTA spoke to, when reported.
+    pub(super) mx: Option<String>,
 }
 
 impl Step {
@@ -32,6 +34,7 @@ impl Step {
             ip: event.ip.clone(),
             user_agent: event.user_agent.clone(),
             send_log: event.send_log.clone(),
+            mx: event.mx.clone(),
         };
         match event.kind {
             EventKind::SoftBounce | EventKind::Invalid | EventKind::Bounce => step.resolve_reason(),
@@ -89,6 +92,7 @@ impl Step {
             ip: None,
             user_agent: None,
             send_log: Vec::new(),
+            mx: row.mx.clone(),
         })
     }
 

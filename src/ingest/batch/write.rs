@@ -10,6 +10,7 @@ use crate::domain::Millis;
 use crate::store::events::{self as store, NewMessage};
 use crate::store::lists;
 use crate::store::models::{Message, MessageTag};
+use crate::store::providers::ProviderDeltas;
 use crate::store::rollup::{self, BucketKey};
 use crate::store::StoreResult;
 
@@ -28,6 +29,14 @@ impl Batch<'_> {
         let (deltas, tag_deltas) = self.rollup_deltas();
         rollup::apply(conn, &scope, &deltas)?;
         rollup::apply_tags(conn, &scope, &tag_deltas)?;
+        let mut provider_deltas = ProviderDeltas::default();
+        for t in self.messages.values().filter(|t| t.changed) {
+            provider_deltas.moved(t.provider_before.as_ref(), &t.message);
+        }
+        for bucket in self.engagement.drain(..) {
+            provider_deltas.add(bucket, 1);
+        }
+        provider_deltas.write(conn, &scope)?;
         self.catch_up(conn)
     }
 
@@ -54,6 +63,7 @@ impl Batch<'_> {
                     rule: m.rule.clone(),
                     requested_at: m.requested_at,
                     updated_at: m.updated_at,
+                    provider: m.provider.clone(),
                 }
             })
             .collect();
