@@ -43,6 +43,8 @@ pub struct Settings {
     /// SendCloud API v2 calls allowed per API_USER per minute (also the burst); 0: no limit.
     /// Over it, a call answers SendCloud's `50000` ("interface frequency limited").
     pub apiv2_calls_per_minute: u32,
+    /// Alert evaluation and notifications (README, "Alerts").
+    pub alerts: crate::jobs::alerts::AlertSettings,
 }
 
 impl Settings {
@@ -65,6 +67,7 @@ impl Settings {
             exports_dir: None,
             retention_days: None,
             apiv2_calls_per_minute: 600,
+            alerts: crate::jobs::alerts::AlertSettings::default(),
         }
     }
 

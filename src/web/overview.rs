@@ -154,6 +154,8 @@ struct OverviewPage {
     latest: Vec<LatestRow>,
     empty: Option<Onboarding>,
     account_param: String,
+    /// Firing rules and the latest alerts (templates/alerts/_overview.html).
+    alerts: super::alerts::OverviewAlerts,
 }
 
 // Chart geometry, in SVG user units: the wide chart is 760 units across, the phone's 360.
@@ -490,6 +492,7 @@ pub async fn page(
             active: d == days,
         })
         .collect();
+    let alerts = super::alerts::for_overview(&viewer).await?;
     let page = OverviewPage {
         ctx: viewer.page("/"),
         ranges,
@@ -501,6 +504,7 @@ pub async fn page(
         latest,
         empty,
         account_param,
+        alerts,
     };
     let html = page.render().map_err(AppError::internal)?;
     Ok(HttpResponse::Ok()
