@@ -29,6 +29,19 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
         .route("/lookup/remove", aweb::post().to(lookup::remove))
         .route("/status", aweb::get().to(status::page))
         .route("/status.csv", aweb::get().to(status::csv))
+        .route("/providers", aweb::get().to(crate::web::providers::list))
+        .route(
+            "/providers/domains",
+            aweb::post().to(crate::web::providers::add_domain),
+        )
+        .route(
+            "/providers/domains/delete",
+            aweb::post().to(crate::web::providers::remove_domain),
+        )
+        .route(
+            "/providers/{id}",
+            aweb::get().to(crate::web::providers::page),
+        )
         .route("/exports", aweb::get().to(exports::page))
         .route("/exports", aweb::post().to(exports::create))
         .route("/exports/{id}/download", aweb::get().to(exports::download))

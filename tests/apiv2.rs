@@ -220,7 +220,7 @@ both_backends!(email_status_answers_in_sendclouds_shape, |db| {
         list[0],
         json!({"emailId": "m1", "status": "送达", "apiUser": "notify", "recipients": "alice@qq.com",
                "requestTime": local(&zone, t0 + SECOND), "modifiedTime": local(&zone, t0 + 2 * SECOND),
-               "sendLog": "250 ok"})
+               "sendLog": "250 ok", "provider": "qq"})
     );
     assert!(list[0]["requestTime"]
         .as_str()

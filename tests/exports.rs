@@ -509,7 +509,8 @@ both_backends!(an_xlsx_export_holds_exactly_what_the_csv_holds, |db| {
             "Tags",
             "Request time",
             "Status update time",
-            "SMTP reply"
+            "SMTP reply",
+            "Provider"
         ]
     );
     // The newest message comes first, with its own values.

@@ -60,6 +60,9 @@ fn insert(app: &TestApp, account_id: i64, n: usize, spec: &Spec) -> i64 {
         rule: None,
         requested_at: spec.at,
         updated_at: spec.at,
+        provider: mailtrail::domain::providers::provider_of(
+            &mailtrail::domain::providers::domain_of(&spec.recipient),
+        ),
     };
     // As ingestion does: on PostgreSQL the month must have its partition.
     mailtrail::store::partitions::ensure_months(conn, [spec.at]).unwrap();
@@ -75,6 +78,7 @@ fn insert(app: &TestApp, account_id: i64, n: usize, spec: &Spec) -> i64 {
             messages::reason.eq(row.reason),
             messages::requested_at.eq(row.requested_at),
             messages::updated_at.eq(row.updated_at),
+            messages::provider.eq(&row.provider),
         ))
         .execute(conn)
         .unwrap();
@@ -102,6 +106,9 @@ fn insert(app: &TestApp, account_id: i64, n: usize, spec: &Spec) -> i64 {
     let scope = AccountScope::new(account_id);
     rollup::apply_tags(conn, &scope, &[((key.clone(), spec.tag.into()), 1)]).unwrap();
     rollup::apply(conn, &scope, &[(key, 1)]).unwrap();
+    let mut provider_deltas = mailtrail::store::providers::ProviderDeltas::default();
+    provider_deltas.moved(None, &row);
+    provider_deltas.write(conn, &scope).unwrap();
     id
 }
 

@@ -67,6 +67,8 @@ diesel::table! {
         rule -> Nullable<Text>,
         requested_at -> BigInt,
         updated_at -> BigInt,
+        // providers: the recipient's mailbox provider (src/domain/providers.rs)
+        provider -> Text,
     }
 }
 
@@ -353,6 +355,39 @@ diesel::table! {
 // End of the alerts block.
 
 diesel::joinable!(users -> accounts (account_id));
+// --- providers (issue 20) ---
+diesel::table! {
+    provider_rollup (account_id, hour, provider, status, reason) {
+        account_id -> BigInt,
+        provider -> Text,
+        hour -> BigInt,
+        status -> SmallInt,
+        reason -> SmallInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    provider_rollup_daily (account_id, day, provider, status, reason) {
+        account_id -> BigInt,
+        provider -> Text,
+        day -> BigInt,
+        status -> SmallInt,
+        reason -> SmallInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    provider_domains (account_id, domain) {
+        account_id -> BigInt,
+        domain -> Text,
+        provider -> Text,
+        created_at -> BigInt,
+    }
+}
+// --- end providers ---
+
 diesel::joinable!(message_events -> messages (message_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -381,4 +416,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_targets,
     alert_deliveries,
     alert_delivery_attempts,
+    provider_rollup,
+    provider_rollup_daily,
+    provider_domains,
 );

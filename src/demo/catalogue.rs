@@ -23,18 +23,56 @@ pub const API_USERS: &[(&str, MailType, &[&str])] = &[
     ),
 ];
 
-/// (domain, MX host, weight)
+/// (domain, MX host, weight): the mix of a Chinese sender's recipients, by mailbox provider,
+/// with some companies whose mail is hosted by Tencent Exmail, NetEase Qiye, Google Workspace
+/// or Microsoft 365 (their MX says so) and some on their own servers.
 pub const DOMAINS: &[(&str, &str, u32)] = &[
     ("qq.com", "mx3.qq.com", 30),
     ("163.com", "163mx01.mxmail.netease.com", 18),
     ("126.com", "126mx01.mxmail.netease.com", 8),
     ("gmail.com", "gmail-smtp-in.l.google.com", 12),
-    ("outlook.com", "outlook-com.olc.protection.outlook.com", 8),
+    ("outlook.com", "outlook-com.olc.protection.outlook.com", 6),
+    ("hotmail.com", "hotmail-com.olc.protection.outlook.com", 3),
     ("sina.com", "freemx1.sinamail.sina.com.cn", 5),
     ("foxmail.com", "mx1.qq.com", 5),
-    ("yahoo.com", "mta5.am0.yahoodns.net", 4),
+    ("yahoo.com", "mta5.am0.yahoodns.net", 3),
+    ("yeah.net", "yeahmx01.mxmail.netease.com", 2),
+    ("sohu.com", "mx.sohu.com", 2),
+    ("aliyun.com", "mx2.mail.aliyun.com", 2),
+    ("139.com", "mx1.mail.139.com", 2),
+    ("icloud.com", "mx01.mail.icloud.com", 2),
     ("example-corp.cn", "mx.example-corp.cn", 5),
     ("acme.com.cn", "mxbiz1.qq.com", 5),
+    ("huaxia-tech.cn", "mxw.qiye.163.com", 2),
+    ("startup.io", "aspmx.l.google.com", 2),
+    ("globex.com", "globex-com.mail.protection.outlook.com", 2),
+];
+
+/// NetEase's bad hour in the demo: mail to these domains requested in the hour that began
+/// this many hours ago is mostly refused, as when a provider throttles and blocks a sender.
+pub const BAD_HOUR_DOMAINS: &[&str] = &["163.com", "126.com", "yeah.net"];
+pub const BAD_HOUR_AGO: i64 = 3;
+
+/// (status is invalid, reason, weight out of 100, reply) in the bad hour; the rest delivers.
+pub const BAD_HOUR_MIX: &[(bool, Reason, u32, &str)] = &[
+    (
+        true,
+        Reason::Spam,
+        30,
+        "554 DT:SPM 163 mx14,QsCowAB{id}: 发送的邮件内容包含了未被许可的信息，或被系统识别为垃圾邮件",
+    ),
+    (
+        false,
+        Reason::ServiceUnavailable,
+        20,
+        "451 4.7.0 MI:SFQ 发信人在15分钟内的发信数量超过限制",
+    ),
+    (
+        true,
+        Reason::IpDomainRejected,
+        10,
+        "550 RP:CEL 203.0.113.7 发送的邮件内容包含了未被许可的信息或违背了网易的反垃圾策略",
+    ),
 ];
 
 pub const NAMES: &[&str] = &[

@@ -7,9 +7,14 @@ use std::collections::{HashMap, HashSet};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::catalogue::{API_USERS, DOMAINS, INVALID_MIX, NAMES, SOFT_MIX, SUBJECTS, USER_AGENTS};
+use super::catalogue::{
+    API_USERS, BAD_HOUR_AGO, BAD_HOUR_DOMAINS, BAD_HOUR_MIX, DOMAINS, INVALID_MIX, NAMES, SOFT_MIX,
+    SUBJECTS, USER_AGENTS,
+};
+use crate::domain::providers::ProviderMap;
 use crate::domain::{MailType, Reason, Status, TrackKind};
 use crate::store::models::*;
+use crate::store::providers::{ProviderBucket, ProviderDeltas};
 use crate::store::rollup::{BucketKey, HOUR_MS};
 
 pub const DAY_MS: i64 = 24 * HOUR_MS;
@@ -41,6 +46,7 @@ pub struct Chunk {
 #[derive(Default)]
 pub struct Implied {
     pub rollup_counts: HashMap<BucketKey, i64>,
+    pub provider_counts: ProviderDeltas,
     pub tag_counts: HashMap<(BucketKey, String), i64>,
     pub bounce_list: HashMap<String, NewBounce>,
     pub unsubscribed: HashMap<String, NewUnsubscribe>,
@@ -65,6 +71,8 @@ struct Drawn {
     email_id: String,
     rcpt: String,
     mx: &'static str,
+    /// The provider ingestion would give it: by domain, or by the MX its answer reported.
+    provider: String,
     api_user: &'static str,
     mail_type: MailType,
     tag: &'static str,
@@ -143,6 +151,7 @@ impl Run {
             rule: ending.rule,
             requested_at: d.requested_at,
             updated_at: ending.updated_at,
+            provider: d.provider.clone(),
         });
     }
 
@@ -169,7 +178,29 @@ impl Run {
         let email_id = format!("{requested_at}_{}_{id}.mt-gen0${rcpt}", self.account);
         let recent = age < 10 * 60_000;
         let roll = rng.gen_range(0..1000);
-        let (status, reason, reply) = if recent && roll < 300 {
+        let bad_hour = BAD_HOUR_DOMAINS.contains(&domain)
+            && (self.now - requested_at).div_euclid(HOUR_MS) == BAD_HOUR_AGO;
+        let bad = if bad_hour {
+            let bad_pick = rng.gen_range(0..100u32);
+            BAD_HOUR_MIX
+                .iter()
+                .scan(0, |sum, m| {
+                    *sum += m.2;
+                    Some((*sum, m))
+                })
+                .find(|(sum, _)| bad_pick < *sum)
+                .map(|(_, m)| m)
+        } else {
+            None
+        };
+        let (status, reason, reply) = if let Some(&(invalid, r, _, reply)) = bad {
+            let status = if invalid {
+                Status::Invalid
+            } else {
+                Status::SoftBounce
+            };
+            (status, Some(r), Some(reply))
+        } else if recent && roll < 300 {
             (Status::Requesting, None, None)
         } else if roll < 925 {
             (Status::Delivered, None, None)
@@ -180,8 +211,15 @@ impl Run {
             let (r, _, reply) = *pick(rng, INVALID_MIX, |m| m.1);
             (Status::Invalid, Some(r), Some(reply))
         };
-        let reply = reply.map(|r| r.replace("{rcpt}", &rcpt).replace("{domain}", domain));
+        let reply = reply.map(|r| {
+            r.replace("{rcpt}", &rcpt)
+                .replace("{domain}", domain)
+                .replace("{id}", &format!("{:X}", requested_at % 0xFFFF_FFFF))
+        });
+        let answered = (status != Status::Requesting).then_some(mx);
+        let provider = ProviderMap::builtin().provider_with_mx(&rcpt, answered);
         Drawn {
+            provider,
             account: self.account,
             id,
             email_id,
@@ -410,5 +448,14 @@ impl Run {
             .entry((key.clone(), d.tag.to_string()))
             .or_insert(0) += 1;
         *implied.rollup_counts.entry(key).or_insert(0) += 1;
+        implied.provider_counts.add(
+            ProviderBucket {
+                provider: d.provider.clone(),
+                hour: d.requested_at.div_euclid(HOUR_MS),
+                status: d.status.as_i16(),
+                reason: d.reason.map(Reason::as_i16).unwrap_or(0),
+            },
+            1,
+        );
     }
 }

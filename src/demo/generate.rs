@@ -260,6 +260,7 @@ fn write_lists(
 fn write_rollup(conn: &mut DbConn, scope: &AccountScope, implied: Implied) -> StoreResult<()> {
     let changes: Vec<(BucketKey, i64)> = implied.rollup_counts.into_iter().collect();
     rollup::apply(conn, scope, &changes)?;
+    implied.provider_counts.write(conn, scope)?;
     let changes: Vec<((BucketKey, String), i64)> = implied.tag_counts.into_iter().collect();
     rollup::apply_tags(conn, scope, &changes)
 }

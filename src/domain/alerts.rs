@@ -239,6 +239,9 @@ impl RuleForm<'_> {
         let provider = self.provider.trim().to_ascii_lowercase();
         let provider = if provider.is_empty() || provider == "all" {
             None
+        } else if provider.contains('.') && super::providers::is_domain(&provider) {
+            // A domain of a listed provider means that provider (163.com is NetEase's).
+            Some(super::providers::provider_of(&provider))
         } else if provider_id_is_valid(&provider) {
             Some(provider)
         } else {
@@ -425,6 +428,14 @@ mod tests {
         };
         let spec = form.check().unwrap();
         assert_eq!(spec.provider.as_deref(), Some("netease"));
+        let by_domain = RuleForm {
+            provider: "163.com",
+            ..form
+        };
+        assert_eq!(
+            by_domain.check().unwrap().provider.as_deref(),
+            Some("netease")
+        );
         assert_eq!((spec.threshold_bp, spec.recover_bp), (500, 300));
         let form = RuleForm {
             recover: "6",

@@ -5,6 +5,7 @@ pub mod alerts;
 mod export;
 mod lists;
 mod period;
+pub mod providers;
 mod redact;
 mod secret;
 mod status;

@@ -16,6 +16,7 @@ use crate::domain::{suppression_among, ListEntry, ListKind, TrackKind};
 use crate::store::events::{self as store, NewMessage};
 use crate::store::lists::{self, BounceHit, SpamHit, UnsubscribeHit};
 use crate::store::models::{Message, MessageEvent, MessageTag, NewMessageEvent, NewTrackingEvent};
+use crate::store::providers::{self as provider_rollup, ProviderBucket, ProviderDeltas};
 use crate::store::rollup::{self, BucketKey, HOUR_MS};
 use crate::store::{AccountScope, StoreResult};
 
@@ -91,6 +92,8 @@ struct Step {
     ip: Option<String>,
     user_agent: Option<String>,
     send_log: Vec<String>,
+    /// The MX host the MTA spoke to, when reported.
+    mx: Option<String>,
 }
 
 impl Step {
@@ -105,6 +108,7 @@ impl Step {
             ip: event.ip.clone(),
             user_agent: event.user_agent.clone(),
             send_log: event.send_log.clone(),
+            mx: event.mx.clone(),
         };
         match event.kind {
             EventKind::SoftBounce | EventKind::Invalid => step.resolve_reason(),
@@ -162,6 +166,7 @@ impl Step {
             ip: None,
             user_agent: None,
             send_log: Vec::new(),
+            mx: row.mx.clone(),
         })
     }
 
@@ -180,6 +185,7 @@ struct Tracked {
     message: Message,
     is_new: bool,
     before: Option<BucketKey>,
+    provider_before: Option<ProviderBucket>,
     changed: bool,
 }
 
@@ -208,6 +214,11 @@ struct Batch<'a> {
     waiting_in_batch: HashMap<String, Vec<Step>>,
     /// List entries covering each address the batch checks, kept current as the batch adds.
     list_entries: HashMap<String, Vec<ListEntry>>,
+    providers: crate::domain::providers::ProviderMap,
+    /// (emailId, is a click) of the messages already opened or clicked.
+    engaged: HashSet<(String, bool)>,
+    /// First opens and clicks this batch records, in their message's provider bucket.
+    engagement: Vec<ProviderBucket>,
     log: Vec<NewMessageEvent>,
     attach: Vec<(String, Vec<i64>)>,
     tracking: Vec<NewTrackingEvent>,
@@ -255,6 +266,7 @@ impl<'a> Batch<'a> {
                 .map(|m| {
                     let tracked = Tracked {
                         before: Some(bucket(&m)),
+                        provider_before: Some(ProviderBucket::of(&m)),
                         message: m,
                         is_new: false,
                         changed: false,
@@ -294,6 +306,14 @@ impl<'a> Batch<'a> {
             list_entries.entry(address).or_default().extend(covering);
         }
 
+        let engaged = provider_rollup::engaged(
+            conn,
+            scope,
+            &valid()
+                .filter(|e| matches!(e.kind, EventKind::Open | EventKind::Click))
+                .filter_map(|e| non_empty(&e.email_id))
+                .collect::<Vec<_>>(),
+        )?;
         Ok(Batch {
             scope: *scope,
             sender,
@@ -305,6 +325,9 @@ impl<'a> Batch<'a> {
             waiting_in_log,
             waiting_in_batch: HashMap::new(),
             list_entries,
+            providers: provider_rollup::map_for(conn, scope)?,
+            engaged,
+            engagement: Vec::new(),
             log: Vec::with_capacity(events.len()),
             attach: Vec::new(),
             tracking: Vec::new(),
@@ -381,6 +404,7 @@ impl<'a> Batch<'a> {
             id: 0,
             account_id: self.scope.account_id(),
             email_id: email_id.clone(),
+            provider: self.providers.provider_of_address(&recipient),
             recipient,
             api_user: fields
                 .api_user
@@ -403,6 +427,7 @@ impl<'a> Batch<'a> {
                 message,
                 is_new: true,
                 before: None,
+                provider_before: None,
                 changed: true,
             },
         );
@@ -429,6 +454,7 @@ impl<'a> Batch<'a> {
                 ip: None,
                 user_agent: None,
                 send_log: Vec::new(),
+                mx: None,
             };
             self.log_step(&step, &email_id, event_without_id());
             self.apply(&email_id, step);
@@ -474,6 +500,13 @@ impl<'a> Batch<'a> {
             if fold::apply(message, &status_step) {
                 tracked.changed = true;
             }
+            let provider = self
+                .providers
+                .provider_with_mx(&recipient, step.mx.as_deref());
+            if step.mx.is_some() && provider != message.provider {
+                message.provider = provider;
+                tracked.changed = true;
+            }
             // The provider's word on the address counts whatever became of this message, so
             // that the bounce list does not depend on the order events arrive in.
             let not_found = status != Status::Delivered
@@ -483,9 +516,17 @@ impl<'a> Batch<'a> {
             }
             return;
         }
+        let engaged = ProviderBucket::of(message);
         match step.kind {
             EventKind::Open | EventKind::Click => {
                 let click = step.kind == EventKind::Click;
+                if self.engaged.insert((email_id.to_string(), click)) {
+                    self.engagement.push(ProviderBucket {
+                        status: provider_rollup::engagement_status(click),
+                        reason: 0,
+                        ..engaged
+                    });
+                }
                 self.tracking.push(NewTrackingEvent {
                     account_id: self.scope.account_id(),
                     message_id: None,
@@ -650,6 +691,7 @@ impl<'a> Batch<'a> {
                     rule: m.rule.clone(),
                     requested_at: m.requested_at,
                     updated_at: m.updated_at,
+                    provider: m.provider.clone(),
                 }
             })
             .collect();
@@ -740,6 +782,14 @@ impl<'a> Batch<'a> {
         let tag_deltas: Vec<((BucketKey, String), i64)> =
             tag_deltas.into_iter().filter(|(_, d)| *d != 0).collect();
         rollup::apply_tags(conn, &scope, &tag_deltas)?;
+        let mut provider_deltas = ProviderDeltas::default();
+        for t in self.messages.values().filter(|t| t.changed) {
+            provider_deltas.moved(t.provider_before.as_ref(), &t.message);
+        }
+        for bucket in self.engagement.drain(..) {
+            provider_deltas.add(bucket, 1);
+        }
+        provider_deltas.write(conn, &scope)?;
 
         // Entries this batch added may cover requests taken before them.
         let mut since: HashMap<String, Millis> = HashMap::new();

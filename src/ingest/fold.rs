@@ -84,6 +84,7 @@ mod tests {
             rule: None,
             requested_at: at,
             updated_at: at,
+            provider: "x.com".into(),
         }
     }
 

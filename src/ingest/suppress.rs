@@ -16,6 +16,7 @@ use crate::domain::{normalize_address, suppression_among, Millis, Status};
 use crate::store::events as store;
 use crate::store::lists;
 use crate::store::models::{Message, NewMessageEvent};
+use crate::store::providers::{ProviderBucket, ProviderDeltas};
 use crate::store::rollup::{self, BucketKey, HOUR_MS};
 use crate::store::{suppressed, AccountScope, StoreResult};
 
@@ -60,6 +61,7 @@ pub fn catch_up(
     let mut log: Vec<NewMessageEvent> = Vec::new();
     let mut deltas: HashMap<BucketKey, i64> = HashMap::new();
     let mut tag_deltas: HashMap<(BucketKey, String), i64> = HashMap::new();
+    let mut provider_deltas = ProviderDeltas::default();
     for mut m in candidates {
         if since_by_address
             .get(&m.recipient)
@@ -74,12 +76,14 @@ pub fn catch_up(
             continue;
         }
         let before = bucket(&m);
+        let provider_before = ProviderBucket::of(&m);
         m.status = Status::Invalid.as_i16();
         m.reason = Some(s.reason.as_i16());
         m.smtp_reply = None;
         m.rule = Some(s.rule());
         m.updated_at = m.requested_at;
         let after = bucket(&m);
+        provider_deltas.moved(Some(&provider_before), &m);
         if before != after {
             *deltas.entry(before.clone()).or_default() -= 1;
             *deltas.entry(after.clone()).or_default() += 1;
@@ -119,5 +123,6 @@ pub fn catch_up(
     let tag_deltas: Vec<((BucketKey, String), i64)> =
         tag_deltas.into_iter().filter(|(_, d)| *d != 0).collect();
     rollup::apply_tags(conn, scope, &tag_deltas)?;
+    provider_deltas.write(conn, scope)?;
     Ok(changed.len())
 }

@@ -60,8 +60,10 @@ impl AlertSettings {
     /// The defaults, with what the environment sets.
     pub fn from_env() -> AlertSettings {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let mut s = AlertSettings::default();
-        s.smtp_url = var("MAILTRAIL_SMTP_URL");
+        let mut s = AlertSettings {
+            smtp_url: var("MAILTRAIL_SMTP_URL"),
+            ..AlertSettings::default()
+        };
         if let Some(from) = var("MAILTRAIL_SMTP_FROM") {
             s.smtp_from = from;
         }

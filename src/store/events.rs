@@ -65,6 +65,7 @@ pub struct NewMessage {
     pub rule: Option<String>,
     pub requested_at: i64,
     pub updated_at: i64,
+    pub provider: String,
 }
 
 /// Makes the transaction a writing one from its first statement, so that on SQLite a
@@ -245,6 +246,7 @@ pub fn update_statuses(
                     messages::smtp_reply.eq(m.smtp_reply.as_deref()),
                     messages::rule.eq(m.rule.as_deref()),
                     messages::updated_at.eq(m.updated_at),
+                    messages::provider.eq(&m.provider),
                 ))
                 .execute(c)?;
             }
@@ -262,23 +264,25 @@ fn update_statuses_in_chunks(
     for chunk in rows.chunks(500) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let n = i * 7;
+                let n = i * 8;
                 format!(
                     "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS SMALLINT), \
-                     CAST(${} AS SMALLINT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS BIGINT))",
-                    n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7
+                     CAST(${} AS SMALLINT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS BIGINT), \
+                     CAST(${} AS TEXT))",
+                    n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8
                 )
             })
             .collect();
         let sql = format!(
-            "WITH v (id, requested_at, status, reason, smtp_reply, rule, updated_at) \
+            "WITH v (id, requested_at, status, reason, smtp_reply, rule, updated_at, provider) \
              AS (VALUES {}) \
              UPDATE messages SET status = v.status, reason = v.reason, \
-             smtp_reply = v.smtp_reply, rule = v.rule, updated_at = v.updated_at \
+             smtp_reply = v.smtp_reply, rule = v.rule, updated_at = v.updated_at, \
+             provider = v.provider \
              FROM v WHERE messages.id = v.id AND messages.requested_at = v.requested_at \
              AND messages.account_id = ${}",
             values.join(", "),
-            chunk.len() * 7 + 1
+            chunk.len() * 8 + 1
         );
         let mut query = diesel::sql_query(&sql).into_boxed::<diesel::pg::Pg>();
         for m in chunk {
@@ -289,7 +293,8 @@ fn update_statuses_in_chunks(
                 .bind::<Nullable<SmallInt>, _>(m.reason)
                 .bind::<Nullable<Text>, _>(m.smtp_reply.as_deref())
                 .bind::<Nullable<Text>, _>(m.rule.as_deref())
-                .bind::<BigInt, _>(m.updated_at);
+                .bind::<BigInt, _>(m.updated_at)
+                .bind::<Text, _>(&m.provider);
         }
         query.bind::<BigInt, _>(scope.account_id()).execute(conn)?;
     }

@@ -10,6 +10,7 @@ pub mod lists;
 pub mod messages;
 pub mod models;
 pub mod partitions;
+pub mod providers;
 pub mod refs;
 pub mod retention;
 pub mod rollup;

@@ -105,6 +105,8 @@ pub struct Message {
     pub rule: Option<String>,
     pub requested_at: i64,
     pub updated_at: i64,
+    /// The recipient's mailbox provider (`crate::domain::providers`).
+    pub provider: String,
 }
 
 /// A message as the status table and its exports list it: every column of `messages` but
@@ -124,6 +126,7 @@ pub struct StatusRow {
     pub smtp_reply: Option<String>,
     pub requested_at: i64,
     pub updated_at: i64,
+    pub provider: String,
 }
 
 /// The stored small integers of a message row as the codes they stand for.

@@ -149,7 +149,8 @@ fn trim_rollups(conn: &mut DbConn, scope: &AccountScope, before: Millis) -> Stor
             .filter(status_rollup_tags::hour.lt(before.div_euclid(HOUR_MS))),
     )
     .execute(conn)?;
-    Ok(hours + days + tagged)
+    let providers = super::providers::trim(conn, scope, before.div_euclid(HOUR_MS))?;
+    Ok(hours + days + tagged + providers)
 }
 
 #[derive(QueryableByName)]

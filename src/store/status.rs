@@ -28,6 +28,9 @@ pub struct StatusFilter {
     /// Part of the sender address, any case.
     #[serde(default)]
     pub sender: Option<String>,
+    /// The recipient's mailbox provider (`crate::domain::providers`).
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 impl StatusFilter {
@@ -37,6 +40,9 @@ impl StatusFilter {
             || self.email_id.is_some()
             || self.subject.is_some()
             || self.sender.is_some()
+            // The provider rollup has neither API_USER, mail type nor tag.
+            || (self.provider.is_some()
+                && (self.api_user.is_some() || self.mail_type.is_some() || self.tag.is_some()))
     }
 }
 
@@ -93,6 +99,9 @@ macro_rules! filtered {
         }
         if let Some(a) = &f.api_user {
             q = q.filter(messages::api_user.eq(a.clone()));
+        }
+        if let Some(p) = &f.provider {
+            q = q.filter(messages::provider.eq(p.clone()));
         }
         if let Some(s) = f.status {
             q = q.filter(messages::status.eq(s.as_i16()));
@@ -358,17 +367,27 @@ pub fn counts(
     }
     let from_hour = f.from_ms.div_euclid(HOUR_MS);
     let to_hour = (f.to_ms + HOUR_MS - 1).div_euclid(HOUR_MS);
-    let rows = rollup::grouped(
-        conn,
-        scope,
-        from_hour,
-        to_hour,
-        rollup::Narrowing {
-            api_user: f.api_user.as_deref(),
-            mail_type: f.mail_type.map(MailType::as_i16),
-            tag: f.tag.as_deref(),
-        },
-    )?;
+    let rows = match &f.provider {
+        Some(p) => super::providers::totals(conn, scope, from_hour, to_hour, Some(p))?
+            .into_iter()
+            .map(|r| rollup::StatusReasonCount {
+                status: r.status,
+                reason: r.reason,
+                count: r.count,
+            })
+            .collect(),
+        None => rollup::grouped(
+            conn,
+            scope,
+            from_hour,
+            to_hour,
+            rollup::Narrowing {
+                api_user: f.api_user.as_deref(),
+                mail_type: f.mail_type.map(MailType::as_i16),
+                tag: f.tag.as_deref(),
+            },
+        )?,
+    };
     for &status in Status::ALL {
         let n: i64 = rows
             .iter()
@@ -422,7 +441,9 @@ fn outcomes_condition(outcomes: &[(Status, Reason)]) -> String {
 impl StatusSelection {
     /// Only the rollup's dimensions narrow it, so the rollup can count it.
     fn rollup_counts(&self) -> bool {
-        !self.filter.needs_direct_count() && self.email_ids.is_empty()
+        !self.filter.needs_direct_count()
+            && self.filter.provider.is_none()
+            && self.email_ids.is_empty()
     }
 }
 

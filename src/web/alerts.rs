@@ -35,8 +35,7 @@ fn require_owner(viewer: &Viewer) -> AppResult<()> {
 
 /// A provider id as people read it: the provider's name in the mapping, or the domain.
 fn provider_label(id: &str, lang: Lang) -> String {
-    let _ = lang;
-    id.to_string() // PROVIDERS-MERGE
+    crate::domain::providers::provider_name(id, lang.code())
 }
 
 /// "Invalid rate of NetEase Mail", "Share of “Spam” of all mail".
@@ -83,6 +82,10 @@ fn status_href(metric: &str, reason: Option<i16>, provider: Option<&str>, accoun
     format!("/status?{}", q.finish())
 }
 
+fn url_segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 pub struct AlertRow {
     pub id: i64,
     pub kind: String,
@@ -95,6 +98,8 @@ pub struct AlertRow {
     pub window: String,
     pub at: String,
     pub href: String,
+    /// The provider's page, for a provider's rule.
+    pub provider_href: String,
 }
 
 fn alert_row(a: &Alert, viewer: &Viewer, account: &str) -> AlertRow {
@@ -127,6 +132,11 @@ fn alert_row(a: &Alert, viewer: &Viewer, account: &str) -> AlertRow {
             .replace("{n}", &a.window_minutes.to_string()),
         at: format_in_zone(a.occurred_at, &viewer.account.zone()),
         href: status_href(&a.metric, a.reason, a.provider.as_deref(), account),
+        provider_href: match (&a.provider, account.is_empty()) {
+            (Some(p), true) => format!("/providers/{}", url_segment(p)),
+            (Some(p), false) => format!("/providers/{}?account={account}", url_segment(p)),
+            (None, _) => String::new(),
+        },
     }
 }
 
@@ -387,7 +397,13 @@ async fn render(
                 label: r.label(lang.code()).into(),
             })
             .collect(),
-        providers: Vec::new(), // PROVIDERS-MERGE
+        providers: crate::domain::providers::known_providers()
+            .iter()
+            .map(|p| Choice {
+                value: p.id.to_string(),
+                label: p.name(lang.code()).to_string(),
+            })
+            .collect(),
         new_rule,
         error_form: problem.as_ref().map(|p| p.form.clone()).unwrap_or_default(),
         error_field: problem

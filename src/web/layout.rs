@@ -23,6 +23,7 @@ enum Audience {
 const NAV: &[(&str, &str, Audience)] = &[
     ("/", "nav.overview", Audience::Everyone),
     ("/status", "nav.status", Audience::Everyone),
+    ("/providers", "nav.providers", Audience::Everyone),
     ("/lookup", "nav.lookup", Audience::Everyone),
     ("/opens-clicks", "nav.opens_clicks", Audience::Everyone),
     ("/bounces", "nav.bounces", Audience::Everyone),

@@ -21,6 +21,7 @@ pub mod message;
 pub mod opens_clicks;
 pub mod overview;
 pub mod pages;
+pub mod providers;
 pub mod sendcloud_api;
 pub mod session_store;
 pub mod settings;

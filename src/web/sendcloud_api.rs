@@ -499,6 +499,8 @@ struct EmailStatusVo {
     sub_stat: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sub_stat_desc: Option<&'static str>,
+    /// The recipient's mailbox provider (ours, beyond SendCloud's fields).
+    provider: String,
 }
 
 impl EmailStatusVo {
@@ -522,6 +524,7 @@ impl EmailStatusVo {
                 .unwrap_or_default(),
             sub_stat: failure.map(|(code, _)| code),
             sub_stat_desc: failure.map(|(_, desc)| desc),
+            provider: m.provider.clone(),
         }
     }
 }

@@ -5,257 +5,18 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::Utc;
-use serde::Deserialize;
 
 use super::auth::Viewer;
-use super::filters::{period_error, text};
+pub use super::filters::{
+    decode_cursor, encode_cursor, Parsed, StatusFieldError, StatusForm, ONLINE_EXPORT_LIMIT,
+    PER_PAGE_CHOICES,
+};
+use super::filters::{text, Choice, ChoiceGroup, Preset};
 use super::layout::{grouped, PageCtx};
 use super::{with_db, AppError, AppResult};
-use crate::domain::{format_in_zone, MailType, Period, Reason, Status};
+use crate::domain::{format_in_zone, MailType, Reason, Status};
 use crate::store::models::StatusRow;
 use crate::store::status::{self, Count, Direction, Position, StatusFilter, COUNT_CAP};
-
-pub const PER_PAGE_CHOICES: &[i64] = &[20, 50, 100];
-/// The most rows a download of the current filter carries; beyond it, offline export.
-pub const ONLINE_EXPORT_LIMIT: i64 = 10_000;
-
-/// The query string of `/status`, as typed: every field a string, so that nothing the user
-/// typed is lost to a parse error.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct StatusForm {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub recipient: Option<String>,
-    pub email_id: Option<String>,
-    pub mail_type: Option<String>,
-    pub tag: Option<String>,
-    pub api_user: Option<String>,
-    pub status: Option<String>,
-    pub reason: Option<String>,
-    pub cursor: Option<String>,
-    pub per_page: Option<String>,
-    pub account: Option<String>,
-    /// Part of the subject.
-    pub subject: Option<String>,
-    /// Part of the sender address.
-    pub sender: Option<String>,
-    /// How many rows come before this page (for "21–40 of 193"); carried by the pager links.
-    pub start: Option<String>,
-}
-
-/// A message for one field of the form.
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-pub struct Parsed {
-    pub filter: StatusFilter,
-    pub period: Period,
-    pub from: Option<(Position, Direction)>,
-    pub per_page: i64,
-    pub errors: Vec<FieldError>,
-    /// A notice that is not any one field's fault (a stale page link).
-    pub notice: Option<String>,
-}
-
-/// `n1764201600000_42` (older than) or `p…` (newer than): a position and a direction.
-pub fn encode_cursor(p: Position, d: Direction) -> String {
-    let tag = match d {
-        Direction::Older => 'n',
-        Direction::Newer => 'p',
-    };
-    format!("{tag}{}_{}", p.at, p.id)
-}
-
-pub fn decode_cursor(s: &str) -> Option<(Position, Direction)> {
-    let direction = match s.chars().next()? {
-        'n' => Direction::Older,
-        'p' => Direction::Newer,
-        _ => return None,
-    };
-    let (at, id) = s[1..].split_once('_')?;
-    Some((
-        Position {
-            at: at.parse().ok()?,
-            id: id.parse().ok()?,
-        },
-        direction,
-    ))
-}
-
-impl StatusForm {
-    pub fn parse(&self, viewer: &Viewer) -> Parsed {
-        let lang = viewer.lang;
-        let zone = viewer.account.zone();
-        let today = Utc::now().with_timezone(&zone).date_naive();
-        let mut errors = Vec::new();
-        let period = match Period::parse(self.from.as_deref(), self.to.as_deref(), today) {
-            Ok(p) => p,
-            Err(e) => {
-                let (field, key) = period_error(e);
-                errors.push(FieldError {
-                    field,
-                    message: lang.t(key),
-                });
-                Period::today(today)
-            }
-        };
-        let (from_ms, to_ms) = period.bounds(&zone);
-        // The grouped reason list sends `status:reason`; the status select may be left at "any".
-        let (reason_status, reason_text) = match text(&self.reason) {
-            Some(r) => match r.split_once(':') {
-                Some((st, rs)) => (Status::from_code(st), Some(rs.to_string())),
-                None => (None, Some(r)),
-            },
-            None => (None, None),
-        };
-        let status = text(&self.status).or_else(|| reason_status.map(|s| s.code().to_string()));
-        let status = status.and_then(|s| match Status::from_code(&s) {
-            Some(st) => Some(st),
-            None => {
-                errors.push(FieldError {
-                    field: "status",
-                    message: lang.t("filter.bad_status"),
-                });
-                None
-            }
-        });
-        let reason = reason_text.and_then(|r| match (Reason::from_code(&r), status) {
-            (None, _) => {
-                errors.push(FieldError {
-                    field: "reason",
-                    message: lang.t("filter.bad_reason"),
-                });
-                None
-            }
-            (Some(_), None) => {
-                errors.push(FieldError {
-                    field: "reason",
-                    message: lang.t("filter.reason_needs_status"),
-                });
-                None
-            }
-            (Some(reason), Some(st)) if !st.allowed_reasons().contains(&reason) => {
-                errors.push(FieldError {
-                    field: "reason",
-                    message: lang.t("filter.reason_not_in_status"),
-                });
-                None
-            }
-            (Some(reason), Some(_)) => Some(reason),
-        });
-        let mail_type = text(&self.mail_type).and_then(|m| match MailType::from_code(&m) {
-            Some(mt) => Some(mt),
-            None => {
-                errors.push(FieldError {
-                    field: "mail_type",
-                    message: lang.t("filter.bad_mail_type"),
-                });
-                None
-            }
-        });
-        let per_page = match text(&self.per_page) {
-            None => PER_PAGE_CHOICES[0],
-            Some(p) => match p
-                .parse::<i64>()
-                .ok()
-                .filter(|n| PER_PAGE_CHOICES.contains(n))
-            {
-                Some(n) => n,
-                None => {
-                    errors.push(FieldError {
-                        field: "per_page",
-                        message: lang.t("filter.bad_per_page"),
-                    });
-                    PER_PAGE_CHOICES[0]
-                }
-            },
-        };
-        let mut notice = None;
-        let from = text(&self.cursor).and_then(|c| {
-            let decoded = decode_cursor(&c);
-            if decoded.is_none() {
-                notice = Some(lang.t("filter.bad_cursor"));
-            }
-            decoded
-        });
-        let filter = StatusFilter {
-            from_ms,
-            to_ms,
-            recipient: text(&self.recipient).map(|r| crate::domain::normalize_address(&r)),
-            email_id: text(&self.email_id),
-            mail_type,
-            tag: text(&self.tag),
-            api_user: text(&self.api_user),
-            status,
-            reason,
-            subject: text(&self.subject),
-            sender: text(&self.sender),
-        };
-        Parsed {
-            filter,
-            period,
-            from,
-            per_page,
-            errors,
-            notice,
-        }
-    }
-
-    /// This form's query string with some fields replaced (empty value: left out).
-    pub fn query_with(&self, changes: &[(&str, &str)]) -> String {
-        let fields: [(&str, &Option<String>); 13] = [
-            ("from", &self.from),
-            ("to", &self.to),
-            ("recipient", &self.recipient),
-            ("subject", &self.subject),
-            ("sender", &self.sender),
-            ("email_id", &self.email_id),
-            ("mail_type", &self.mail_type),
-            ("tag", &self.tag),
-            ("api_user", &self.api_user),
-            ("status", &self.status),
-            ("reason", &self.reason),
-            ("per_page", &self.per_page),
-            ("account", &self.account),
-        ];
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in fields {
-            let value = match changes.iter().find(|(n, _)| *n == name) {
-                Some((_, v)) => v.to_string(),
-                None => value.clone().unwrap_or_default(),
-            };
-            if !value.trim().is_empty() {
-                out.append_pair(name, value.trim());
-            }
-        }
-        for (name, value) in changes
-            .iter()
-            .filter(|(n, _)| *n == "cursor" || *n == "start")
-        {
-            if !value.is_empty() {
-                out.append_pair(name, value);
-            }
-        }
-        out.finish()
-    }
-
-    fn value(&self, field: &str) -> String {
-        let v = match field {
-            "from" => &self.from,
-            "to" => &self.to,
-            "recipient" => &self.recipient,
-            "subject" => &self.subject,
-            "sender" => &self.sender,
-            "email_id" => &self.email_id,
-            "tag" => &self.tag,
-            "api_user" => &self.api_user,
-            _ => &None,
-        };
-        v.clone().unwrap_or_default()
-    }
-}
 
 pub struct Row {
     pub id: i64,
@@ -286,32 +47,12 @@ pub struct Tab {
     pub tone: &'static str,
 }
 
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
-/// Reason choices under one status (an unlabelled group holds "any").
-pub struct ChoiceGroup {
-    pub label: String,
-    pub choices: Vec<Choice>,
-}
-
-/// A period preset beside the dates: today, 24 hours, 7 days, 30 days.
-pub struct Preset {
-    pub code: &'static str,
-    pub label: String,
-    pub href: String,
-    pub active: bool,
-}
-
 #[derive(Template)]
 #[template(path = "status/list.html")]
 struct StatusPage {
     ctx: PageCtx,
     form: StatusForm,
-    errors: Vec<FieldError>,
+    errors: Vec<StatusFieldError>,
     notice: Option<String>,
     /// The period reaches back past the retention: its oldest mail may be gone.
     retention_notice: Option<String>,
@@ -337,6 +78,8 @@ struct StatusPage {
     export_allowed: bool,
     export_kind: &'static str,
     export_fields: Vec<(String, String)>,
+    /// The provider filtered on, by name.
+    provider_name: Option<String>,
 }
 
 impl StatusPage {
@@ -394,54 +137,85 @@ fn count_of(counts: &[(Status, Option<Reason>, Count)], status: Option<Status>) 
     Count { n, capped }
 }
 
+/// What the database answered for one view of the page.
+#[derive(Default)]
+struct Fetched {
+    page: Option<status::Page>,
+    counts: Vec<(Status, Option<Reason>, Count)>,
+    reason_counts: Vec<(Status, Option<Reason>, Count)>,
+    extras: status::PageExtras,
+}
+
+/// `GET /status`: parse the form, query, build the view model, render.
 pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let parsed = form.parse(&viewer);
+    let fetched = fetch(&viewer, &parsed).await?;
+    let failed = !parsed.errors.is_empty();
+    let html = view(&viewer, form, parsed, fetched)
+        .render()
+        .map_err(AppError::internal)?;
+    let status = if failed { 400 } else { 200 };
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+    )
+}
+
+/// The page of rows, its extras and the counts of the tabs; nothing when the form is wrong.
+async fn fetch(viewer: &Viewer, parsed: &Parsed) -> AppResult<Fetched> {
+    if !parsed.errors.is_empty() {
+        return Ok(Fetched::default());
+    }
+    let scope = viewer.scope();
+    let filter = parsed.filter.clone();
+    let (from, per_page) = (parsed.from, parsed.per_page);
+    let counts_filter = StatusFilter {
+        status: None,
+        reason: None,
+        ..filter.clone()
+    };
+    let reason_filter = filter.reason.map(|reason| StatusFilter {
+        status: None,
+        reason: Some(reason),
+        ..filter.clone()
+    });
+    with_db(viewer.state(), move |conn| {
+        let page = status::page(conn, &scope, &filter, from, per_page)?;
+        let extras = status::page_extras(conn, &scope, &page.rows)?;
+        let counts = status::counts(conn, &scope, &counts_filter)?;
+        let reason_counts = match reason_filter {
+            Some(f) => status::counts(conn, &scope, &f)?,
+            None => Vec::new(),
+        };
+        Ok(Fetched {
+            page: Some(page),
+            counts,
+            reason_counts,
+            extras,
+        })
+    })
+    .await
+}
+
+/// The view model of the page.
+fn view(viewer: &Viewer, form: StatusForm, parsed: Parsed, fetched: Fetched) -> StatusPage {
     let lang = viewer.lang;
     let zone = viewer.account.zone();
-    let scope = viewer.scope();
     let failed = !parsed.errors.is_empty();
-
-    let (page, counts, reason_counts, extras) = if failed {
-        (None, Vec::new(), Vec::new(), Default::default())
-    } else {
-        let filter = parsed.filter.clone();
-        let from = parsed.from;
-        let per_page = parsed.per_page;
-        let counts_filter = StatusFilter {
-            status: None,
-            reason: None,
-            ..filter.clone()
-        };
-        let reason_filter = filter.reason.map(|reason| StatusFilter {
-            status: None,
-            reason: Some(reason),
-            ..filter.clone()
-        });
-        with_db(viewer.state(), move |conn| {
-            let page = status::page(conn, &scope, &filter, from, per_page)?;
-            let extras = status::page_extras(conn, &scope, &page.rows)?;
-            let counts = status::counts(conn, &scope, &counts_filter)?;
-            let reason_counts = match reason_filter {
-                Some(f) => status::counts(conn, &scope, &f)?,
-                None => Vec::new(),
-            };
-            Ok((Some(page), counts, reason_counts, extras))
-        })
-        .await?
-    };
-
-    let account_param = if viewer.is_staff_view() {
-        format!("?account={}", viewer.account.id)
-    } else {
-        String::new()
-    };
+    let Fetched {
+        page,
+        counts,
+        reason_counts,
+        extras,
+    } = fetched;
     let rows: Vec<Row> = page
         .as_ref()
         .map(|p| {
             p.rows
                 .iter()
-                .map(|m| row(&viewer, m, &zone, &extras))
+                .map(|m| row(viewer, m, &zone, &extras))
                 .collect()
         })
         .unwrap_or_default();
@@ -456,28 +230,103 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
         start = 0;
     }
     let shown = rows.len() as i64;
-    let older_href = page.as_ref().and_then(|p| p.older).map(|pos| {
+    let pager = |pos: Position, d: Direction, at: i64| {
         format!(
             "/status?{}",
             form.query_with(&[
-                ("cursor", &encode_cursor(pos, Direction::Older)),
-                ("start", &(start + shown).to_string()),
+                ("cursor", &encode_cursor(pos, d)),
+                ("start", &at.to_string())
             ])
         )
-    });
-    let newer_href = page.as_ref().and_then(|p| p.newer).map(|pos| {
-        format!(
-            "/status?{}",
-            form.query_with(&[
-                ("cursor", &encode_cursor(pos, Direction::Newer)),
-                ("start", &(start - parsed.per_page).max(0).to_string()),
-            ])
-        )
-    });
+    };
+    let older_href = page
+        .as_ref()
+        .and_then(|p| p.older)
+        .map(|pos| pager(pos, Direction::Older, start + shown));
+    let newer_href = page
+        .as_ref()
+        .and_then(|p| p.newer)
+        .map(|pos| pager(pos, Direction::Newer, (start - parsed.per_page).max(0)));
 
-    let chosen_status = parsed.filter.status;
-    let chosen_reason = parsed.filter.reason;
-    let all_count = count_of(&counts, None);
+    let (chosen_status, chosen_reason) = (parsed.filter.status, parsed.filter.reason);
+    let shown_count = match (chosen_status, chosen_reason) {
+        (Some(s), Some(_)) => count_of(&reason_counts, Some(s)),
+        (s, _) => count_of(&counts, s),
+    };
+    let range = if failed || rows.is_empty() {
+        String::new()
+    } else {
+        lang.t("status.range")
+            .replace("{first}", &grouped(start + 1))
+            .replace("{last}", &grouped(start + shown))
+            .replace("{total}", &show_count(&shown_count))
+    };
+    let provider_name = parsed
+        .filter
+        .provider
+        .as_deref()
+        .map(|p| crate::domain::providers::provider_name(p, lang.code()));
+    StatusPage {
+        ctx: viewer.page("/status"),
+        csv_href: format!("/status.csv?{}", form.query_with(&[])),
+        over_limit: shown_count.capped || shown_count.n > ONLINE_EXPORT_LIMIT,
+        over_limit_text: lang
+            .t("export.over_limit")
+            .replace("{limit}", &grouped(ONLINE_EXPORT_LIMIT)),
+        period_from: parsed.period.from.to_string(),
+        period_to: parsed.period.to.to_string(),
+        presets: presets(viewer, &form, &parsed),
+        active_summary: summary(viewer, &parsed),
+        retention_notice: retention_notice(viewer, parsed.filter.from_ms),
+        tabs: tabs(viewer, &form, &parsed, &counts, &reason_counts),
+        statuses: status_choices(viewer, chosen_status),
+        reason_groups: reason_groups(viewer, chosen_status, chosen_reason, &counts),
+        mail_types: mail_type_choices(viewer, &form),
+        per_pages: PER_PAGE_CHOICES
+            .iter()
+            .map(|n| Choice {
+                value: n.to_string(),
+                label: n.to_string(),
+                selected: *n == parsed.per_page,
+            })
+            .collect(),
+        errors: parsed.errors,
+        notice: parsed.notice,
+        rows,
+        older_href,
+        newer_href,
+        range,
+        splus_log: viewer.account.splus_log,
+        splus_content: viewer.account.splus_content,
+        account_param: if viewer.is_staff_view() {
+            format!("?account={}", viewer.account.id)
+        } else {
+            String::new()
+        },
+        export_allowed: viewer.account.export_allowed,
+        export_kind: "status",
+        export_fields: url::form_urlencoded::parse(
+            form.query_with(&[("account", ""), ("start", "")])
+                .as_bytes(),
+        )
+        .into_owned()
+        .collect(),
+        provider_name,
+        form,
+    }
+}
+
+/// "All" and one tab per status, each with its count and link.
+fn tabs(
+    viewer: &Viewer,
+    form: &StatusForm,
+    parsed: &Parsed,
+    counts: &[(Status, Option<Reason>, Count)],
+    reason_counts: &[(Status, Option<Reason>, Count)],
+) -> Vec<Tab> {
+    let lang = viewer.lang;
+    let (chosen_status, chosen_reason) = (parsed.filter.status, parsed.filter.reason);
+    let all_count = count_of(counts, None);
     let mut tabs = vec![Tab {
         code: String::new(),
         label: lang.t("status.all"),
@@ -494,8 +343,8 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
         // With a reason chosen, a status where it occurs counts only that reason and keeps it.
         let keeps_reason = chosen_reason.filter(|r| s.allowed_reasons().contains(r));
         let count = match keeps_reason {
-            Some(_) => count_of(&reason_counts, Some(s)),
-            None => count_of(&counts, Some(s)),
+            Some(_) => count_of(reason_counts, Some(s)),
+            None => count_of(counts, Some(s)),
         };
         tabs.push(Tab {
             code: s.code().to_string(),
@@ -513,33 +362,32 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
             tone: s.tone(),
         });
     }
-    let shown_count = match (chosen_status, chosen_reason) {
-        (Some(s), Some(_)) => count_of(&reason_counts, Some(s)),
-        (s, _) => count_of(&counts, s),
-    };
-    let range = if failed || rows.is_empty() {
-        String::new()
-    } else {
-        lang.t("status.range")
-            .replace("{first}", &grouped(start + 1))
-            .replace("{last}", &grouped(start + shown))
-            .replace("{total}", &show_count(&shown_count))
-    };
-    let over_limit = shown_count.capped || shown_count.n > ONLINE_EXPORT_LIMIT;
+    tabs
+}
 
-    let statuses = std::iter::once(Choice {
+fn status_choices(viewer: &Viewer, chosen: Option<Status>) -> Vec<Choice> {
+    let lang = viewer.lang;
+    std::iter::once(Choice {
         value: String::new(),
         label: lang.t("filter.any"),
-        selected: chosen_status.is_none(),
+        selected: chosen.is_none(),
     })
     .chain(Status::ALL.iter().map(|s| Choice {
         value: s.code().into(),
         label: s.label(lang.code()).into(),
-        selected: chosen_status == Some(*s),
+        selected: chosen == Some(*s),
     }))
-    .collect();
-    // The reasons come grouped under the status they occur with; with a status chosen, only
-    // its own reasons are offered.
+    .collect()
+}
+
+/// The reasons grouped under the status they occur with; with a status chosen, only its own.
+fn reason_groups(
+    viewer: &Viewer,
+    chosen_status: Option<Status>,
+    chosen_reason: Option<Reason>,
+    counts: &[(Status, Option<Reason>, Count)],
+) -> Vec<ChoiceGroup> {
+    let lang = viewer.lang;
     let reason_label = |s: Status, r: Reason| {
         let count = counts
             .iter()
@@ -548,7 +396,7 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
             .unwrap_or_default();
         format!("{}{count}", r.label_in(s, lang.code()))
     };
-    let mut reason_groups = vec![ChoiceGroup {
+    let mut groups = vec![ChoiceGroup {
         label: String::new(),
         choices: vec![Choice {
             value: String::new(),
@@ -560,11 +408,11 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
         Some(s) => vec![s],
         None => Status::ALL.to_vec(),
     };
-    for s in offered {
-        if s.allowed_reasons().is_empty() {
-            continue;
-        }
-        reason_groups.push(ChoiceGroup {
+    for s in offered
+        .into_iter()
+        .filter(|s| !s.allowed_reasons().is_empty())
+    {
+        groups.push(ChoiceGroup {
             label: s.label(lang.code()).to_string(),
             choices: s
                 .allowed_reasons()
@@ -581,30 +429,32 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
                 .collect(),
         });
     }
-    let mail_type_value = text(&form.mail_type).unwrap_or_default();
-    let mail_types = std::iter::once(Choice {
+    groups
+}
+
+fn mail_type_choices(viewer: &Viewer, form: &StatusForm) -> Vec<Choice> {
+    let lang = viewer.lang;
+    let value = text(&form.mail_type).unwrap_or_default();
+    std::iter::once(Choice {
         value: String::new(),
         label: lang.t("filter.any"),
-        selected: mail_type_value.is_empty(),
+        selected: value.is_empty(),
     })
     .chain(MailType::ALL.iter().map(|m| Choice {
         value: m.code().into(),
         label: m.label(lang.code()).into(),
-        selected: mail_type_value == m.code(),
+        selected: value == m.code(),
     }))
-    .collect();
-    let per_pages = PER_PAGE_CHOICES
-        .iter()
-        .map(|n| Choice {
-            value: n.to_string(),
-            label: n.to_string(),
-            selected: *n == parsed.per_page,
-        })
-        .collect();
+    .collect()
+}
 
-    // Presets beside the dates: whole days in the account's time zone.
-    let today = Utc::now().with_timezone(&zone).date_naive();
-    let presets = [
+/// Presets beside the dates: whole days in the account's time zone.
+fn presets(viewer: &Viewer, form: &StatusForm, parsed: &Parsed) -> Vec<Preset> {
+    let failed = !parsed.errors.is_empty();
+    let today = Utc::now()
+        .with_timezone(&viewer.account.zone())
+        .date_naive();
+    [
         ("today", "filter.preset_today", 0),
         ("24h", "filter.preset_24h", 1),
         ("7d", "filter.preset_7d", 6),
@@ -616,7 +466,7 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
         let to = today.to_string();
         Preset {
             code,
-            label: lang.t(key),
+            label: viewer.lang.t(key),
             active: !failed
                 && parsed.period.from.to_string() == from
                 && parsed.period.to.to_string() == to,
@@ -626,76 +476,40 @@ pub async fn page(viewer: Viewer, form: web::Query<StatusForm>) -> AppResult<Htt
             ),
         }
     })
-    .collect();
+    .collect()
+}
 
-    // One line that says what the folded filter holds.
+/// One line that says what the folded filter holds.
+fn summary(viewer: &Viewer, parsed: &Parsed) -> String {
+    let lang = viewer.lang;
+    let f = &parsed.filter;
     let mut summary = vec![format!("{} – {}", parsed.period.from, parsed.period.to)];
-    if let Some(s) = chosen_status {
+    if let Some(s) = f.status {
         summary.push(s.label(lang.code()).to_string());
     }
-    if let Some(r) = chosen_reason {
+    if let Some(r) = f.reason {
         summary.push(r.label(lang.code()).to_string());
     }
+    if let Some(p) = &f.provider {
+        summary.push(crate::domain::providers::provider_name(p, lang.code()));
+    }
     for v in [
-        &parsed.filter.recipient,
-        &parsed.filter.subject,
-        &parsed.filter.sender,
-        &parsed.filter.email_id,
-        &parsed.filter.tag,
-        &parsed.filter.api_user,
+        &f.recipient,
+        &f.subject,
+        &f.sender,
+        &f.email_id,
+        &f.tag,
+        &f.api_user,
     ]
     .into_iter()
     .flatten()
     {
         summary.push(v.clone());
     }
-    if let Some(m) = parsed.filter.mail_type {
+    if let Some(m) = f.mail_type {
         summary.push(m.label(lang.code()).to_string());
     }
-
-    let page = StatusPage {
-        ctx: viewer.page("/status"),
-        csv_href: format!("/status.csv?{}", form.query_with(&[])),
-        over_limit,
-        over_limit_text: lang
-            .t("export.over_limit")
-            .replace("{limit}", &grouped(ONLINE_EXPORT_LIMIT)),
-        period_from: parsed.period.from.to_string(),
-        period_to: parsed.period.to.to_string(),
-        presets,
-        active_summary: summary.join(" · "),
-        retention_notice: retention_notice(&viewer, parsed.filter.from_ms),
-        errors: parsed.errors,
-        notice: parsed.notice,
-        statuses,
-        reason_groups,
-        mail_types,
-        per_pages,
-        tabs,
-        rows,
-        older_href,
-        newer_href,
-        range,
-        splus_log: viewer.account.splus_log,
-        splus_content: viewer.account.splus_content,
-        account_param,
-        export_allowed: viewer.account.export_allowed,
-        export_kind: "status",
-        export_fields: url::form_urlencoded::parse(
-            form.query_with(&[("account", ""), ("start", "")])
-                .as_bytes(),
-        )
-        .into_owned()
-        .collect(),
-        form,
-    };
-    let html = page.render().map_err(AppError::internal)?;
-    let status = if failed { 400 } else { 200 };
-    Ok(
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-    )
+    summary.join(" · ")
 }
 
 fn row(viewer: &Viewer, m: &StatusRow, zone: &chrono_tz::Tz, extras: &status::PageExtras) -> Row {

@@ -61,6 +61,7 @@ impl Presenter {
             "csv.requested",
             "csv.updated",
             "csv.smtp_reply",
+            "csv.provider",
         ]
         .iter()
         .map(|k| self.t(k))
@@ -89,6 +90,7 @@ impl Presenter {
             Cow::Owned(self.time(m.requested_at)),
             Cow::Owned(self.time(m.updated_at)),
             Cow::Borrowed(m.smtp_reply.as_deref().unwrap_or("")),
+            Cow::Borrowed(m.provider.as_str()),
         ]
     }
 

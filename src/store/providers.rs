@@ -1,0 +1,421 @@
+//! The provider rollup: message counts per account, mailbox provider, UTC hour of request,
+//! status and reason, kept current by every change of a message's status or provider (the
+//! same discipline as `status_rollup`), summed per UTC day beside it; and an account's own
+//! provider domains.
+
+use std::collections::HashMap;
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use diesel::upsert::excluded;
+
+use super::models::Message;
+use super::rollup::HOUR_MS;
+use super::{AccountScope, StoreResult};
+use crate::db::schema::{provider_domains, provider_rollup, provider_rollup_daily};
+use crate::db::{db_run, DbConn};
+use crate::domain::providers::ProviderMap;
+use crate::domain::Millis;
+
+pub const HOURS_PER_DAY: i64 = 24;
+
+/// Adds a change to one bucket of rollup table `$t`, whose time column is `$bucket`.
+macro_rules! add_to_bucket {
+    ($conn:expr, $t:ident, $bucket:ident, $account:expr, $key:expr, $delta:expr) => {{
+        let key: &ProviderBucket = $key;
+        let row = (
+            $t::account_id.eq($account),
+            $t::provider.eq(&key.provider),
+            $t::$bucket.eq(key.hour),
+            $t::status.eq(key.status),
+            $t::reason.eq(key.reason),
+            $t::count.eq($delta),
+        );
+        db_run!(&mut *$conn, |c| diesel::insert_into($t::table)
+            .values(row)
+            .on_conflict((
+                $t::account_id,
+                $t::$bucket,
+                $t::provider,
+                $t::status,
+                $t::reason
+            ))
+            .do_update()
+            .set($t::count.eq($t::count + excluded($t::count)))
+            .execute(c))
+    }};
+}
+
+/// The bucket of the provider rollup a message counts in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProviderBucket {
+    pub provider: String,
+    /// Hours since the epoch (UTC) of the request.
+    pub hour: i64,
+    pub status: i16,
+    /// 0 for "no reason".
+    pub reason: i16,
+}
+
+impl ProviderBucket {
+    pub fn of(m: &Message) -> ProviderBucket {
+        ProviderBucket {
+            provider: m.provider.clone(),
+            hour: m.requested_at.div_euclid(HOUR_MS),
+            status: m.status,
+            reason: m.reason.unwrap_or(0),
+        }
+    }
+}
+
+/// The changes one write makes to the provider rollup, gathered and then applied at once.
+#[derive(Debug, Default)]
+pub struct ProviderDeltas(HashMap<ProviderBucket, i64>);
+
+impl ProviderDeltas {
+    /// A message that was in `before` (none when it is new) and is now as `after` says.
+    pub fn moved(&mut self, before: Option<&ProviderBucket>, after: &Message) {
+        let now = ProviderBucket::of(after);
+        if before == Some(&now) {
+            return;
+        }
+        if let Some(before) = before {
+            *self.0.entry(before.clone()).or_default() -= 1;
+        }
+        *self.0.entry(now).or_default() += 1;
+    }
+
+    /// Adds `delta` to a bucket directly (the demo generator counts what it draws).
+    pub fn add(&mut self, bucket: ProviderBucket, delta: i64) {
+        *self.0.entry(bucket).or_default() += delta;
+    }
+
+    /// Writes the changes into the hourly table and the daily one that sums it.
+    pub fn write(self, conn: &mut DbConn, scope: &AccountScope) -> StoreResult<()> {
+        let mut daily: HashMap<ProviderBucket, i64> = HashMap::new();
+        let mut hourly: Vec<(ProviderBucket, i64)> = Vec::with_capacity(self.0.len());
+        for (key, delta) in self.0.into_iter().filter(|(_, d)| *d != 0) {
+            let day = ProviderBucket {
+                hour: key.hour.div_euclid(HOURS_PER_DAY),
+                ..key.clone()
+            };
+            *daily.entry(day).or_default() += delta;
+            hourly.push((key, delta));
+        }
+        // A fixed order, so that two writers lock buckets in the same order.
+        hourly.sort_by(|a, b| (a.0.hour, &a.0.provider).cmp(&(b.0.hour, &b.0.provider)));
+        let mut daily: Vec<(ProviderBucket, i64)> =
+            daily.into_iter().filter(|(_, d)| *d != 0).collect();
+        daily.sort_by(|a, b| (a.0.hour, &a.0.provider).cmp(&(b.0.hour, &b.0.provider)));
+        let account = scope.account_id();
+        for (key, delta) in &hourly {
+            add_to_bucket!(conn, provider_rollup, hour, account, key, *delta)?;
+        }
+        for (key, delta) in &daily {
+            add_to_bucket!(conn, provider_rollup_daily, day, account, key, *delta)?;
+        }
+        Ok(())
+    }
+}
+
+/// The map ingestion uses for the account: the list with the account's own domains on top.
+pub fn map_for(conn: &mut DbConn, scope: &AccountScope) -> StoreResult<ProviderMap> {
+    Ok(ProviderMap::with_account_domains(account_domains(
+        conn, scope,
+    )?))
+}
+
+/// The account's own `(domain, provider)` pairs, by domain.
+pub fn account_domains(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+) -> StoreResult<Vec<(String, String)>> {
+    use provider_domains as t;
+    t::table
+        .filter(t::account_id.eq(scope.account_id()))
+        .order(t::domain.asc())
+        .select((t::domain, t::provider))
+        .load(conn)
+}
+
+/// Maps `domain` to `provider` for the account's mail from now on (replacing its mapping).
+pub fn set_account_domain(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    domain: &str,
+    provider: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    use provider_domains as t;
+    let row = (
+        t::account_id.eq(scope.account_id()),
+        t::domain.eq(domain),
+        t::provider.eq(provider),
+        t::created_at.eq(now),
+    );
+    db_run!(conn, |c| diesel::insert_into(t::table)
+        .values(row)
+        .on_conflict((t::account_id, t::domain))
+        .do_update()
+        .set((t::provider.eq(provider), t::created_at.eq(now)))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Removes the account's mapping of `domain`; answers whether there was one.
+pub fn remove_account_domain(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    domain: &str,
+) -> StoreResult<bool> {
+    use provider_domains as t;
+    let n = diesel::delete(
+        t::table
+            .filter(t::account_id.eq(scope.account_id()))
+            .filter(t::domain.eq(domain)),
+    )
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Deletes the account's provider counts of the hours before `before_hour`; answers the rows.
+pub fn trim(conn: &mut DbConn, scope: &AccountScope, before_hour: i64) -> StoreResult<usize> {
+    let hourly = diesel::delete(
+        provider_rollup::table
+            .filter(provider_rollup::account_id.eq(scope.account_id()))
+            .filter(provider_rollup::hour.lt(before_hour)),
+    )
+    .execute(conn)?;
+    let daily = diesel::delete(
+        provider_rollup_daily::table
+            .filter(provider_rollup_daily::account_id.eq(scope.account_id()))
+            .filter(provider_rollup_daily::day.lt(before_hour.div_euclid(HOURS_PER_DAY))),
+    )
+    .execute(conn)?;
+    Ok(hourly + daily)
+}
+
+/// `SUM(count)` as a BIGINT on both backends (PostgreSQL's own sum of bigints is numeric).
+pub(crate) fn summed() -> diesel::expression::SqlLiteral<BigInt> {
+    sql::<BigInt>("CAST(SUM(count) AS BIGINT)")
+}
+
+/// Counts of one provider (or of every provider) per bucket: `time` is an hour or a day since
+/// the epoch, as the grain says.
+#[derive(Debug, Clone, Queryable)]
+pub struct ProviderCount {
+    pub provider: String,
+    pub time: i64,
+    pub status: i16,
+    pub reason: i16,
+    pub count: i64,
+}
+
+/// The table a span of time is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    Hour,
+    Day,
+}
+
+/// Counts per provider, bucket, status and reason over buckets `[from, to)` of `grain`, of
+/// one provider or all.
+pub fn counts(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    grain: Grain,
+    from: i64,
+    to: i64,
+    provider: Option<&str>,
+) -> StoreResult<Vec<ProviderCount>> {
+    macro_rules! read {
+        ($t:ident, $bucket:ident) => {{
+            let mut q = $t::table
+                .filter($t::account_id.eq(scope.account_id()))
+                .filter($t::$bucket.ge(from))
+                .filter($t::$bucket.lt(to))
+                .group_by(($t::provider, $t::$bucket, $t::status, $t::reason))
+                .select(($t::provider, $t::$bucket, $t::status, $t::reason, summed()))
+                .into_boxed();
+            if let Some(p) = provider {
+                q = q.filter($t::provider.eq(p));
+            }
+            q.load::<ProviderCount>(conn)
+        }};
+    }
+    let rows = match grain {
+        Grain::Hour => read!(provider_rollup, hour)?,
+        Grain::Day => read!(provider_rollup_daily, day)?,
+    };
+    Ok(rows.into_iter().filter(|r| r.count != 0).collect())
+}
+
+/// Counts per provider, status and reason over hours `[from_hour, to_hour)`: the whole UTC
+/// days inside from the daily table, the ragged edges from the hourly one. `time` is 0.
+pub fn totals(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    from_hour: i64,
+    to_hour: i64,
+    provider: Option<&str>,
+) -> StoreResult<Vec<ProviderCount>> {
+    let first_day = (from_hour + HOURS_PER_DAY - 1).div_euclid(HOURS_PER_DAY);
+    let end_day = to_hour.div_euclid(HOURS_PER_DAY);
+    let spans = if first_day < end_day {
+        vec![
+            (Grain::Hour, from_hour, first_day * HOURS_PER_DAY),
+            (Grain::Day, first_day, end_day),
+            (Grain::Hour, end_day * HOURS_PER_DAY, to_hour),
+        ]
+    } else {
+        vec![(Grain::Hour, from_hour, to_hour)]
+    };
+    let mut sums: HashMap<(String, i16, i16), i64> = HashMap::new();
+    for (grain, from, to) in spans.into_iter().filter(|(_, f, t)| f < t) {
+        for r in counts(conn, scope, grain, from, to, provider)? {
+            *sums.entry((r.provider, r.status, r.reason)).or_default() += r.count;
+        }
+    }
+    let mut rows: Vec<ProviderCount> = sums
+        .into_iter()
+        .filter(|(_, c)| *c != 0)
+        .map(|((provider, status, reason), count)| ProviderCount {
+            provider,
+            time: 0,
+            status,
+            reason,
+            count,
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.provider, a.status, a.reason).cmp(&(&b.provider, b.status, b.reason)));
+    Ok(rows)
+}
+
+/// The rollup's pseudo-status of a message's first open: counted once per message, in the
+/// bucket (provider, hour of request) of the message, so that rates compare like with like.
+pub const OPENED: i16 = 100;
+/// The same for a message's first click.
+pub const CLICKED: i16 = 101;
+
+pub fn engagement_status(click: bool) -> i16 {
+    if click {
+        CLICKED
+    } else {
+        OPENED
+    }
+}
+
+/// Which of these messages (by emailId) already have an open (false) or a click (true).
+pub fn engaged(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    email_ids: &[&str],
+) -> StoreResult<std::collections::HashSet<(String, bool)>> {
+    use crate::db::schema::tracking_events as t;
+    let mut out = std::collections::HashSet::new();
+    for chunk in email_ids.chunks(500) {
+        let rows: Vec<(String, i16)> = t::table
+            .filter(t::account_id.eq(scope.account_id()))
+            .filter(t::email_id.eq_any(chunk))
+            .select((t::email_id, t::kind))
+            .distinct()
+            .load(conn)?;
+        out.extend(
+            rows.into_iter()
+                .map(|(e, k)| (e, k == crate::domain::TrackKind::Click.as_i16())),
+        );
+    }
+    Ok(out)
+}
+
+/// Counts per provider, bucket, status and reason over hours `[from_hour, to_hour)`, bucketed
+/// by hour (`by_day` false) or by UTC day: whole UTC days are read from the daily table and
+/// the ragged edges from the hourly one, summed into their day.
+pub fn series(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    from_hour: i64,
+    to_hour: i64,
+    by_day: bool,
+    provider: Option<&str>,
+) -> StoreResult<Vec<ProviderCount>> {
+    if !by_day {
+        return counts(conn, scope, Grain::Hour, from_hour, to_hour, provider);
+    }
+    let first_day = (from_hour + HOURS_PER_DAY - 1).div_euclid(HOURS_PER_DAY);
+    let end_day = to_hour.div_euclid(HOURS_PER_DAY).max(first_day);
+    let mut out = counts(conn, scope, Grain::Day, first_day, end_day, provider)?;
+    let edges = [
+        (from_hour, (first_day * HOURS_PER_DAY).min(to_hour)),
+        ((end_day * HOURS_PER_DAY).max(from_hour), to_hour),
+    ];
+    for (from, to) in edges.into_iter().filter(|(f, t)| f < t) {
+        let mut sums: HashMap<(String, i64, i16, i16), i64> = HashMap::new();
+        for r in counts(conn, scope, Grain::Hour, from, to, provider)? {
+            *sums
+                .entry((
+                    r.provider,
+                    r.time.div_euclid(HOURS_PER_DAY),
+                    r.status,
+                    r.reason,
+                ))
+                .or_default() += r.count;
+        }
+        out.extend(
+            sums.into_iter()
+                .map(|((provider, time, status, reason), count)| ProviderCount {
+                    provider,
+                    time,
+                    status,
+                    reason,
+                    count,
+                }),
+        );
+    }
+    Ok(out)
+}
+
+/// A failed message of a provider, as its page lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Failure {
+    pub id: i64,
+    pub recipient: String,
+    pub status: i16,
+    pub reason: Option<i16>,
+    pub smtp_reply: Option<String>,
+    pub requested_at: i64,
+    pub updated_at: i64,
+}
+
+/// The provider's newest soft bounces and invalid messages requested in `[from_ms, to_ms)`,
+/// read newest first on the provider's index.
+pub fn recent_failures(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    provider: &str,
+    from_ms: i64,
+    to_ms: i64,
+    limit: i64,
+) -> StoreResult<Vec<Failure>> {
+    use crate::db::schema::messages as m;
+    use crate::domain::Status;
+    m::table
+        .filter(m::account_id.eq(scope.account_id()))
+        .filter(m::provider.eq(provider))
+        .filter(m::requested_at.ge(from_ms))
+        .filter(m::requested_at.lt(to_ms))
+        .filter(m::status.eq_any([Status::SoftBounce.as_i16(), Status::Invalid.as_i16()]))
+        .order((m::requested_at.desc(), m::id.desc()))
+        .limit(limit)
+        .select((
+            m::id,
+            m::recipient,
+            m::status,
+            m::reason,
+            m::smtp_reply,
+            m::requested_at,
+            m::updated_at,
+        ))
+        .load(conn)
+}
