@@ -65,10 +65,36 @@ pub fn router(cfg: &mut aweb::ServiceConfig) {
             aweb::get().to(message::send_log),
         );
     settings_routes(cfg);
+    alert_routes(cfg);
     list_routes(cfg);
     ingestion_routes(cfg);
     sendcloud_routes(cfg);
     tracking_routes(cfg);
+}
+
+/// Alerts: everyone of the account reads them; owners change rules and targets.
+fn alert_routes(cfg: &mut aweb::ServiceConfig) {
+    use crate::web::alerts;
+    cfg.route("/alerts", aweb::get().to(alerts::page))
+        .route("/alerts/rules", aweb::post().to(alerts::create_rule))
+        .route("/alerts/rules/{id}", aweb::post().to(alerts::update_rule))
+        .route(
+            "/alerts/rules/{id}/switch",
+            aweb::post().to(alerts::switch_rule),
+        )
+        .route(
+            "/alerts/rules/{id}/delete",
+            aweb::post().to(alerts::delete_rule),
+        )
+        .route("/alerts/targets", aweb::post().to(alerts::save_targets))
+        .route(
+            "/alerts/targets/rotate",
+            aweb::post().to(alerts::rotate_secret),
+        )
+        .route(
+            "/alerts/deliveries/{id}/retry",
+            aweb::post().to(alerts::retry_delivery),
+        );
 }
 
 /// The settings page and its forms (owners and staff).
@@ -254,6 +280,12 @@ pub fn launch(listener: TcpListener, state: AppState) -> anyhow::Result<Server> 
             ..crate::jobs::exports::WorkerSettings::new(&state.settings)
         },
         state.settings.export_workers,
+        &state.tasks,
+    );
+    crate::jobs::alerts::start(
+        state.pool.clone(),
+        state.settings.alerts.clone(),
+        shutdown.clone(),
         &state.tasks,
     );
     crate::jobs::maintenance::start(

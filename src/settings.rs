@@ -50,6 +50,8 @@ pub struct Settings {
     pub metrics_allow: Vec<IpAddr>,
     /// A bearer token that opens `GET /metrics` from anywhere.
     pub metrics_token: Option<String>,
+    /// Alert evaluation and notifications (README, "Alerts").
+    pub alerts: crate::jobs::alerts::AlertSettings,
 }
 
 impl Settings {
@@ -75,6 +77,7 @@ impl Settings {
             sns_confirm_via: None,
             metrics_allow: Vec::new(),
             metrics_token: None,
+            alerts: crate::jobs::alerts::AlertSettings::default(),
         }
     }
 

@@ -1431,3 +1431,139 @@ both_backends!(providers_journey, |db| {
         .unwrap();
     runtime.block_on(providers_page_and_a_provider(&app, &driver));
 });
+
+/// Alerts (issue #20): a burst of 163.com invalids makes the NetEase rule, turned on by the
+/// owner, fire; the overview shows the alert, and from it the provider page shows the replies.
+async fn a_netease_burst_fires_an_alert(app: &TestApp, driver: &Driver) {
+    let client = connect(driver).await;
+    let base = &app.base;
+    sign_in(&client, base, "owner@acme.test", "browser pw").await;
+    client
+        .find(Locator::Css(".main-nav a[href='/alerts']"))
+        .await
+        .expect("alerts in the navigation")
+        .click()
+        .await
+        .unwrap();
+    let rule = "#alert-rules tr[data-metric='invalid_rate'][data-provider='netease']";
+    client
+        .wait()
+        .for_element(Locator::Css(&format!(
+            "{rule}[data-state='off'] button.switch-on"
+        )))
+        .await
+        .expect("the default NetEase rule, off")
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(&format!("{rule} button.switch-off")))
+        .await
+        .expect("the rule is on");
+    // The background evaluator takes the rule at once; the overview shows what it found.
+    let fired = "#alerts tr[data-kind='fired'][data-provider='netease']";
+    let mut shown = false;
+    for _ in 0..100 {
+        client.goto(&format!("{base}/")).await.unwrap();
+        if client.find(Locator::Css(fired)).await.is_ok() {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(shown, "the overview shows the NetEase alert");
+    assert!(client
+        .find(Locator::Css("#alerts-firing li[data-provider='netease']"))
+        .await
+        .is_ok());
+    client
+        .find(Locator::Css(&format!("{fired} a.alert-provider")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("h1[data-provider='netease']"))
+        .await
+        .expect("the provider page");
+    let replies = text_of(&client, "#replies").await;
+    assert!(
+        replies.contains("DT:SPM"),
+        "the burst's refusals: {replies}"
+    );
+    client.close().await.unwrap();
+
+    // In Chinese, on a phone: the alerts page and the overview fit 360 px.
+    let phone = connect_on(driver, Some(Screen::Phone)).await;
+    sign_in(&phone, base, "owner@acme.test", "browser pw").await;
+    phone
+        .goto(&format!("{base}/lang/zh-CN?next=/alerts"))
+        .await
+        .unwrap();
+    let title = text_of(&phone, "main h1").await;
+    assert_eq!(title, "告警");
+    for path in ["/alerts", "/"] {
+        phone.goto(&format!("{base}{path}")).await.unwrap();
+        phone
+            .wait()
+            .for_element(Locator::Css("main h1"))
+            .await
+            .unwrap();
+        let fits = phone
+            .execute(
+                "const d = document.documentElement; return d.scrollWidth <= d.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, serde_json::json!(true), "{path} fits 360 px");
+    }
+    phone.close().await.unwrap();
+}
+
+both_backends!(alerts_journey, |db| {
+    let Some(driver) = start_driver() else { return };
+    let mut settings = common::settings_for(&db);
+    settings.alerts.poll_ms = 100;
+    let app = TestApp::start_with(db, settings);
+    let account = app.account("acme");
+    app.user(&account, "owner@acme.test", Role::Owner, "browser pw");
+    let (_, key) = mailtrail::store::accounts::create_api_user(
+        &mut app.conn(),
+        &mailtrail::store::AccountScope::new(account.id),
+        "notify",
+        mailtrail::domain::MailType::Trigger,
+    )
+    .unwrap();
+    // 150 requests to 163.com in the last minutes, 40 refused: 27 %, over the rule's 10 %.
+    let at = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let mut events = Vec::new();
+    for i in 0..150 {
+        let id = format!("burst-{i}");
+        events.push(serde_json::json!({"event": "request", "email_id": id,
+            "recipient": format!("user{i}@163.com"), "timestamp": at.to_rfc3339()}));
+        if i < 40 {
+            events.push(serde_json::json!({"event": "invalid", "email_id": id,
+                "timestamp": (at + chrono::Duration::seconds(2)).to_rfc3339(),
+                "smtp_reply": "550 DT:SPM 163 mx14,QMCowAD3 1764576000 http://mail.163.com/help/help_spam_16.htm?ip=203.0.113.9",
+                "mx": "163mx01.mxmail.netease.com"}));
+        }
+    }
+    let res = app.client().post_raw(
+        "/api/v1/events",
+        &[
+            ("Authorization", &format!("Bearer {key}")),
+            ("Content-Type", "application/json"),
+        ],
+        serde_json::Value::from(events).to_string().as_bytes(),
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(a_netease_burst_fires_an_alert(&app, &driver));
+});

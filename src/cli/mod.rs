@@ -259,6 +259,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         settings.secret_key = Some(key.into_bytes());
     }
     settings.public_url = std::env::var("MAILTRAIL_PUBLIC_URL").ok();
+    settings.alerts = mailtrail::jobs::alerts::AlertSettings::from_env();
     if let Ok(proxies) = std::env::var("MAILTRAIL_TRUSTED_PROXIES") {
         settings.trusted_proxies = proxies
             .split(',')

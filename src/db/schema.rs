@@ -277,6 +277,91 @@ diesel::table! {
     }
 }
 
+// Alerts (issue #20, part 4): rules, the alerts they fired, where they go, how that went.
+diesel::table! {
+    alert_rules (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        metric -> Text,
+        reason -> Nullable<SmallInt>,
+        provider -> Nullable<Text>,
+        threshold_bp -> Integer,
+        recover_bp -> Integer,
+        window_minutes -> Integer,
+        min_requests -> BigInt,
+        enabled -> Bool,
+        state -> Text,
+        last_value_bp -> Nullable<Integer>,
+        last_requests -> Nullable<BigInt>,
+        last_evaluated_at -> Nullable<BigInt>,
+        next_eval_at -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        lease_token -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        rule_id -> Nullable<BigInt>,
+        kind -> Text,
+        metric -> Text,
+        reason -> Nullable<SmallInt>,
+        provider -> Nullable<Text>,
+        threshold_bp -> Integer,
+        window_minutes -> Integer,
+        value_bp -> Integer,
+        requests -> BigInt,
+        matched -> BigInt,
+        occurred_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    alert_targets (account_id) {
+        account_id -> BigInt,
+        webhook_url -> Nullable<Text>,
+        webhook_secret -> Text,
+        emails -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    alert_deliveries (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        alert_id -> BigInt,
+        channel -> Text,
+        target -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        run_after -> BigInt,
+        lease_until -> Nullable<BigInt>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    alert_delivery_attempts (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        delivery_id -> BigInt,
+        attempted_at -> BigInt,
+        ok -> Bool,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+    }
+}
+// End of the alerts block.
+
 diesel::joinable!(users -> accounts (account_id));
 // --- providers (issue 20) ---
 diesel::table! {
@@ -334,6 +419,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     status_rollup_daily,
     status_rollup_tags,
     webhook_tokens,
+    alert_rules,
+    alerts,
+    alert_targets,
+    alert_deliveries,
+    alert_delivery_attempts,
     provider_rollup,
     provider_rollup_daily,
     provider_domains,

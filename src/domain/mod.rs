@@ -1,6 +1,7 @@
 //! Plain types of the product, with no I/O: the codes that are contract live here once.
 
 mod address;
+pub mod alerts;
 mod export;
 mod lists;
 mod period;

@@ -16,7 +16,9 @@ pub fn create_account(conn: &mut DbConn, name: &str) -> StoreResult<Account> {
             created_at: now_ms(),
         })
         .execute(conn)?;
-    find_account_by_name(conn, name)?.ok_or(diesel::result::Error::NotFound)
+    let account = find_account_by_name(conn, name)?.ok_or(diesel::result::Error::NotFound)?;
+    super::alerts::seed_defaults(conn, &AccountScope::new(account.id), now_ms())?;
+    Ok(account)
 }
 
 pub fn find_account_by_name(conn: &mut DbConn, name: &str) -> StoreResult<Option<Account>> {

@@ -1,6 +1,7 @@
 //! The queries, one module per area. Every query of customer data takes an [`AccountScope`].
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod events;
 pub mod exports;

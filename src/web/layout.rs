@@ -31,6 +31,7 @@ const NAV: &[(&str, &str, Audience)] = &[
     ("/unsubscribes", "nav.unsubscribes", Audience::Everyone),
     ("/blacklist", "nav.blacklist", Audience::Everyone),
     ("/exports", "nav.exports", Audience::Everyone),
+    ("/alerts", "nav.alerts", Audience::Everyone),
     ("/settings", "nav.settings", Audience::OwnersAndStaff),
     ("/staff", "nav.staff", Audience::Staff),
 ];

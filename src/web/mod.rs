@@ -1,6 +1,7 @@
 //! HTTP only: sessions, CSRF, the pages, the JSON API and SendCloud's API v2. Handlers extract, authorise,
 //! call one store function and render.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod body;

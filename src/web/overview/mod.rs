@@ -78,6 +78,8 @@ pub struct OverviewPage {
     latest: Vec<LatestRow>,
     empty: Option<Onboarding>,
     account_param: String,
+    /// Firing rules and the latest alerts (templates/alerts/_overview.html).
+    alerts: crate::web::alerts::OverviewAlerts,
 }
 
 /// `GET /`.
@@ -88,7 +90,8 @@ pub async fn page(
 ) -> AppResult<OverviewPage> {
     let span = Span::new(viewer.account.zone(), days_of(&query));
     let data = load(&viewer, &span).await?;
-    Ok(OverviewPage::build(&viewer, &req, &span, data))
+    let alerts = crate::web::alerts::for_overview(&viewer).await?;
+    Ok(OverviewPage::build(&viewer, &req, &span, data, alerts))
 }
 
 /// The range asked for, one of [`RANGES`]; anything else is the default.
@@ -186,7 +189,13 @@ fn fold(hours: &[HourCount], starts: &[i64]) -> Vec<BTreeMap<(i16, i16), i64>> {
 }
 
 impl OverviewPage {
-    fn build(viewer: &Viewer, req: &HttpRequest, span: &Span, data: Loaded) -> Self {
+    fn build(
+        viewer: &Viewer,
+        req: &HttpRequest,
+        span: &Span,
+        data: Loaded,
+        alerts: crate::web::alerts::OverviewAlerts,
+    ) -> Self {
         let lang = viewer.lang;
         let links = Links {
             account: viewer.is_staff_view().then_some(viewer.account.id),
@@ -209,6 +218,7 @@ impl OverviewPage {
                 p if p.is_empty() => p,
                 p => format!("?{p}"),
             },
+            alerts,
         }
     }
 }
