@@ -1101,6 +1101,15 @@ fn fixture(app: &TestApp) -> Fixture {
             .first::<String>(&mut *app.conn())
             .unwrap()
     };
+    let provider = {
+        use diesel::prelude::*;
+        use mailtrail::db::schema::messages;
+        messages::table
+            .filter(messages::id.eq(message))
+            .select(messages::provider)
+            .first::<String>(&mut *app.conn())
+            .unwrap()
+    };
     // The recipient's unsubscribe link of that message: the public page, no console around it.
     let unsubscribe = {
         use diesel::prelude::*;
@@ -1166,6 +1175,18 @@ fn fixture(app: &TestApp) -> Fixture {
             "#no-jobs, table.exports tbody tr",
         ),
         page("settings", "/settings".into(), "select[name=time_zone]"),
+        page(
+            "settings-feeds",
+            "/settings/feeds".into(),
+            "main section.card",
+        ),
+        page(
+            "providers",
+            "/providers?days=7".into(),
+            "#providers tbody tr",
+        ),
+        page("provider", format!("/providers/{provider}?days=7"), "#kpis"),
+        page("alerts", "/alerts".into(), "#alerts-recent"),
         page("not-found", "/status/999999999".into(), "main p"),
         page(
             "bounces-nothing-ticked",
