@@ -199,6 +199,51 @@ async fn fetch(viewer: &Viewer, parsed: &Parsed) -> AppResult<Fetched> {
     .await
 }
 
+/// Where this page starts among all the filter's rows, and the links to the older and newer pages.
+fn pager_links(
+    form: &StatusForm,
+    parsed: &Parsed,
+    page: Option<&status::Page>,
+    shown: i64,
+) -> (i64, Option<String>, Option<String>) {
+    let came_newer = matches!(parsed.from, Some((_, Direction::Newer)));
+    let mut start: i64 = text(&form.start)
+        .and_then(|s| s.parse().ok())
+        .filter(|n: &i64| *n >= 0)
+        .unwrap_or(0);
+    if parsed.from.is_none() || (came_newer && page.is_some_and(|p| p.newer.is_none())) {
+        start = 0;
+    }
+    let pager = |pos: Position, d: Direction, at: i64| {
+        format!(
+            "/status?{}",
+            form.query_with(&[
+                ("cursor", &encode_cursor(pos, d)),
+                ("start", &at.to_string())
+            ])
+        )
+    };
+    let older_href = page
+        .and_then(|p| p.older)
+        .map(|pos| pager(pos, Direction::Older, start + shown));
+    let newer_href = page
+        .and_then(|p| p.newer)
+        .map(|pos| pager(pos, Direction::Newer, (start - parsed.per_page).max(0)));
+    (start, older_href, newer_href)
+}
+
+/// The rows-per-page choices, the current one selected.
+fn per_page_choices(per_page: i64) -> Vec<Choice> {
+    PER_PAGE_CHOICES
+        .iter()
+        .map(|n| Choice {
+            value: n.to_string(),
+            label: n.to_string(),
+            selected: *n == per_page,
+        })
+        .collect()
+}
+
 /// The view model of the page.
 fn view(viewer: &Viewer, form: StatusForm, parsed: Parsed, fetched: Fetched) -> StatusPage {
     let lang = viewer.lang;
@@ -220,33 +265,8 @@ fn view(viewer: &Viewer, form: StatusForm, parsed: Parsed, fetched: Fetched) -> 
         })
         .unwrap_or_default();
 
-    // Where this page starts among all the filter's rows, carried by the pager links.
-    let came_newer = matches!(parsed.from, Some((_, Direction::Newer)));
-    let mut start: i64 = text(&form.start)
-        .and_then(|s| s.parse().ok())
-        .filter(|n: &i64| *n >= 0)
-        .unwrap_or(0);
-    if parsed.from.is_none() || (came_newer && page.as_ref().is_some_and(|p| p.newer.is_none())) {
-        start = 0;
-    }
     let shown = rows.len() as i64;
-    let pager = |pos: Position, d: Direction, at: i64| {
-        format!(
-            "/status?{}",
-            form.query_with(&[
-                ("cursor", &encode_cursor(pos, d)),
-                ("start", &at.to_string())
-            ])
-        )
-    };
-    let older_href = page
-        .as_ref()
-        .and_then(|p| p.older)
-        .map(|pos| pager(pos, Direction::Older, start + shown));
-    let newer_href = page
-        .as_ref()
-        .and_then(|p| p.newer)
-        .map(|pos| pager(pos, Direction::Newer, (start - parsed.per_page).max(0)));
+    let (start, older_href, newer_href) = pager_links(&form, &parsed, page.as_ref(), shown);
 
     let (chosen_status, chosen_reason) = (parsed.filter.status, parsed.filter.reason);
     let shown_count = match (chosen_status, chosen_reason) {
@@ -282,14 +302,7 @@ fn view(viewer: &Viewer, form: StatusForm, parsed: Parsed, fetched: Fetched) -> 
         statuses: status_choices(viewer, chosen_status),
         reason_groups: reason_groups(viewer, chosen_status, chosen_reason, &counts),
         mail_types: mail_type_choices(viewer, &form),
-        per_pages: PER_PAGE_CHOICES
-            .iter()
-            .map(|n| Choice {
-                value: n.to_string(),
-                label: n.to_string(),
-                selected: *n == parsed.per_page,
-            })
-            .collect(),
+        per_pages: per_page_choices(parsed.per_page),
         errors: parsed.errors,
         notice: parsed.notice,
         rows,
