@@ -333,6 +333,32 @@ struct Problem {
     message: String,
 }
 
+/// The choices of the new-rule form: metrics, reasons and providers.
+fn rule_choices(lang: Lang) -> (Vec<Choice>, Vec<Choice>, Vec<Choice>) {
+    let metrics = Metric::ALL
+        .iter()
+        .map(|m| Choice {
+            value: m.code().into(),
+            label: lang.t(m.label_key()),
+        })
+        .collect();
+    let reasons = Reason::ALL
+        .iter()
+        .map(|r| Choice {
+            value: r.code().into(),
+            label: r.label(lang.code()).into(),
+        })
+        .collect();
+    let providers = crate::domain::providers::known_providers()
+        .iter()
+        .map(|p| Choice {
+            value: p.id.to_string(),
+            label: p.name(lang.code()).to_string(),
+        })
+        .collect();
+    (metrics, reasons, providers)
+}
+
 async fn render(
     viewer: &Viewer,
     new_rule: RuleFields,
@@ -368,6 +394,7 @@ async fn render(
         )
     });
     let status = if problem.is_some() { 400 } else { 200 };
+    let (metrics, reasons, providers) = rule_choices(lang);
     let page = AlertsPage {
         ctx: viewer.page("/alerts"),
         is_owner: owner,
@@ -383,27 +410,9 @@ async fn render(
         rules: rule_rows,
         deliveries: deliveries.iter().map(|d| delivery_row(d, viewer)).collect(),
         attempts: attempts.iter().map(|a| attempt_row(a, viewer)).collect(),
-        metrics: Metric::ALL
-            .iter()
-            .map(|m| Choice {
-                value: m.code().into(),
-                label: lang.t(m.label_key()),
-            })
-            .collect(),
-        reasons: Reason::ALL
-            .iter()
-            .map(|r| Choice {
-                value: r.code().into(),
-                label: r.label(lang.code()).into(),
-            })
-            .collect(),
-        providers: crate::domain::providers::known_providers()
-            .iter()
-            .map(|p| Choice {
-                value: p.id.to_string(),
-                label: p.name(lang.code()).to_string(),
-            })
-            .collect(),
+        metrics,
+        reasons,
+        providers,
         new_rule,
         error_form: problem.as_ref().map(|p| p.form.clone()).unwrap_or_default(),
         error_field: problem
