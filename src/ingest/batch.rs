@@ -488,41 +488,57 @@ impl<'a> Batch<'a> {
         match step.kind {
             EventKind::Open | EventKind::Click => {
                 let click = step.kind == EventKind::Click;
-                if self.engaged.insert((email_id.to_string(), click)) {
-                    self.engagement.push(ProviderBucket {
-                        status: provider_rollup::engagement_status(click),
-                        reason: 0,
-                        ..engaged
-                    });
-                }
-                self.tracking.push(NewTrackingEvent {
-                    account_id: self.scope.account_id(),
-                    message_id: None,
-                    email_id: email_id.to_string(),
-                    recipient,
-                    api_user,
-                    tag,
-                    kind: if click {
-                        TrackKind::Click
-                    } else {
-                        TrackKind::Open
-                    }
-                    .as_i16(),
-                    url: if click {
-                        step.detail.clone().unwrap_or_default()
-                    } else {
-                        String::new()
-                    },
-                    ip: step.ip.clone(),
-                    user_agent: step.user_agent.clone(),
-                    occurred_at: step.at,
-                });
+                self.track(email_id, click, engaged, recipient, api_user, tag, &step);
             }
             EventKind::Unsubscribe | EventKind::ReportSpam => {
                 self.list_effects(&recipient, Some(email_id), Some(api_user), tag, &step);
             }
             _ => {}
         }
+    }
+
+    /// Records an open or a click: the provider rollup's engagement once per message and kind,
+    /// and the tracking event.
+    #[allow(clippy::too_many_arguments)]
+    fn track(
+        &mut self,
+        email_id: &str,
+        click: bool,
+        engaged: ProviderBucket,
+        recipient: String,
+        api_user: String,
+        tag: Option<String>,
+        step: &Step,
+    ) {
+        if self.engaged.insert((email_id.to_string(), click)) {
+            self.engagement.push(ProviderBucket {
+                status: provider_rollup::engagement_status(click),
+                reason: 0,
+                ..engaged
+            });
+        }
+        self.tracking.push(NewTrackingEvent {
+            account_id: self.scope.account_id(),
+            message_id: None,
+            email_id: email_id.to_string(),
+            recipient,
+            api_user,
+            tag,
+            kind: if click {
+                TrackKind::Click
+            } else {
+                TrackKind::Open
+            }
+            .as_i16(),
+            url: if click {
+                step.detail.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
+            ip: step.ip.clone(),
+            user_agent: step.user_agent.clone(),
+            occurred_at: step.at,
+        });
     }
 
     fn log_step(&mut self, step: &Step, email_id: &str, event: &Event) {

@@ -44,31 +44,7 @@ pub fn apply_bounce_message(
     raw: &[u8],
 ) -> StoreResult<BounceResult> {
     let mut classification = classifier().classify_message(raw);
-    // Auto-replies and some bounces return no original, but answer it: In-Reply-To names our
-    // Message-ID and From is the recipient.
-    if let Ok((headers, _)) = mailparse::parse_headers(raw) {
-        use mailparse::MailHeaderMap;
-        if classification.original_message_id.is_none() {
-            classification.original_message_id = headers
-                .get_first_value("In-Reply-To")
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty());
-        }
-        // An ARF report names the complained-about recipient in its feedback part
-        // (Original-Rcpt-To, RFC 5965) or in the returned original's To.
-        if classification.recipient.is_none() && classification.kind == Kind::Complaint {
-            classification.recipient = complained_recipient(raw);
-        }
-        if classification.recipient.is_none() && classification.kind == Kind::AutoReply {
-            classification.recipient = headers
-                .get_first_value("From")
-                .and_then(|from| mailparse::addrparse(&from).ok())
-                .and_then(|list| match list.first() {
-                    Some(mailparse::MailAddr::Single(s)) => Some(s.addr.clone()),
-                    _ => None,
-                });
-        }
-    }
+    fill_from_headers(&mut classification, raw);
     let (message, matched_by) = find_message(conn, scope, &classification)?;
     let mut result = BounceResult {
         matched_by,
@@ -138,6 +114,36 @@ pub fn apply_bounce_message(
         result.reason_after = after.first().and_then(Message::reason);
     }
     Ok(result)
+}
+
+/// Completes a classification from the message's own headers: the original's Message-ID
+/// from In-Reply-To, the recipient from an ARF report or an auto-reply's From.
+fn fill_from_headers(classification: &mut Classification, raw: &[u8]) {
+    // Auto-replies and some bounces return no original, but answer it: In-Reply-To names our
+    // Message-ID and From is the recipient.
+    if let Ok((headers, _)) = mailparse::parse_headers(raw) {
+        use mailparse::MailHeaderMap;
+        if classification.original_message_id.is_none() {
+            classification.original_message_id = headers
+                .get_first_value("In-Reply-To")
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+        }
+        // An ARF report names the complained-about recipient in its feedback part
+        // (Original-Rcpt-To, RFC 5965) or in the returned original's To.
+        if classification.recipient.is_none() && classification.kind == Kind::Complaint {
+            classification.recipient = complained_recipient(raw);
+        }
+        if classification.recipient.is_none() && classification.kind == Kind::AutoReply {
+            classification.recipient = headers
+                .get_first_value("From")
+                .and_then(|from| mailparse::addrparse(&from).ok())
+                .and_then(|list| match list.first() {
+                    Some(mailparse::MailAddr::Single(s)) => Some(s.addr.clone()),
+                    _ => None,
+                });
+        }
+    }
 }
 
 /// Every leaf part of a raw message, with its MIME type and its (transfer-decoded) body.

@@ -39,15 +39,7 @@ pub fn catch_up(
     since_by_address: &HashMap<String, Millis>,
     now: Millis,
 ) -> StoreResult<usize> {
-    let since_by_address: HashMap<String, Millis> = since_by_address
-        .iter()
-        .map(|(a, at)| (normalize_address(a), *at))
-        .filter(|(a, _)| !a.starts_with('@') && !a.is_empty())
-        .fold(HashMap::new(), |mut m, (a, at)| {
-            let e = m.entry(a).or_insert(at);
-            *e = (*e).min(at);
-            m
-        });
+    let since_by_address = earliest_by_address(since_by_address);
     let Some(since) = since_by_address.values().copied().min() else {
         return Ok(0);
     };
@@ -96,20 +88,7 @@ pub fn catch_up(
                     .or_default() += 1;
             }
         }
-        log.push(NewMessageEvent {
-            account_id: scope.account_id(),
-            message_id: Some(m.id),
-            email_id: m.email_id.clone(),
-            event_id: None,
-            kind: "invalid".into(),
-            occurred_at: m.requested_at,
-            smtp_reply: None,
-            mx: None,
-            attempt: None,
-            reason: m.reason,
-            detail: None,
-            received_at: now,
-        });
+        log.push(invalid_event(scope, &m, now));
         changed.push(m);
     }
     if changed.is_empty() {
@@ -125,4 +104,36 @@ pub fn catch_up(
     rollup::apply_tags(conn, scope, &tag_deltas)?;
     provider_deltas.write(conn, scope)?;
     Ok(changed.len())
+}
+
+/// The addresses (normalized, domains and empty ones left out) with the earliest time given
+/// for each.
+fn earliest_by_address(since_by_address: &HashMap<String, Millis>) -> HashMap<String, Millis> {
+    since_by_address
+        .iter()
+        .map(|(a, at)| (normalize_address(a), *at))
+        .filter(|(a, _)| !a.starts_with('@') && !a.is_empty())
+        .fold(HashMap::new(), |mut m, (a, at)| {
+            let e = m.entry(a).or_insert(at);
+            *e = (*e).min(at);
+            m
+        })
+}
+
+/// The event that records a message suppressed after the fact.
+fn invalid_event(scope: &AccountScope, m: &Message, now: Millis) -> NewMessageEvent {
+    NewMessageEvent {
+        account_id: scope.account_id(),
+        message_id: Some(m.id),
+        email_id: m.email_id.clone(),
+        event_id: None,
+        kind: "invalid".into(),
+        occurred_at: m.requested_at,
+        smtp_reply: None,
+        mx: None,
+        attempt: None,
+        reason: m.reason,
+        detail: None,
+        received_at: now,
+    }
 }
