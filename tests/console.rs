@@ -501,16 +501,33 @@ both_backends!(
             }
             common::Backend::Postgres => {
                 use diesel::connection::SimpleConnection;
-                use diesel::Connection;
+                use diesel::{Connection, RunQueryDsl};
                 let admin_url = std::env::var(common::PG_ENV).unwrap();
                 let name = app.db.url.rsplit('/').next().unwrap().to_string();
                 let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
                 admin
-                .batch_execute(&format!(
-                    "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
-                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-                ))
-                .unwrap();
+                    .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+                    .unwrap();
+                // A terminated backend leaves when it gets to it, and the pool may have been
+                // half-way through opening one: terminate until none is left.
+                let remaining =
+                    format!("(SELECT COUNT(*) FROM pg_stat_activity WHERE datname = '{name}')");
+                for _ in 0..100 {
+                    admin
+                        .batch_execute(&format!(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE datname = '{name}'"
+                        ))
+                        .unwrap();
+                    let left: i64 =
+                        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&remaining))
+                            .get_result(&mut admin)
+                            .unwrap();
+                    if left == 0 {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
             }
         }
         let down = client.get("/status");
