@@ -36,7 +36,7 @@ pub struct Pruned {
     /// them and are not counted.
     pub messages: usize,
     /// Other rows deleted: opens and clicks, events that never got their request (SQLite),
-    /// and rollup counts (both).
+    /// rollup counts and the Message-IDs feeds remembered (both).
     pub rows: usize,
     /// Partitions dropped (PostgreSQL), table by table, oldest first.
     pub partitions: Vec<String>,
@@ -110,6 +110,7 @@ fn prune_rows(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
             cutoff,
         )?;
         rows += trim_rollups(conn, &scope, cutoff)?;
+        rows += prune_message_ids(conn, &scope, cutoff)?;
     }
     // Events still waiting for a request that never came.
     rows += delete_in_chunks(
@@ -125,6 +126,23 @@ fn prune_rows(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
         rows,
         ..Pruned::default()
     })
+}
+
+/// Forgets the Message-ID headers a feed read before `before`: a bounce naming one of them
+/// would find no message any more. One text for both backends (row values, keyed deletes).
+fn prune_message_ids(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    before: Millis,
+) -> StoreResult<usize> {
+    delete_in_chunks(
+        conn,
+        "DELETE FROM feed_message_ids WHERE (account_id, message_id, email_id) IN \
+         (SELECT account_id, message_id, email_id FROM feed_message_ids \
+         WHERE account_id = $1 AND seen_at < $2 LIMIT $3)",
+        Some(scope.account_id()),
+        before,
+    )
 }
 
 /// Deletes the account's rollup counts of the hours before `before` (a UTC midnight).
@@ -206,6 +224,7 @@ fn drop_old_months(conn: &mut DbConn, cutoff: Millis) -> StoreResult<Pruned> {
     let mut rows = 0;
     for scope in account_scopes(conn)? {
         rows += trim_rollups(conn, &scope, kept_from)?;
+        rows += prune_message_ids(conn, &scope, kept_from)?;
     }
     Ok(Pruned {
         cutoff,

@@ -1,0 +1,1 @@
+DROP INDEX feed_message_ids_seen;
