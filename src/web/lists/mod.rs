@@ -2,20 +2,26 @@
 //! `/unsubscribes` (取消订阅列表), `/blacklist` (黑名单): filters, keyset paging, adds, deletes
 //! (selected or by filter, always confirmed), and the CSV download of the current filter.
 
-use actix_web::{web, Either, HttpResponse, Responder};
+mod add;
+mod delete;
+
+pub use add::add;
+pub use delete::{delete, ConfirmPage};
+
+use actix_web::{web, HttpResponse, Responder};
 use askama::Template;
 use askama_web::WebTemplate;
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 
-use super::auth::{redirect, Viewer};
+use super::auth::Viewer;
 use super::filters::{
     account_param, decode_list_cursor, encode_list_cursor, text, FormError, ListForm,
 };
 use super::layout::{csv_download, PageCtx};
 use super::status::ONLINE_EXPORT_LIMIT;
 use super::{with_db, AppError, AppResult};
-use crate::domain::{day_start, now_ms, EmailAddress, ListEntry, ListKind, UnsubscribeReason};
-use crate::store::lists::{self, ListFilter, ListPosition, ManualEntry, Selection};
+use crate::domain::{now_ms, ListEntry, ListKind, UnsubscribeReason};
+use crate::store::lists::{self, ListPosition, Selection};
 
 const PER_PAGE: i64 = 50;
 
@@ -222,265 +228,6 @@ fn list_page(
         problem: None,
         over_limit: false,
         form,
-    }
-}
-
-fn pairs(body: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).into_owned().collect()
-}
-
-/// A posted field, trimmed; None when blank.
-fn field(fields: &[(String, String)], name: &str) -> Option<String> {
-    fields
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// `POST /{list}/add`: a manual entry (source `ui`).
-pub async fn add(
-    viewer: Viewer,
-    segment: web::Path<String>,
-    body: web::Bytes,
-) -> AppResult<HttpResponse> {
-    let list = list_from_path(&segment)?;
-    if viewer.is_staff_view() {
-        return Err(AppError::forbidden(viewer.lang.t("staff.read_only")));
-    }
-    if list == ListKind::SpamReports {
-        return Err(AppError::forbidden(viewer.lang.t("lists.no_add_spam")));
-    }
-    let entry = manual_entry(&viewer, list, &pairs(&body))?;
-    let address = entry.address.clone();
-    let scope = viewer.scope();
-    with_db(viewer.state(), move |conn| {
-        Ok(lists::add(conn, &scope, &entry, now_ms())?)
-    })
-    .await?;
-    viewer
-        .audit("list.add", format!("{} {address}", list.code()))
-        .await?;
-    Ok(redirect(&format!("{}?added=1", path_of(list))))
-}
-
-/// The entry the add form describes, or what is wrong with it.
-fn manual_entry(
-    viewer: &Viewer,
-    list: ListKind,
-    fields: &[(String, String)],
-) -> AppResult<ManualEntry> {
-    let lang = viewer.lang;
-    let raw = field(fields, "address").unwrap_or_default();
-    let domain = list == ListKind::Blacklist
-        && raw.starts_with('@')
-        && raw.len() > 2
-        && raw[1..].contains('.');
-    let address = if domain {
-        raw.to_lowercase()
-    } else {
-        let key = match list {
-            ListKind::Blacklist => "lists.bad_address_or_domain",
-            _ => "lookup.bad_address",
-        };
-        EmailAddress::parse(&raw)
-            .ok_or_else(|| AppError::bad_request(lang.t(key)))?
-            .as_str()
-            .to_string()
-    };
-    let reason = match list {
-        ListKind::Unsubscribes => {
-            let code = field(fields, "reason").unwrap_or_else(|| "not_wanted".into());
-            if UnsubscribeReason::from_code(&code).is_none() {
-                return Err(AppError::bad_request(
-                    lang.t("lists.bad_unsubscribe_reason"),
-                ));
-            }
-            Some(code)
-        }
-        ListKind::Bounces => {
-            Some(field(fields, "reason").unwrap_or_else(|| lang.t("lists.added_by_hand")))
-        }
-        _ => None,
-    };
-    Ok(ManualEntry {
-        list,
-        address,
-        reason,
-        expires_at: expiry(viewer, field(fields, "expires"))?,
-        api_user: None,
-        source: "ui",
-    })
-}
-
-/// An optional expiry date, which must lie in the future (the start of that day in the
-/// account's zone).
-fn expiry(viewer: &Viewer, typed: Option<String>) -> AppResult<Option<i64>> {
-    let Some(d) = typed else {
-        return Ok(None);
-    };
-    let zone = viewer.account.zone();
-    match NaiveDate::parse_from_str(&d, "%Y-%m-%d") {
-        Ok(day) if day_start(&zone, day) > now_ms() => Ok(Some(day_start(&zone, day))),
-        _ => Err(AppError::bad_request(viewer.lang.t("lists.bad_expiry"))),
-    }
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "lists/confirm.html")]
-pub struct ConfirmPage {
-    ctx: PageCtx,
-    path: &'static str,
-    count: i64,
-    message: String,
-    spam_warning: bool,
-    hidden: Vec<(String, String)>,
-    back: String,
-}
-
-/// `POST /{list}/delete`: the selected entries (`ids`, each `list:id`) or every entry matching
-/// the filter (`all=1`); without `confirmed=1` it only says how many would go and asks.
-pub async fn delete(
-    viewer: Viewer,
-    segment: web::Path<String>,
-    body: web::Bytes,
-) -> AppResult<Either<ConfirmPage, HttpResponse>> {
-    let list = list_from_path(&segment)?;
-    if viewer.is_staff_view() {
-        return Err(AppError::forbidden(viewer.lang.t("staff.read_only")));
-    }
-    let fields = pairs(&body);
-    let form = ListForm::from_pairs(&fields);
-    let by_filter = fields.iter().any(|(k, v)| k == "all" && v == "1");
-    if !by_filter && !fields.iter().any(|(k, _)| k == "ids") {
-        // A form sent with nothing ticked (no script to hold the button back): the list
-        // again, with the same filter, saying what to do.
-        let back = form.query(&[("nothing", "1".to_string())]);
-        return Ok(Either::Right(redirect(&format!(
-            "{}?{back}",
-            path_of(list)
-        ))));
-    }
-    let selection = selection(&viewer, list, &form, &fields)?;
-    let scope = viewer.scope();
-    if !fields.iter().any(|(k, v)| k == "confirmed" && v == "1") {
-        let counted = selection.clone();
-        let (count, spam, only) = with_db(viewer.state(), move |conn| {
-            let now = now_ms();
-            let (count, spam) = lists::count_selection(conn, &scope, list, &counted, now)?;
-            // One entry: the question names it.
-            let only = match (&counted, count) {
-                (Selection::Ids(ids), 1) => {
-                    let (kind, id) = ids[0];
-                    lists::entry_address(conn, &scope, kind, id)?
-                }
-                (Selection::Matching(filter), 1) => {
-                    lists::page(conn, &scope, list, filter, None, 1, now)?
-                        .into_iter()
-                        .next()
-                        .map(|e| e.address)
-                }
-                _ => None,
-            };
-            Ok((count, spam, only))
-        })
-        .await?;
-        let only = only.map(|a| viewer.show_address(&a));
-        let page = confirm_page(&viewer, list, &form, fields, count, spam, only);
-        return Ok(Either::Left(page));
-    }
-    let deleted = with_db(viewer.state(), move |conn| {
-        Ok(lists::delete_selection(
-            conn,
-            &scope,
-            list,
-            &selection,
-            now_ms(),
-        )?)
-    })
-    .await?;
-    let how = if by_filter { " (by filter)" } else { "" };
-    viewer
-        .audit(
-            "list.delete",
-            format!("{} {deleted} entries{how}", list.code()),
-        )
-        .await?;
-    let back = form.query(&[("deleted", deleted.to_string())]);
-    Ok(Either::Right(redirect(&format!(
-        "{}?{back}",
-        path_of(list)
-    ))))
-}
-
-/// What the delete form selects: every entry matching the filter (`all=1`), or the chosen
-/// entries this page shows.
-fn selection(
-    viewer: &Viewer,
-    list: ListKind,
-    form: &ListForm,
-    fields: &[(String, String)],
-) -> AppResult<Selection> {
-    let filter: ListFilter = form
-        .filter(viewer)
-        .map_err(|(_, m)| AppError::bad_request(m))?;
-    if fields.iter().any(|(k, v)| k == "all" && v == "1") {
-        return Ok(Selection::Matching(filter));
-    }
-    let ids: Vec<(ListKind, i64)> = fields
-        .iter()
-        .filter(|(k, _)| k == "ids")
-        .filter_map(|(_, v)| {
-            let (kind, id) = v.split_once(':')?;
-            let kind = ListKind::from_code(kind)?;
-            // A list page only deletes what it shows.
-            let shown = kind == list
-                || (list == ListKind::Blacklist
-                    && matches!(kind, ListKind::Bounces | ListKind::SpamReports));
-            shown.then_some((kind, id.parse().ok()?))
-        })
-        .collect();
-    if ids.is_empty() {
-        return Err(AppError::bad_request(
-            viewer.lang.t("lists.nothing_selected"),
-        ));
-    }
-    Ok(Selection::Ids(ids))
-}
-
-/// The question before a delete: how many entries would go, with the form posted again.
-fn confirm_page(
-    viewer: &Viewer,
-    list: ListKind,
-    form: &ListForm,
-    fields: Vec<(String, String)>,
-    count: i64,
-    spam: i64,
-    only: Option<String>,
-) -> ConfirmPage {
-    let lang = viewer.lang;
-    let mut hidden: Vec<(String, String)> = fields
-        .into_iter()
-        .filter(|(k, _)| k != "csrf_token" && k != "confirmed")
-        .collect();
-    hidden.push(("confirmed".into(), "1".into()));
-    ConfirmPage {
-        ctx: viewer.page(path_of(list)),
-        path: path_of(list),
-        count,
-        message: match only {
-            Some(address) => lang
-                .t("lists.confirm_one")
-                .replace("{address}", &address)
-                .replace("{list}", list.label(lang.code())),
-            None => lang
-                .t("lists.confirm_count")
-                .replace("{n}", &super::layout::grouped(count))
-                .replace("{list}", list.label(lang.code())),
-        },
-        spam_warning: spam > 0,
-        hidden,
-        back: format!("{}?{}", path_of(list), form.query(&[])),
     }
 }
 
