@@ -1370,6 +1370,27 @@ both_backends!(select_all_checks_every_row_of_a_list, |db| {
     runtime.block_on(select_all_rows_of_a_list(&app, &driver));
 });
 
+/// Opens each of `paths` on `phone` (a client on a [`Screen::Phone`]) and asserts that the
+/// page is no wider than the screen.
+async fn assert_pages_fit_a_phone(phone: &Client, base: &str, paths: &[&str]) {
+    for path in paths {
+        phone.goto(&format!("{base}{path}")).await.unwrap();
+        phone
+            .wait()
+            .for_element(Locator::Css("main h1"))
+            .await
+            .unwrap();
+        let fits = phone
+            .execute(
+                "const d = document.documentElement; return d.scrollWidth <= d.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, serde_json::json!(true), "{path} fits 360 px");
+    }
+}
+
 /// Mailbox providers: from the navigation to `/providers`, NetEase's row (its bad hour in the
 /// generated traffic), its page with the servers' own replies; the same page fits a phone.
 async fn providers_page_and_a_provider(app: &TestApp, driver: &Driver) {
@@ -1420,22 +1441,7 @@ async fn providers_page_and_a_provider(app: &TestApp, driver: &Driver) {
 
     let phone = connect_on(driver, Some(Screen::Phone)).await;
     sign_in(&phone, base, "owner@acme.test", "browser pw").await;
-    for path in ["/providers", "/providers/netease"] {
-        phone.goto(&format!("{base}{path}")).await.unwrap();
-        phone
-            .wait()
-            .for_element(Locator::Css("main h1"))
-            .await
-            .unwrap();
-        let fits = phone
-            .execute(
-                "const d = document.documentElement; return d.scrollWidth <= d.clientWidth;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(fits, serde_json::json!(true), "{path} fits 360 px");
-    }
+    assert_pages_fit_a_phone(&phone, base, &["/providers", "/providers/netease"]).await;
     phone.close().await.unwrap();
 }
 
@@ -1526,22 +1532,7 @@ async fn a_netease_burst_fires_an_alert(app: &TestApp, driver: &Driver) {
         .unwrap();
     let title = text_of(&phone, "main h1").await;
     assert_eq!(title, "告警");
-    for path in ["/alerts", "/"] {
-        phone.goto(&format!("{base}{path}")).await.unwrap();
-        phone
-            .wait()
-            .for_element(Locator::Css("main h1"))
-            .await
-            .unwrap();
-        let fits = phone
-            .execute(
-                "const d = document.documentElement; return d.scrollWidth <= d.clientWidth;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(fits, serde_json::json!(true), "{path} fits 360 px");
-    }
+    assert_pages_fit_a_phone(&phone, base, &["/alerts", "/"]).await;
     phone.close().await.unwrap();
 }
 

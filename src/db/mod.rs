@@ -247,12 +247,12 @@ impl DbConn {
         &mut self,
         read: impl FnOnce(&mut DbConn) -> QueryResult<T>,
     ) -> QueryResult<T> {
-        if db_run!(&*self, sqlite: |_| true, postgres: |_| false) {
-            return read(self);
-        }
-        self.transaction(|conn| {
-            conn.prefer_custom_plans()?;
-            conn.batch_execute(INDEX_ORDER)?;
+        self.with_custom_plans(|conn| {
+            db_run!(
+                &mut *conn,
+                sqlite: |_| Ok(()),
+                postgres: |c| c.batch_execute(INDEX_ORDER)
+            )?;
             read(conn)
         })
     }

@@ -16,7 +16,7 @@ use diesel::Connection;
 
 use crate::db::DbConn;
 use crate::domain::{normalize_address, Millis};
-use crate::ingest::{ingest, Event, EventKind, Outcome, RequestFields, Sender};
+use crate::ingest::{ingest, Event, EventKind, RequestFields, Sender};
 use crate::store::{feeds as store, AccountScope, StoreResult};
 
 /// Timestamps further than this from our clock are refused, as for SendCloud's webhook.
@@ -70,13 +70,9 @@ pub fn request_for(
     e
 }
 
-/// What became of one webhook post.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Received {
-    Applied(Vec<Outcome>),
-    /// Its token was seen within the replay window: acknowledged, not applied again.
-    Replayed,
-}
+/// What became of one webhook post, as for SendCloud's webhook (each with its own replay
+/// window).
+pub use crate::ingest::sendcloud::Received;
 
 /// Claims the post's token (when it has one) and applies its events in one transaction.
 pub fn receive(

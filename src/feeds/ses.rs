@@ -96,7 +96,8 @@ pub fn timestamp_ms(post: &Value) -> Option<Millis> {
     text(post, "Timestamp").and_then(rfc3339_ms)
 }
 
-/// The SES events of a `Notification`'s `Message` (itself JSON).
+/// The SES events of a `Notification`'s `Message` (itself JSON): every recipient the event is
+/// about gets its request first, then the event.
 pub fn events(post: &Value) -> Result<Vec<Event>, String> {
     let raw = text(post, "Message").ok_or("the notification has no Message")?;
     let message: Value =
@@ -104,108 +105,167 @@ pub fn events(post: &Value) -> Result<Vec<Event>, String> {
     let kind = text(&message, "eventType")
         .or(text(&message, "notificationType"))
         .ok_or("Message has no eventType")?;
-    let mail = message.get("mail").ok_or("Message has no mail")?;
-    let message_id = text(mail, "messageId").ok_or("mail has no messageId")?;
-    let sent_at = text(mail, "timestamp")
-        .and_then(rfc3339_ms)
-        .ok_or("mail has no timestamp")?;
-    let from = text(mail, "source").unwrap_or("");
-    let subject = mail
-        .get("commonHeaders")
-        .and_then(|h| text(h, "subject"))
-        .unwrap_or("");
-    let destination: Vec<&str> = mail
-        .get("destination")
-        .and_then(Value::as_array)
-        .map(|d| d.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let tags: Vec<String> = mail
-        .get("tags")
-        .and_then(Value::as_object)
-        .map(|t| {
-            t.iter()
-                .filter(|(k, _)| !k.starts_with("ses:"))
-                .flat_map(|(k, v)| {
-                    v.as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(move |v| format!("{k}:{v}"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mail = Mail::read(message.get("mail").ok_or("Message has no mail")?)?;
+    let notice = Notice {
+        kind,
+        detail: message.get(match kind.to_ascii_lowercase().as_str() {
+            "deliverydelay" => "deliveryDelay",
+            other => other,
+        }),
+        sent_at: mail.sent_at,
+        id_prefix: format!(
+            "ses:{}:{kind}:{}:",
+            text(post, "MessageId").unwrap_or(""),
+            mail.message_id
+        ),
+    };
+    let about: Vec<(&str, Option<Event>)> = match kind {
+        "Send" => mail.destination.iter().map(|r| (*r, None)).collect(),
+        "Delivery" => notice.deliveries(),
+        "Bounce" | "DeliveryDelay" => notice.bounces_or_delays(),
+        "Reject" => notice.rejects(&mail.destination),
+        "Complaint" => notice.complaints(),
+        "Open" | "Click" => notice.engagement(&mail.destination),
+        // Rendering failures, subscription events: nothing about delivery.
+        _ => Vec::new(),
+    };
     let mut out = Vec::new();
-    // Every recipient the event is about gets its request first.
-    let mut push = |recipient: &str, event: Option<Event>| {
-        let id = email_id(message_id, recipient);
+    for (recipient, event) in about {
+        let id = email_id(mail.message_id, recipient);
         out.push(request_for(
             &id,
             recipient,
-            sent_at,
-            from,
-            subject,
-            tags.clone(),
+            mail.sent_at,
+            mail.from,
+            mail.subject,
+            mail.tags.clone(),
         ));
         if let Some(mut e) = event {
             e.email_id = Some(id);
             e.recipient = Some(recipient.to_string());
             out.push(e);
         }
-    };
-    let lower = kind.to_ascii_lowercase();
-    let detail = message.get(match lower.as_str() {
-        "deliverydelay" => "deliveryDelay",
-        other => other,
-    });
-    let at = |d: Option<&Value>| {
-        d.and_then(|d| text(d, "timestamp"))
+    }
+    Ok(out)
+}
+
+/// The `mail` part of an SES event: the message as it was sent.
+struct Mail<'a> {
+    message_id: &'a str,
+    sent_at: Millis,
+    from: &'a str,
+    subject: &'a str,
+    destination: Vec<&'a str>,
+    /// The message's own tags as `name:value` (SES's `ses:` tags left out).
+    tags: Vec<String>,
+}
+
+impl<'a> Mail<'a> {
+    fn read(mail: &'a Value) -> Result<Mail<'a>, String> {
+        let message_id = text(mail, "messageId").ok_or("mail has no messageId")?;
+        let sent_at = text(mail, "timestamp")
             .and_then(rfc3339_ms)
-            .unwrap_or(sent_at)
-    };
-    let event_id = |recipient: &str| {
-        format!(
-            "ses:{}:{kind}:{message_id}:{recipient}",
-            text(post, "MessageId").unwrap_or("")
-        )
-    };
-    match kind {
-        "Send" => destination.iter().for_each(|r| push(r, None)),
-        "Delivery" => {
-            let d = detail;
-            let recipients: Vec<&str> = d
-                .and_then(|d| d.get("recipients"))
-                .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            for r in recipients {
-                let mut e = Event::new(EventKind::Deliver, at(d));
-                e.smtp_reply = d.and_then(|d| text(d, "smtpResponse")).map(str::to_string);
-                e.mx = d.and_then(|d| text(d, "reportingMTA")).map(str::to_string);
-                e.event_id = Some(event_id(r));
-                push(r, Some(e));
-            }
-        }
-        "Bounce" | "DeliveryDelay" => {
-            let (list, kind_of) = if kind == "Bounce" {
-                let kind = match detail.and_then(|d| text(d, "bounceType")) {
-                    Some("Transient") => EventKind::SoftBounce,
-                    _ => EventKind::Bounce,
-                };
-                ("bouncedRecipients", kind)
-            } else {
-                ("delayedRecipients", EventKind::Deferred)
+            .ok_or("mail has no timestamp")?;
+        let subject = mail
+            .get("commonHeaders")
+            .and_then(|h| text(h, "subject"))
+            .unwrap_or("");
+        let destination = mail
+            .get("destination")
+            .and_then(Value::as_array)
+            .map(|d| d.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let tags = mail
+            .get("tags")
+            .and_then(Value::as_object)
+            .map(|t| {
+                t.iter()
+                    .filter(|(k, _)| !k.starts_with("ses:"))
+                    .flat_map(|(k, v)| {
+                        v.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(move |v| format!("{k}:{v}"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Mail {
+            message_id,
+            sent_at,
+            from: text(mail, "source").unwrap_or(""),
+            subject,
+            destination,
+            tags,
+        })
+    }
+}
+
+/// One SES notification: its kind and the part of it that says what happened.
+struct Notice<'a> {
+    kind: &'a str,
+    detail: Option<&'a Value>,
+    sent_at: Millis,
+    /// What every event id of this notification starts with; the recipient ends it.
+    id_prefix: String,
+}
+
+impl<'a> Notice<'a> {
+    /// When it happened: the detail's timestamp, or when the mail was sent.
+    fn at(&self) -> Millis {
+        self.detail
+            .and_then(|d| text(d, "timestamp"))
+            .and_then(rfc3339_ms)
+            .unwrap_or(self.sent_at)
+    }
+
+    fn detail_text(&self, key: &str) -> Option<&'a str> {
+        self.detail.and_then(|d| text(d, key))
+    }
+
+    /// The detail's array `key`, each element as it is.
+    fn detail_list(&self, key: &str) -> impl Iterator<Item = &'a Value> {
+        self.detail
+            .and_then(|d| d.get(key))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    }
+
+    fn event(&self, kind: EventKind, at: Millis, recipient: &str) -> Event {
+        let mut e = Event::new(kind, at);
+        e.event_id = Some(format!("{}{recipient}", self.id_prefix));
+        e
+    }
+
+    fn deliveries(&self) -> Vec<(&'a str, Option<Event>)> {
+        self.detail_list("recipients")
+            .filter_map(Value::as_str)
+            .map(|r| {
+                let mut e = self.event(EventKind::Deliver, self.at(), r);
+                e.smtp_reply = self.detail_text("smtpResponse").map(str::to_string);
+                e.mx = self.detail_text("reportingMTA").map(str::to_string);
+                (r, Some(e))
+            })
+            .collect()
+    }
+
+    /// Bounce (Transient: a soft bounce; otherwise a bounce report) and DeliveryDelay.
+    fn bounces_or_delays(&self) -> Vec<(&'a str, Option<Event>)> {
+        let (list, kind) = if self.kind == "Bounce" {
+            let kind = match self.detail_text("bounceType") {
+                Some("Transient") => EventKind::SoftBounce,
+                _ => EventKind::Bounce,
             };
-            for r in detail
-                .and_then(|d| d.get(list))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(address) = text(r, "emailAddress") else {
-                    continue;
-                };
-                let mut e = Event::new(kind_of, at(detail));
+            ("bouncedRecipients", kind)
+        } else {
+            ("delayedRecipients", EventKind::Deferred)
+        };
+        self.detail_list(list)
+            .filter_map(|r| {
+                let address = text(r, "emailAddress")?;
+                let mut e = self.event(kind, self.at(), address);
                 let diagnostic = text(r, "diagnosticCode")
                     .map(|d| d.trim_start_matches("smtp;").trim().to_string());
                 e.smtp_reply = match (diagnostic, text(r, "status")) {
@@ -213,61 +273,53 @@ pub fn events(post: &Value) -> Result<Vec<Event>, String> {
                     (Some(d), _) => Some(d),
                     (None, s) => s.map(str::to_string),
                 };
-                e.mx = detail
-                    .and_then(|d| text(d, "reportingMTA").or(text(d, "remoteMtaIp")))
+                e.mx = self
+                    .detail_text("reportingMTA")
+                    .or(self.detail_text("remoteMtaIp"))
                     .map(|m| m.trim_start_matches("dsn;").trim().to_string());
-                e.event_id = Some(event_id(address));
-                push(address, Some(e));
-            }
-        }
-        "Reject" => {
-            for r in &destination {
-                let mut e = Event::new(EventKind::Invalid, sent_at);
-                e.smtp_reply = detail
-                    .and_then(|d| text(d, "reason"))
-                    .map(|reason| format!("rejected by SES: {reason}"));
-                e.event_id = Some(event_id(r));
-                push(r, Some(e));
-            }
-        }
-        "Complaint" => {
-            for r in detail
-                .and_then(|d| d.get("complainedRecipients"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|r| text(r, "emailAddress"))
-            {
-                let mut e = Event::new(EventKind::ReportSpam, at(detail));
-                e.event_id = Some(event_id(r));
-                push(r, Some(e));
-            }
-        }
-        "Open" | "Click" => {
-            for r in &destination {
-                let mut e = Event::new(
-                    if kind == "Open" {
-                        EventKind::Open
-                    } else {
-                        EventKind::Click
-                    },
-                    at(detail),
-                );
-                e.ip = detail
-                    .and_then(|d| text(d, "ipAddress"))
-                    .map(str::to_string);
-                e.user_agent = detail
-                    .and_then(|d| text(d, "userAgent"))
-                    .map(str::to_string);
-                e.url = detail.and_then(|d| text(d, "link")).map(str::to_string);
-                e.event_id = Some(event_id(r));
-                push(r, Some(e));
-            }
-        }
-        // Rendering failures, subscription events: nothing about delivery.
-        _ => {}
+                Some((address, Some(e)))
+            })
+            .collect()
     }
-    Ok(out)
+
+    fn rejects(&self, destination: &[&'a str]) -> Vec<(&'a str, Option<Event>)> {
+        destination
+            .iter()
+            .map(|r| {
+                let mut e = self.event(EventKind::Invalid, self.sent_at, r);
+                e.smtp_reply = self
+                    .detail_text("reason")
+                    .map(|reason| format!("rejected by SES: {reason}"));
+                (*r, Some(e))
+            })
+            .collect()
+    }
+
+    fn complaints(&self) -> Vec<(&'a str, Option<Event>)> {
+        self.detail_list("complainedRecipients")
+            .filter_map(|r| text(r, "emailAddress"))
+            .map(|r| (r, Some(self.event(EventKind::ReportSpam, self.at(), r))))
+            .collect()
+    }
+
+    /// Open and Click, which SES reports for the whole destination.
+    fn engagement(&self, destination: &[&'a str]) -> Vec<(&'a str, Option<Event>)> {
+        let kind = if self.kind == "Open" {
+            EventKind::Open
+        } else {
+            EventKind::Click
+        };
+        destination
+            .iter()
+            .map(|r| {
+                let mut e = self.event(kind, self.at(), r);
+                e.ip = self.detail_text("ipAddress").map(str::to_string);
+                e.user_agent = self.detail_text("userAgent").map(str::to_string);
+                e.url = self.detail_text("link").map(str::to_string);
+                (*r, Some(e))
+            })
+            .collect()
+    }
 }
 
 /// Whether `raw` may be visited to confirm an SNS subscription: an https URL on

@@ -9,13 +9,16 @@ use serde::Deserialize;
 
 use super::auth::{redirect, Viewer};
 use super::filters::ListForm;
+use super::lang::Lang;
 use super::layout::{grouped, PageCtx};
 use super::status::StatusForm;
 use super::{with_db, AppError, AppResult};
+use crate::db::DbConn;
 use crate::domain::ListKind;
-use crate::domain::{format_in_zone, now_ms, ExportFormat};
+use crate::domain::{format_in_zone, now_ms, ExportFormat, Millis};
 use crate::store::exports::{self, ExportJob};
 use crate::store::exports::{ExportSpec, JobFilter};
+use crate::store::{AccountScope, StoreResult};
 
 fn require_exports(viewer: &Viewer) -> AppResult<()> {
     if viewer.account.export_allowed {
@@ -202,7 +205,7 @@ fn human_size(bytes: i64) -> String {
 
 /// A stored filter summary in the viewer's language: `from=…&status=invalid` becomes
 /// "From 2026-11-01 · Status: Invalid". Older jobs stored `k=v k=v`.
-pub fn summary_shown(lang: super::lang::Lang, stored: &str) -> String {
+pub fn summary_shown(lang: Lang, stored: &str) -> String {
     use crate::domain::{MailType, Reason, Status};
     let pairs: Vec<(String, String)> = if stored.contains('&') || !stored.contains(' ') {
         url::form_urlencoded::parse(stored.as_bytes())
@@ -216,8 +219,8 @@ pub fn summary_shown(lang: super::lang::Lang, stored: &str) -> String {
             .collect()
     };
     let colon = match lang {
-        super::lang::Lang::Zh => "：",
-        super::lang::Lang::En => ": ",
+        Lang::Zh => "：",
+        Lang::En => ": ",
     };
     pairs
         .into_iter()
@@ -271,6 +274,57 @@ pub fn summary_shown(lang: super::lang::Lang, stored: &str) -> String {
         .join(" · ")
 }
 
+/// What the job exports, in the viewer's words.
+fn kind_label(lang: Lang, kind: &str) -> String {
+    match kind {
+        "status" => lang.t("nav.status"),
+        "opens_clicks" => lang.t("nav.opens_clicks"),
+        other => ListKind::from_code(other)
+            .map(|l| l.label(lang.code()).to_string())
+            .unwrap_or_else(|| other.to_string()),
+    }
+}
+
+fn percent_done(job: &ExportJob) -> i64 {
+    match (job.state.as_str(), job.rows_total) {
+        ("succeeded", _) => 100,
+        (_, Some(total)) if total > 0 => (job.rows_done * 100 / total).min(100),
+        _ => 0,
+    }
+}
+
+/// Rows done of the estimate, the rate so far and the time left, while it runs.
+fn progress(lang: Lang, job: &ExportJob) -> String {
+    let ("running", Some(started), total) = (job.state.as_str(), job.started_at, job.rows_total)
+    else {
+        return grouped(job.rows_done);
+    };
+    let seconds = ((now_ms() - started) as f64 / 1000.0).max(0.001);
+    let rate = job.rows_done as f64 / seconds;
+    let mut parts = vec![match total {
+        Some(t) => format!("{} / {}", grouped(job.rows_done), grouped(t)),
+        None => grouped(job.rows_done),
+    }];
+    if job.rows_done > 0 {
+        parts.push(
+            lang.t("export.rate")
+                .replace("{n}", &grouped(rate.round() as i64)),
+        );
+        if let Some(t) = total.filter(|t| *t > job.rows_done) {
+            let left = ((t - job.rows_done) as f64 / rate).ceil() as i64;
+            parts.push(lang.t("export.time_left").replace(
+                "{time}",
+                &if left >= 60 {
+                    format!("{} min", (left + 59) / 60)
+                } else {
+                    format!("{left} s")
+                },
+            ));
+        }
+    }
+    parts.join(" · ")
+}
+
 fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
     let lang = viewer.lang;
     let zone = viewer.account.zone();
@@ -278,51 +332,11 @@ fn row(viewer: &Viewer, job: ExportJob) -> JobRow {
     let summary = serde_json::from_str::<JobFilter>(&job.filter)
         .map(|f| f.summary)
         .unwrap_or_default();
-    let kind_label = match job.kind.as_str() {
-        "status" => lang.t("nav.status"),
-        "opens_clicks" => lang.t("nav.opens_clicks"),
-        other => ListKind::from_code(other)
-            .map(|l| l.label(lang.code()).to_string())
-            .unwrap_or_else(|| other.to_string()),
-    };
-    let percent = match (job.state.as_str(), job.rows_total) {
-        ("succeeded", _) => 100,
-        (_, Some(total)) if total > 0 => (job.rows_done * 100 / total).min(100),
-        _ => 0,
-    };
-    // Rows done of the estimate, the rate so far and the time left, while it runs.
-    let progress = match (job.state.as_str(), job.started_at, job.rows_total) {
-        ("running", Some(started), total) => {
-            let seconds = ((now_ms() - started) as f64 / 1000.0).max(0.001);
-            let rate = job.rows_done as f64 / seconds;
-            let mut parts = vec![match total {
-                Some(t) => format!("{} / {}", grouped(job.rows_done), grouped(t)),
-                None => grouped(job.rows_done),
-            }];
-            if job.rows_done > 0 {
-                parts.push(
-                    lang.t("export.rate")
-                        .replace("{n}", &grouped(rate.round() as i64)),
-                );
-                if let Some(t) = total.filter(|t| *t > job.rows_done) {
-                    let left = ((t - job.rows_done) as f64 / rate).ceil() as i64;
-                    parts.push(lang.t("export.time_left").replace(
-                        "{time}",
-                        &if left >= 60 {
-                            format!("{} min", (left + 59) / 60)
-                        } else {
-                            format!("{left} s")
-                        },
-                    ));
-                }
-            }
-            parts.join(" · ")
-        }
-        _ => grouped(job.rows_done),
-    };
+    let percent = percent_done(&job);
+    let progress = progress(lang, &job);
     JobRow {
         id: job.id,
-        kind: kind_label,
+        kind: kind_label(lang, &job.kind),
         summary: match summary_shown(lang, &summary) {
             s if s.is_empty() => lang.t("export.whole_default"),
             s => s,
@@ -375,11 +389,7 @@ pub async fn page(viewer: Viewer) -> AppResult<ExportsPage> {
         jobs: jobs.into_iter().map(|j| row(&viewer, j)).collect(),
         active,
         allowed: viewer.account.export_allowed,
-        account_param: if viewer.is_staff_view() {
-            format!("?account={}", viewer.account.id)
-        } else {
-            String::new()
-        },
+        account_param: crate::web::filters::account_query(&viewer),
         folder_blocked,
     };
     Ok(page)
@@ -436,31 +446,31 @@ pub async fn download(viewer: Viewer, id: web::Path<String>) -> AppResult<HttpRe
 pub struct Empty {}
 
 pub async fn retry(viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
-    require_exports(&viewer)?;
-    let id = job_id(&id)?;
-    let scope = viewer.scope();
-    if !with_db(viewer.state(), move |conn| {
-        Ok(exports::retry(conn, &scope, id, now_ms())?)
-    })
-    .await?
-    {
-        return Err(AppError::NotFound);
-    }
-    viewer.audit("export.retry", format!("#{id}")).await?;
-    Ok(redirect("/exports"))
+    change_job(viewer, &id, "export.retry", exports::retry).await
 }
 
 pub async fn cancel(viewer: Viewer, id: web::Path<String>) -> AppResult<HttpResponse> {
+    change_job(viewer, &id, "export.cancel", exports::cancel).await
+}
+
+/// Retry or cancel: `change` the job `raw_id` of the viewer's account, audited as `action`;
+/// 404 when there is no such job in a state that allows it.
+async fn change_job(
+    viewer: Viewer,
+    raw_id: &str,
+    action: &str,
+    change: fn(&mut DbConn, &AccountScope, i64, Millis) -> StoreResult<bool>,
+) -> AppResult<HttpResponse> {
     require_exports(&viewer)?;
-    let id = job_id(&id)?;
+    let id = job_id(raw_id)?;
     let scope = viewer.scope();
     if !with_db(viewer.state(), move |conn| {
-        Ok(exports::cancel(conn, &scope, id, now_ms())?)
+        Ok(change(conn, &scope, id, now_ms())?)
     })
     .await?
     {
         return Err(AppError::NotFound);
     }
-    viewer.audit("export.cancel", format!("#{id}")).await?;
+    viewer.audit(action, format!("#{id}")).await?;
     Ok(redirect("/exports"))
 }

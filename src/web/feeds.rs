@@ -17,8 +17,8 @@ use super::auth::{redirect, Viewer};
 use super::layout::PageCtx;
 use super::{with_db, AppError, AppResult};
 use crate::domain::{constant_time_eq, now_ms, random_token, MailType, Role};
-use crate::feeds::{self, mailgun, postmark, sendgrid, ses, Received};
-use crate::ingest::{Event, Outcome, Sender};
+use crate::feeds::{self, mailgun, postmark, sendgrid, ses};
+use crate::ingest::{Event, Sender};
 use crate::store::feeds as store;
 use crate::store::models::Account;
 use crate::store::{accounts, AccountScope};
@@ -94,19 +94,7 @@ async fn apply(
         )?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(match received {
-        Received::Replayed => json!({"ok": true, "replayed": true}),
-        Received::Applied(outcomes) => {
-            let errors: Vec<String> = outcomes
-                .into_iter()
-                .filter_map(|o| match o {
-                    Outcome::Rejected(e) => Some(e),
-                    _ => None,
-                })
-                .collect();
-            json!({"ok": errors.is_empty(), "errors": errors})
-        }
-    }))
+    Ok(super::webhooks::received_answer(received))
 }
 
 pub async fn mailgun(

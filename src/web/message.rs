@@ -203,11 +203,7 @@ impl MessagePage {
             splus_content: viewer.account.splus_content,
             content: None,
             raw_download: !viewer.masks(),
-            account_param: if viewer.is_staff_view() {
-                format!("?account={}", viewer.account.id)
-            } else {
-                String::new()
-            },
+            account_param: crate::web::filters::account_query(viewer),
         }
     }
 }

@@ -51,87 +51,72 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 impl Metrics {
     fn new() -> Metrics {
-        let registry = Registry::new();
-        let http_requests = IntCounterVec::new(
-            Opts::new(
-                "mailtrail_http_requests_total",
-                "HTTP requests answered, by route pattern, method and status",
-            ),
+        let r = Registry::new();
+        let http_requests = counter_vec(
+            &r,
+            "mailtrail_http_requests_total",
+            "HTTP requests answered, by route pattern, method and status",
             &["route", "method", "status"],
-        )
-        .expect("metric");
-        let http_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "mailtrail_http_request_duration_seconds",
-                "Time to answer an HTTP request (until its body starts), by route pattern and method",
-            )
-            .buckets(SECONDS.to_vec()),
-            &["route", "method"],
-        )
-        .expect("metric");
-        let events = IntCounterVec::new(
-            Opts::new(
-                "mailtrail_events_ingested_total",
-                "Events taken by ingestion (API, webhooks, feeds), by kind and outcome \
-                 (applied, waiting, duplicate, rejected)",
+        );
+        let http_seconds = registered(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "mailtrail_http_request_duration_seconds",
+                    "Time to answer an HTTP request (until its body starts), by route pattern and method",
+                )
+                .buckets(SECONDS.to_vec()),
+                &["route", "method"],
             ),
+        );
+        let events = counter_vec(
+            &r,
+            "mailtrail_events_ingested_total",
+            "Events taken by ingestion (API, webhooks, feeds), by kind and outcome \
+             (applied, waiting, duplicate, rejected)",
             &["kind", "outcome"],
-        )
-        .expect("metric");
-        let batch_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "mailtrail_ingest_batch_duration_seconds",
-                "Time to apply one ingestion batch, its transaction included",
-            )
-            .buckets(SECONDS.to_vec()),
-        )
-        .expect("metric");
-        let batch_events = Histogram::with_opts(
-            HistogramOpts::new(
-                "mailtrail_ingest_batch_events",
-                "Events in one ingestion batch",
-            )
-            .buckets(BATCH_SIZES.to_vec()),
-        )
-        .expect("metric");
-        let export_rows = IntCounter::new(
-            "mailtrail_export_rows_total",
-            "Rows written by export jobs (rate() of it is rows per second)",
-        )
-        .expect("metric");
-        let export_running = IntGauge::new(
-            "mailtrail_export_jobs_running",
-            "Export jobs this process is running now",
-        )
-        .expect("metric");
-        let export_rate = Gauge::new(
-            "mailtrail_export_rows_per_second",
-            "Rows per second of the running export jobs of this process, added up",
-        )
-        .expect("metric");
-        let export_jobs = IntCounterVec::new(
-            Opts::new(
-                "mailtrail_export_jobs_total",
-                "Export jobs this process finished, by outcome",
+        );
+        let batch_seconds = histogram(
+            &r,
+            "mailtrail_ingest_batch_duration_seconds",
+            "Time to apply one ingestion batch, its transaction included",
+            SECONDS,
+        );
+        let batch_events = histogram(
+            &r,
+            "mailtrail_ingest_batch_events",
+            "Events in one ingestion batch",
+            BATCH_SIZES,
+        );
+        let export_rows = registered(
+            &r,
+            IntCounter::new(
+                "mailtrail_export_rows_total",
+                "Rows written by export jobs (rate() of it is rows per second)",
             ),
+        );
+        let export_running = registered(
+            &r,
+            IntGauge::new(
+                "mailtrail_export_jobs_running",
+                "Export jobs this process is running now",
+            ),
+        );
+        let export_rate = registered(
+            &r,
+            Gauge::new(
+                "mailtrail_export_rows_per_second",
+                "Rows per second of the running export jobs of this process, added up",
+            ),
+        );
+        let export_jobs = counter_vec(
+            &r,
+            "mailtrail_export_jobs_total",
+            "Export jobs this process finished, by outcome",
             &["outcome"],
-        )
-        .expect("metric");
-        for c in [
-            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(http_seconds.clone()),
-            Box::new(events.clone()),
-            Box::new(batch_seconds.clone()),
-            Box::new(batch_events.clone()),
-            Box::new(export_rows.clone()),
-            Box::new(export_running.clone()),
-            Box::new(export_rate.clone()),
-            Box::new(export_jobs.clone()),
-        ] {
-            registry.register(c).expect("metric registered once");
-        }
+        );
         Metrics {
-            registry,
+            registry: r,
             http_requests,
             http_seconds,
             events,
@@ -143,6 +128,29 @@ impl Metrics {
             export_jobs,
         }
     }
+}
+
+/// A new figure, registered in `registry` (once: the names are fixed).
+fn registered<C>(registry: &Registry, made: prometheus::Result<C>) -> C
+where
+    C: prometheus::core::Collector + Clone + 'static,
+{
+    let metric = made.expect("metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    registered(
+        registry,
+        Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())),
+    )
 }
 
 /// Counts the events of one ingestion batch, as (kind code, outcome) pairs, and how long the

@@ -72,7 +72,12 @@ pub async fn sendcloud(
         )?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(match received {
+    Ok(received_answer(received))
+}
+
+/// The answer to a webhook post: replayed, or applied with the events it rejected.
+pub fn received_answer(received: Received) -> HttpResponse {
+    HttpResponse::Ok().json(match received {
         Received::Replayed => json!({"ok": true, "replayed": true}),
         Received::Applied(outcomes) => {
             let errors: Vec<String> = outcomes
@@ -84,7 +89,7 @@ pub async fn sendcloud(
                 .collect();
             json!({"ok": errors.is_empty(), "errors": errors})
         }
-    }))
+    })
 }
 
 /// The fields that are lists: repeated, they gather; PHP-style `name[]` is the same name.

@@ -18,6 +18,8 @@ macro_rules! delete_where {
 mod pages;
 mod record;
 
+/// The address (or `@domain`) of one entry, to name it before it is deleted.
+pub use super::refs::entry_address;
 pub use pages::{
     count, count_selection, delete_ids, delete_matching, delete_selection, offset_page, page,
     position, AnyOf, ListFilter, ListPosition, Selection,
@@ -121,14 +123,25 @@ pub fn entries_for_addresses(
 /// The entries of the account's four lists for `chunk` (normalized addresses), with the
 /// blacklist entries of their domains.
 fn entries_in(conn: &mut DbConn, account: i64, chunk: &[String]) -> StoreResult<Vec<ListEntry>> {
-    let mut entries = Vec::new();
     let mut with_domains: Vec<String> = chunk.to_vec();
     with_domains.extend(
         chunk
             .iter()
             .filter_map(|a| a.rsplit_once('@').map(|(_, d)| format!("@{d}"))),
     );
-    let text = || None::<String>.into_sql::<Nullable<Text>>();
+    let mut entries = bounces_in(conn, account, chunk)?;
+    entries.extend(spam_reports_in(conn, account, chunk)?);
+    entries.extend(unsubscribes_in(conn, account, chunk)?);
+    entries.extend(blacklisted_in(conn, account, &with_domains)?);
+    Ok(entries)
+}
+
+/// A text column a list does not have.
+fn no_text() -> diesel::dsl::AsExprOf<Option<String>, Nullable<Text>> {
+    None::<String>.into_sql::<Nullable<Text>>()
+}
+
+fn bounces_in(conn: &mut DbConn, account: i64, chunk: &[String]) -> StoreResult<Vec<ListEntry>> {
     let found: Vec<Stored> = bounces::table
         .filter(bounces::account_id.eq(account))
         .filter(bounces::address.eq_any(chunk))
@@ -136,35 +149,52 @@ fn entries_in(conn: &mut DbConn, account: i64, chunk: &[String]) -> StoreResult<
             bounces::id,
             bounces::address,
             bounces::reason_text.nullable(),
-            text(),
+            no_text(),
             bounces::email_id,
-            text(),
-            text(),
+            no_text(),
+            no_text(),
             bounces::bounced_at,
             bounces::expires_at.nullable(),
             bounces::bounce_count.nullable(),
             bounces::first_bounced_at,
         ))
         .load(conn)?;
-    entries.extend(found.into_iter().map(|e| e.on(ListKind::Bounces)));
+    Ok(found.into_iter().map(|e| e.on(ListKind::Bounces)).collect())
+}
+
+fn spam_reports_in(
+    conn: &mut DbConn,
+    account: i64,
+    chunk: &[String],
+) -> StoreResult<Vec<ListEntry>> {
     let found: Vec<Stored> = spam_reports::table
         .filter(spam_reports::account_id.eq(account))
         .filter(spam_reports::address.eq_any(chunk))
         .select((
             spam_reports::id,
             spam_reports::address,
-            text(),
-            text(),
+            no_text(),
+            no_text(),
             spam_reports::email_id,
             spam_reports::api_user,
-            text(),
+            no_text(),
             spam_reports::reported_at,
             spam_reports::expires_at.nullable(),
             None::<i32>.into_sql::<Nullable<Integer>>(),
             None::<i64>.into_sql::<Nullable<BigInt>>(),
         ))
         .load(conn)?;
-    entries.extend(found.into_iter().map(|e| e.on(ListKind::SpamReports)));
+    Ok(found
+        .into_iter()
+        .map(|e| e.on(ListKind::SpamReports))
+        .collect())
+}
+
+fn unsubscribes_in(
+    conn: &mut DbConn,
+    account: i64,
+    chunk: &[String],
+) -> StoreResult<Vec<ListEntry>> {
     let found: Vec<Stored> = unsubscribes::table
         .filter(unsubscribes::account_id.eq(account))
         .filter(unsubscribes::address.eq_any(chunk))
@@ -182,26 +212,39 @@ fn entries_in(conn: &mut DbConn, account: i64, chunk: &[String]) -> StoreResult<
             None::<i64>.into_sql::<Nullable<BigInt>>(),
         ))
         .load(conn)?;
-    entries.extend(found.into_iter().map(|e| e.on(ListKind::Unsubscribes)));
+    Ok(found
+        .into_iter()
+        .map(|e| e.on(ListKind::Unsubscribes))
+        .collect())
+}
+
+/// The blacklist's entries for `addresses` (addresses and `@domain`s).
+fn blacklisted_in(
+    conn: &mut DbConn,
+    account: i64,
+    addresses: &[String],
+) -> StoreResult<Vec<ListEntry>> {
     let found: Vec<Stored> = blacklist::table
         .filter(blacklist::account_id.eq(account))
-        .filter(blacklist::address.eq_any(&with_domains))
+        .filter(blacklist::address.eq_any(addresses))
         .select((
             blacklist::id,
             blacklist::address,
-            text(),
+            no_text(),
             blacklist::source.nullable(),
-            text(),
+            no_text(),
             blacklist::api_user,
-            text(),
+            no_text(),
             blacklist::created_at,
             blacklist::expires_at,
             None::<i32>.into_sql::<Nullable<Integer>>(),
             None::<i64>.into_sql::<Nullable<BigInt>>(),
         ))
         .load(conn)?;
-    entries.extend(found.into_iter().map(|e| e.on(ListKind::Blacklist)));
-    Ok(entries)
+    Ok(found
+        .into_iter()
+        .map(|e| e.on(ListKind::Blacklist))
+        .collect())
 }
 
 /// Deletes one entry of the scope's account; false when there was none.
@@ -223,43 +266,6 @@ pub fn remove_entry(
         ListKind::Blacklist => delete_where!(conn, account, blacklist, blacklist::id.eq(id)),
     }?;
     Ok(deleted > 0)
-}
-
-/// The address (or `@domain`) of one entry of the account, to name it before it is deleted.
-pub fn entry_address(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    list: ListKind,
-    id: i64,
-) -> StoreResult<Option<String>> {
-    let account = scope.account_id();
-    let found = match list {
-        ListKind::Bounces => bounces::table
-            .filter(bounces::account_id.eq(account).and(bounces::id.eq(id)))
-            .select(bounces::address)
-            .first::<String>(conn),
-        ListKind::SpamReports => spam_reports::table
-            .filter(
-                spam_reports::account_id
-                    .eq(account)
-                    .and(spam_reports::id.eq(id)),
-            )
-            .select(spam_reports::address)
-            .first::<String>(conn),
-        ListKind::Unsubscribes => unsubscribes::table
-            .filter(
-                unsubscribes::account_id
-                    .eq(account)
-                    .and(unsubscribes::id.eq(id)),
-            )
-            .select(unsubscribes::address)
-            .first::<String>(conn),
-        ListKind::Blacklist => blacklist::table
-            .filter(blacklist::account_id.eq(account).and(blacklist::id.eq(id)))
-            .select(blacklist::address)
-            .first::<String>(conn),
-    };
-    found.optional()
 }
 
 /// Deletes the expired entries of every account: they stopped suppressing on their own; this

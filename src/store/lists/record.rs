@@ -14,6 +14,18 @@ use crate::domain::{
 };
 use crate::store::{AccountScope, StoreResult};
 
+/// The upsert of an ingestion record: `row` into the list `$table`, or, where the account
+/// already has the address, its `$col`s set to the new row's.
+macro_rules! upsert_address {
+    ($table:ident, $row:expr, [$($col:ident),+ $(,)?]) => {
+        diesel::insert_into($table::table)
+            .values($row)
+            .on_conflict(($table::account_id, $table::address))
+            .do_update()
+            .set(($($table::$col.eq(excluded($table::$col)),)+))
+    };
+}
+
 /// An `address_not_found` result for an address.
 #[derive(Debug, Clone)]
 pub struct BounceHit {
@@ -34,33 +46,70 @@ pub fn record_bounces(
     if hits.is_empty() {
         return Ok(());
     }
-    let addresses: Vec<String> = hits.iter().map(|h| normalize_address(&h.address)).collect();
-    // Per address: the count, the first bounce, and the latest bounce (its words and emailId).
-    let mut merged: HashMap<String, (i32, Millis, BounceHit)> = HashMap::new();
-    for chunk in addresses.chunks(2_000) {
-        type Existing = (String, i32, i64, String, Option<String>, Option<i64>);
-        let existing: Vec<Existing> = bounces::table
-            .filter(bounces::account_id.eq(scope.account_id()))
-            .filter(bounces::address.eq_any(chunk))
-            .select((
-                bounces::address,
-                bounces::bounce_count,
-                bounces::bounced_at,
-                bounces::reason_text,
-                bounces::email_id,
-                bounces::first_bounced_at,
-            ))
-            .load(conn)?;
-        for (address, count, at, reason_text, email_id, first) in existing {
-            let hit = BounceHit {
-                address: address.clone(),
-                reason_text,
-                email_id,
-                at,
-            };
-            merged.insert(address, (count, first.unwrap_or(at).min(at), hit));
-        }
+    let mut merged = existing_bounces(conn, scope, hits)?;
+    merge_bounces(&mut merged, hits);
+    let mut touched: Vec<&MergedBounce> = merged.values().collect();
+    touched.sort_by(|a, b| a.2.address.cmp(&b.2.address));
+    for bounce in touched {
+        upsert_bounce(conn, scope, bounce)?;
     }
+    Ok(())
+}
+
+/// Per address: the count, the first bounce, and the latest bounce (its words and emailId).
+type MergedBounce = (i32, Millis, BounceHit);
+
+/// `load` run over the addresses of `addresses`, normalised, a few thousand at a time (a
+/// query's parameters are limited).
+fn by_address_chunks<T>(
+    addresses: impl Iterator<Item = String>,
+    mut load: impl FnMut(&[String]) -> StoreResult<Vec<T>>,
+) -> StoreResult<Vec<T>> {
+    let addresses: Vec<String> = addresses.map(|a| normalize_address(&a)).collect();
+    let mut out = Vec::new();
+    for chunk in addresses.chunks(2_000) {
+        out.extend(load(chunk)?);
+    }
+    Ok(out)
+}
+
+/// The bounce list's entries for the hits' addresses, as they stand.
+fn existing_bounces(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    hits: &[BounceHit],
+) -> StoreResult<HashMap<String, MergedBounce>> {
+    type Existing = (String, i32, i64, String, Option<String>, Option<i64>);
+    let existing: Vec<Existing> =
+        by_address_chunks(hits.iter().map(|h| h.address.clone()), |chunk| {
+            Ok(bounces::table
+                .filter(bounces::account_id.eq(scope.account_id()))
+                .filter(bounces::address.eq_any(chunk))
+                .select((
+                    bounces::address,
+                    bounces::bounce_count,
+                    bounces::bounced_at,
+                    bounces::reason_text,
+                    bounces::email_id,
+                    bounces::first_bounced_at,
+                ))
+                .load(conn)?)
+        })?;
+    let mut merged = HashMap::new();
+    for (address, count, at, reason_text, email_id, first) in existing {
+        let hit = BounceHit {
+            address: address.clone(),
+            reason_text,
+            email_id,
+            at,
+        };
+        merged.insert(address, (count, first.unwrap_or(at).min(at), hit));
+    }
+    Ok(merged)
+}
+
+/// Counts each hit into its address's entry.
+fn merge_bounces(merged: &mut HashMap<String, MergedBounce>, hits: &[BounceHit]) {
     for hit in hits {
         let address = normalize_address(&hit.address);
         let entry = merged.entry(address.clone()).or_insert_with(|| {
@@ -81,34 +130,37 @@ pub fn record_bounces(
             };
         }
     }
-    let mut touched: Vec<&(i32, Millis, BounceHit)> = merged.values().collect();
-    touched.sort_by(|a, b| a.2.address.cmp(&b.2.address));
-    for (count, first, hit) in touched {
-        let row = (
-            bounces::account_id.eq(scope.account_id()),
-            bounces::address.eq(&hit.address),
-            bounces::reason_text.eq(&hit.reason_text),
-            bounces::source.eq("delivery"),
-            bounces::email_id.eq(hit.email_id.as_deref()),
-            bounces::bounced_at.eq(hit.at),
-            bounces::bounce_count.eq(*count),
-            bounces::expires_at.eq(hit.at + bounce_backoff_ms(*count)),
-            bounces::first_bounced_at.eq(Some(*first)),
-        );
-        db_run!(&mut *conn, |c| diesel::insert_into(bounces::table)
-            .values(row)
-            .on_conflict((bounces::account_id, bounces::address))
-            .do_update()
-            .set((
-                bounces::reason_text.eq(excluded(bounces::reason_text)),
-                bounces::email_id.eq(excluded(bounces::email_id)),
-                bounces::bounced_at.eq(excluded(bounces::bounced_at)),
-                bounces::bounce_count.eq(excluded(bounces::bounce_count)),
-                bounces::expires_at.eq(excluded(bounces::expires_at)),
-                bounces::first_bounced_at.eq(excluded(bounces::first_bounced_at)),
-            ))
-            .execute(c))?;
-    }
+}
+
+fn upsert_bounce(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    (count, first, hit): &MergedBounce,
+) -> StoreResult<()> {
+    let row = (
+        bounces::account_id.eq(scope.account_id()),
+        bounces::address.eq(&hit.address),
+        bounces::reason_text.eq(&hit.reason_text),
+        bounces::source.eq("delivery"),
+        bounces::email_id.eq(hit.email_id.as_deref()),
+        bounces::bounced_at.eq(hit.at),
+        bounces::bounce_count.eq(*count),
+        bounces::expires_at.eq(hit.at + bounce_backoff_ms(*count)),
+        bounces::first_bounced_at.eq(Some(*first)),
+    );
+    let upsert = upsert_address!(
+        bounces,
+        row,
+        [
+            reason_text,
+            email_id,
+            bounced_at,
+            bounce_count,
+            expires_at,
+            first_bounced_at
+        ]
+    );
+    db_run!(&mut *conn, |c| upsert.execute(c))?;
     Ok(())
 }
 
@@ -132,30 +184,30 @@ pub fn record_spam_reports(
     if hits.is_empty() {
         return Ok(());
     }
-    let addresses: Vec<String> = hits.iter().map(|h| normalize_address(&h.address)).collect();
+    type Existing = (String, Option<String>, Option<String>, i64, i64);
+    let existing: Vec<Existing> =
+        by_address_chunks(hits.iter().map(|h| h.address.clone()), |chunk| {
+            Ok(spam_reports::table
+                .filter(spam_reports::account_id.eq(scope.account_id()))
+                .filter(spam_reports::address.eq_any(chunk))
+                .select((
+                    spam_reports::address,
+                    spam_reports::email_id,
+                    spam_reports::api_user,
+                    spam_reports::reported_at,
+                    spam_reports::expires_at,
+                ))
+                .load(conn)?)
+        })?;
     let mut merged: HashMap<String, (SpamHit, Millis)> = HashMap::new();
-    for chunk in addresses.chunks(2_000) {
-        type Existing = (String, Option<String>, Option<String>, i64, i64);
-        let existing: Vec<Existing> = spam_reports::table
-            .filter(spam_reports::account_id.eq(scope.account_id()))
-            .filter(spam_reports::address.eq_any(chunk))
-            .select((
-                spam_reports::address,
-                spam_reports::email_id,
-                spam_reports::api_user,
-                spam_reports::reported_at,
-                spam_reports::expires_at,
-            ))
-            .load(conn)?;
-        for (address, email_id, api_user, at, expires) in existing {
-            let hit = SpamHit {
-                address: address.clone(),
-                email_id,
-                api_user,
-                at,
-            };
-            merged.insert(address, (hit, expires));
-        }
+    for (address, email_id, api_user, at, expires) in existing {
+        let hit = SpamHit {
+            address: address.clone(),
+            email_id,
+            api_user,
+            at,
+        };
+        merged.insert(address, (hit, expires));
     }
     for hit in hits {
         let address = normalize_address(&hit.address);
@@ -183,17 +235,12 @@ pub fn record_spam_reports(
             spam_reports::reported_at.eq(hit.at),
             spam_reports::expires_at.eq(*until),
         );
-        db_run!(&mut *conn, |c| diesel::insert_into(spam_reports::table)
-            .values(row)
-            .on_conflict((spam_reports::account_id, spam_reports::address))
-            .do_update()
-            .set((
-                spam_reports::email_id.eq(excluded(spam_reports::email_id)),
-                spam_reports::api_user.eq(excluded(spam_reports::api_user)),
-                spam_reports::reported_at.eq(excluded(spam_reports::reported_at)),
-                spam_reports::expires_at.eq(excluded(spam_reports::expires_at)),
-            ))
-            .execute(c))?;
+        let upsert = upsert_address!(
+            spam_reports,
+            row,
+            [email_id, api_user, reported_at, expires_at]
+        );
+        db_run!(&mut *conn, |c| upsert.execute(c))?;
     }
     Ok(())
 }
@@ -231,21 +278,13 @@ pub fn record_unsubscribes(
         );
         // Only an unsubscribe earlier than the one kept replaces it.
         let newer = excluded(unsubscribes::unsubscribed_at).lt(unsubscribes::unsubscribed_at);
-        db_run!(&mut *conn, |c| {
-            let upsert = diesel::insert_into(unsubscribes::table)
-                .values(row.clone())
-                .on_conflict((unsubscribes::account_id, unsubscribes::address))
-                .do_update()
-                .set((
-                    unsubscribes::reason.eq(excluded(unsubscribes::reason)),
-                    unsubscribes::source.eq(excluded(unsubscribes::source)),
-                    unsubscribes::email_id.eq(excluded(unsubscribes::email_id)),
-                    unsubscribes::api_user.eq(excluded(unsubscribes::api_user)),
-                    unsubscribes::tag.eq(excluded(unsubscribes::tag)),
-                    unsubscribes::unsubscribed_at.eq(excluded(unsubscribes::unsubscribed_at)),
-                ));
-            diesel::query_dsl::methods::FilterDsl::filter(upsert, newer).execute(c)
-        })?;
+        let upsert = upsert_address!(
+            unsubscribes,
+            row,
+            [reason, source, email_id, api_user, tag, unsubscribed_at]
+        );
+        let upsert = diesel::query_dsl::methods::FilterDsl::filter(upsert, newer);
+        db_run!(&mut *conn, |c| upsert.execute(c))?;
     }
     Ok(())
 }

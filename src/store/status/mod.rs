@@ -4,7 +4,6 @@
 use diesel::prelude::*;
 
 use super::models::StatusRow;
-use super::rollup::{self, HOUR_MS};
 use super::{AccountScope, StoreResult};
 use crate::db::schema::{message_contents, message_tags, messages, send_logs};
 use crate::db::DbConn;
@@ -162,94 +161,122 @@ pub fn page(
     limit: i64,
 ) -> StoreResult<Page> {
     let direction = from.map(|(_, d)| d).unwrap_or(Direction::Older);
-    let (first, last) = time_bounds(f, from);
-    let mut rows = match &f.tag {
-        None => {
-            // The time and keyset bounds are on the indexed columns themselves, so that each
-            // filter's index is read in order and stops after `limit + 1` rows.
-            let mut q = filtered!(
-                messages::table.select(StatusRow::as_select()).into_boxed(),
-                scope,
-                f
-            )
-            .filter(messages::requested_at.ge(first))
-            .filter(messages::requested_at.le(last));
-            match from {
-                Some((p, Direction::Older)) => {
-                    q = q.filter(messages::requested_at.lt(p.at).or(messages::id.lt(p.id)))
-                }
-                Some((p, Direction::Newer)) => {
-                    q = q.filter(messages::requested_at.gt(p.at).or(messages::id.gt(p.id)))
-                }
-                None => {}
-            }
-            q = match direction {
-                Direction::Older => q.order((messages::requested_at.desc(), messages::id.desc())),
-                Direction::Newer => q.order((messages::requested_at.asc(), messages::id.asc())),
-            };
-            q.limit(limit + 1).load(conn)?
-        }
-        Some(tag) => {
-            // The tag's own index leads; the message row supplies the other filters.
-            let base = messages::table
-                .inner_join(message_tags::table.on(tags_of_message()))
-                .select(StatusRow::as_select())
-                .into_boxed();
-            let mut q = filtered!(base, scope, f)
-                .filter(message_tags::account_id.eq(scope.account_id()))
-                .filter(message_tags::tag.eq(tag.clone()))
-                .filter(message_tags::requested_at.ge(first))
-                .filter(message_tags::requested_at.le(last));
-            match from {
-                Some((p, Direction::Older)) => {
-                    q = q.filter(
-                        message_tags::requested_at
-                            .lt(p.at)
-                            .or(message_tags::message_id.lt(p.id)),
-                    )
-                }
-                Some((p, Direction::Newer)) => {
-                    q = q.filter(
-                        message_tags::requested_at
-                            .gt(p.at)
-                            .or(message_tags::message_id.gt(p.id)),
-                    )
-                }
-                None => {}
-            }
-            q = match direction {
-                Direction::Older => q.order((
-                    message_tags::requested_at.desc(),
-                    message_tags::message_id.desc(),
-                )),
-                Direction::Newer => q.order((
-                    message_tags::requested_at.asc(),
-                    message_tags::message_id.asc(),
-                )),
-            };
-            conn.with_index_order(|conn| q.limit(limit + 1).load(conn))?
-        }
+    let bounds = time_bounds(f, from);
+    let rows = match &f.tag {
+        None => rows_by_time(conn, scope, f, from, bounds, limit + 1)?,
+        Some(tag) => rows_by_tag(conn, scope, f, tag, from, bounds, limit + 1)?,
     };
+    Ok(paged(rows, limit, direction, from.is_some()))
+}
+
+/// Up to `limit` rows from `from` on, read in the order of the message table's own index: the
+/// time and keyset bounds are on the indexed columns themselves, so that each filter's index is
+/// read in order and stops early.
+fn rows_by_time(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    f: &StatusFilter,
+    from: Option<(Position, Direction)>,
+    (first, last): (i64, i64),
+    limit: i64,
+) -> StoreResult<Vec<StatusRow>> {
+    let mut q = filtered!(
+        messages::table.select(StatusRow::as_select()).into_boxed(),
+        scope,
+        f
+    )
+    .filter(messages::requested_at.ge(first))
+    .filter(messages::requested_at.le(last));
+    match from {
+        Some((p, Direction::Older)) => {
+            q = q.filter(messages::requested_at.lt(p.at).or(messages::id.lt(p.id)))
+        }
+        Some((p, Direction::Newer)) => {
+            q = q.filter(messages::requested_at.gt(p.at).or(messages::id.gt(p.id)))
+        }
+        None => {}
+    }
+    q = match from.map(|(_, d)| d).unwrap_or(Direction::Older) {
+        Direction::Older => q.order((messages::requested_at.desc(), messages::id.desc())),
+        Direction::Newer => q.order((messages::requested_at.asc(), messages::id.asc())),
+    };
+    Ok(q.limit(limit).load(conn)?)
+}
+
+/// Up to `limit` rows of one tag from `from` on: the tag's own index leads; the message row
+/// supplies the other filters.
+fn rows_by_tag(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    f: &StatusFilter,
+    tag: &str,
+    from: Option<(Position, Direction)>,
+    (first, last): (i64, i64),
+    limit: i64,
+) -> StoreResult<Vec<StatusRow>> {
+    let base = messages::table
+        .inner_join(message_tags::table.on(tags_of_message()))
+        .select(StatusRow::as_select())
+        .into_boxed();
+    let mut q = filtered!(base, scope, f)
+        .filter(message_tags::account_id.eq(scope.account_id()))
+        .filter(message_tags::tag.eq(tag.to_string()))
+        .filter(message_tags::requested_at.ge(first))
+        .filter(message_tags::requested_at.le(last));
+    match from {
+        Some((p, Direction::Older)) => {
+            q = q.filter(
+                message_tags::requested_at
+                    .lt(p.at)
+                    .or(message_tags::message_id.lt(p.id)),
+            )
+        }
+        Some((p, Direction::Newer)) => {
+            q = q.filter(
+                message_tags::requested_at
+                    .gt(p.at)
+                    .or(message_tags::message_id.gt(p.id)),
+            )
+        }
+        None => {}
+    }
+    q = match from.map(|(_, d)| d).unwrap_or(Direction::Older) {
+        Direction::Older => q.order((
+            message_tags::requested_at.desc(),
+            message_tags::message_id.desc(),
+        )),
+        Direction::Newer => q.order((
+            message_tags::requested_at.asc(),
+            message_tags::message_id.asc(),
+        )),
+    };
+    Ok(conn.with_index_order(|conn| q.limit(limit).load(conn))?)
+}
+
+/// The page of `rows` (read with one extra, which says there is more) newest first, with
+/// the positions the older and newer pages start from.
+fn paged(
+    mut rows: Vec<StatusRow>,
+    limit: i64,
+    direction: Direction,
+    came_from_cursor: bool,
+) -> Page {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     if direction == Direction::Newer {
         rows.reverse();
     }
-    let first = rows.first().map(|m| Position {
+    let position = |m: &StatusRow| Position {
         at: m.requested_at,
         id: m.id,
-    });
-    let last = rows.last().map(|m| Position {
-        at: m.requested_at,
-        id: m.id,
-    });
-    let (older, newer) = match (direction, from.is_some()) {
-        (Direction::Older, came_from_cursor) => {
-            (last.filter(|_| more), first.filter(|_| came_from_cursor))
-        }
-        (Direction::Newer, _) => (last, first.filter(|_| more)),
     };
-    Ok(Page { rows, older, newer })
+    let first = rows.first().map(position);
+    let last = rows.last().map(position);
+    let (older, newer) = match direction {
+        Direction::Older => (last.filter(|_| more), first.filter(|_| came_from_cursor)),
+        Direction::Newer => (last, first.filter(|_| more)),
+    };
+    Page { rows, older, newer }
 }
 
 /// What the status table shows beside its narrow rows, for one page of them: each message's
@@ -299,123 +326,9 @@ pub fn page_extras(
     Ok(out)
 }
 
-/// A count that may stop at a cap ("10,000+").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Count {
-    pub n: i64,
-    pub capped: bool,
-}
-
-pub const COUNT_CAP: i64 = 10_000;
-
-/// Counts per status (and per reason within it) for the filter without its status: from the
-/// rollup when it can answer, else counted directly up to a cap. With a reason in the filter,
-/// each status's total counts only the messages with that reason.
-pub fn counts(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    f: &StatusFilter,
-) -> StoreResult<Vec<(Status, Option<Reason>, Count)>> {
-    let mut out = Vec::new();
-    if f.needs_direct_count() {
-        for &status in Status::ALL {
-            let probe = StatusFilter {
-                status: Some(status),
-                reason: f.reason.filter(|r| status.allowed_reasons().contains(r)),
-                ..f.clone()
-            };
-            if f.reason.is_some() && probe.reason.is_none() {
-                out.push((status, None, Count::default()));
-                continue;
-            }
-            let ids: Vec<i64> = match &probe.tag {
-                None => filtered!(
-                    messages::table.select(messages::id).into_boxed(),
-                    scope,
-                    &probe
-                )
-                .filter(messages::requested_at.ge(f.from_ms))
-                .filter(messages::requested_at.lt(f.to_ms))
-                .limit(COUNT_CAP + 1)
-                .load(conn)?,
-                Some(tag) => filtered!(
-                    messages::table
-                        .inner_join(message_tags::table.on(tags_of_message()))
-                        .select(messages::id)
-                        .into_boxed(),
-                    scope,
-                    &probe
-                )
-                .filter(message_tags::account_id.eq(scope.account_id()))
-                .filter(message_tags::tag.eq(tag.clone()))
-                .filter(message_tags::requested_at.ge(f.from_ms))
-                .filter(message_tags::requested_at.lt(f.to_ms))
-                .limit(COUNT_CAP + 1)
-                .load(conn)?,
-            };
-            let n = ids.len() as i64;
-            out.push((
-                status,
-                None,
-                Count {
-                    n: n.min(COUNT_CAP),
-                    capped: n > COUNT_CAP,
-                },
-            ));
-        }
-        return Ok(out);
-    }
-    let from_hour = f.from_ms.div_euclid(HOUR_MS);
-    let to_hour = (f.to_ms + HOUR_MS - 1).div_euclid(HOUR_MS);
-    let rows = match &f.provider {
-        Some(p) => super::providers::totals(conn, scope, from_hour, to_hour, Some(p))?
-            .into_iter()
-            .map(|r| rollup::StatusReasonCount {
-                status: r.status,
-                reason: r.reason,
-                count: r.count,
-            })
-            .collect(),
-        None => rollup::grouped(
-            conn,
-            scope,
-            from_hour,
-            to_hour,
-            rollup::Narrowing {
-                api_user: f.api_user.as_deref(),
-                mail_type: f.mail_type.map(MailType::as_i16),
-                tag: f.tag.as_deref(),
-            },
-        )?,
-    };
-    for &status in Status::ALL {
-        let n: i64 = rows
-            .iter()
-            .filter(|r| r.status == status.as_i16())
-            .filter(|r| f.reason.is_none_or(|x| x.as_i16() == r.reason))
-            .map(|r| r.count)
-            .sum();
-        out.push((status, None, Count { n, capped: false }));
-        for r in rows
-            .iter()
-            .filter(|r| r.status == status.as_i16() && r.reason != 0)
-        {
-            if let Some(reason) = Reason::from_i16(r.reason) {
-                out.push((
-                    status,
-                    Some(reason),
-                    Count {
-                        n: r.count,
-                        capped: false,
-                    },
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
+mod counts;
 mod selection;
+pub use counts::{counts, Count, COUNT_CAP};
 pub use selection::{offset_page, total, StatusSelection};
 
 /// Distinct messages (by emailId) opened and clicked with events in `[from_ms, to_ms)`.

@@ -44,6 +44,15 @@ pub fn account_param(viewer: &Viewer) -> String {
     }
 }
 
+/// `?account=ID` for a staff member viewing a customer's account; empty otherwise.
+pub fn account_query(viewer: &Viewer) -> String {
+    if viewer.is_staff_view() {
+        format!("?account={}", viewer.account.id)
+    } else {
+        String::new()
+    }
+}
+
 /// A filter field that is wrong, with the message for it.
 pub type FieldError = (&'static str, String);
 
