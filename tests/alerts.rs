@@ -554,3 +554,46 @@ both_backends!(an_alert_is_mailed_through_smtp, |db| {
         page.body
     );
 });
+
+both_backends!(
+    a_rule_reads_a_typed_domain_with_the_accounts_own_mappings,
+    |db| {
+        let mut s = setup(db, false, None);
+        let t0 = now_ms();
+        // The owner files bigcorp.cn under a provider of the account's own.
+        let token = s.owner.token();
+        let mapped = s.owner.post_form(
+            "/providers/domains",
+            &[
+                ("csrf_token", &token),
+                ("domain", "bigcorp.cn"),
+                ("provider", "bigcorp"),
+            ],
+        );
+        assert_eq!(mapped.status, 200, "{}", mapped.body);
+        let mut rule = INVALID_10_PERCENT.to_vec();
+        rule[1] = ("provider", "BigCorp.cn");
+        s.add_rule(&rule);
+        let mut listed = INVALID_10_PERCENT.to_vec();
+        listed[1] = ("provider", "126.com");
+        s.add_rule(&listed);
+        let providers = |s: &Setup, p: &str| {
+            s.app.count(&format!(
+                "SELECT COUNT(*) AS n FROM alert_rules WHERE account_id = {} AND provider = '{p}' \
+                 AND enabled = TRUE",
+                s.account_id
+            ))
+        };
+        assert_eq!(providers(&s, "bigcorp"), 1, "the account's mapping wins");
+        assert_eq!(providers(&s, "bigcorp.cn"), 0);
+        assert_eq!(
+            providers(&s, "netease"),
+            1,
+            "a listed domain is its provider's"
+        );
+        // The rule counts the mapped domain's mail: 40 of 100 invalid fires it.
+        s.mail("big", "bigcorp.cn", 100, 40, t0 - 5 * MINUTE);
+        assert_eq!(s.evaluate(t0 + MINUTE), 1);
+        assert_eq!(s.alerts("fired"), 1);
+    }
+);

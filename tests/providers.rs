@@ -142,7 +142,38 @@ impl Api {
                  WHERE status = {code}"
             ));
             assert_eq!(rolled, engaged, "first engagements of kind {kind}");
+            // Each counts in its message's bucket as the message is filed now.
+            let firsts = format!(
+                "SELECT m.provider, m.requested_at / 3600000 AS hour, COUNT(DISTINCT m.id) AS c \
+                 FROM messages m JOIN tracking_events t ON t.account_id = m.account_id \
+                 AND t.email_id = m.email_id WHERE t.kind = {kind} \
+                 GROUP BY m.provider, m.requested_at / 3600000"
+            );
+            let misfiled = self.n(&format!(
+                "SELECT COUNT(*) AS n FROM ({firsts}) e WHERE e.c <> (SELECT \
+                 COALESCE(SUM(r.count), 0) FROM provider_rollup r WHERE r.provider = e.provider \
+                 AND r.hour = e.hour AND r.status = {code})"
+            ));
+            assert_eq!(misfiled, 0, "first engagements of kind {kind} by provider");
         }
+    }
+
+    /// Sets the account's time zone.
+    fn set_zone(&self, zone: &str) {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!(
+            "UPDATE accounts SET time_zone = '{zone}' WHERE id = {}",
+            self.account.id
+        ))
+        .execute(&mut *self.app.conn())
+        .expect("zone");
+    }
+
+    /// An owner's client, signed in.
+    fn owner(&self) -> Client {
+        let mut owner = self.app.client();
+        assert_eq!(owner.login("owner@acme.test", "pw").status, 303);
+        owner
     }
 }
 
@@ -437,3 +468,181 @@ fn grouped(n: i64) -> String {
     }
     out
 }
+
+/// The attributes of the provider page's trend bars: (start, all, failed).
+fn trend(body: &str) -> Vec<(String, i64, i64)> {
+    let attr = |g: &str, name: &str| {
+        let marker = format!("{name}=\"");
+        let at = g.find(&marker).unwrap() + marker.len();
+        g[at..at + g[at..].find('"').unwrap()].to_string()
+    };
+    body.match_indices("<g data-start=")
+        .map(|(at, _)| {
+            let g = &body[at..at + body[at..].find('>').unwrap()];
+            (
+                attr(g, "data-start"),
+                attr(g, "data-all").parse().unwrap(),
+                attr(g, "data-failed").parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+both_backends!(the_trend_counts_the_days_of_the_accounts_zone, |db| {
+    use chrono::{Duration, TimeZone, Utc};
+    let mut api = api(db);
+    // NetEase mail every five hours over nine days, every third message invalid.
+    let now = now_ms();
+    let mut events = Vec::new();
+    for k in 0..44 {
+        let (id, at) = (format!("z{k}"), now - k * 5 * HOUR - 60_000);
+        events.push(request(&id, &format!("u{k}@163.com"), at));
+        if k % 3 == 0 {
+            events.push(failure("invalid", &id, at + 1_000, "550 user unknown"));
+        } else {
+            events.push(event("deliver", &id, at + 1_000));
+        }
+    }
+    api.events(&events);
+    let mut owner = api.owner();
+    for name in ["Asia/Shanghai", "America/Sao_Paulo", "UTC"] {
+        api.set_zone(name);
+        let zone: chrono_tz::Tz = name.parse().unwrap();
+        let page = owner.get("/providers/netease?days=7");
+        assert_eq!(page.status, 200);
+        let bars = trend(&page.body);
+        assert_eq!(bars.len(), 7, "{name}: one bar per day of the zone");
+        let today = Utc::now().with_timezone(&zone).date_naive();
+        let start = |d: chrono::NaiveDate| {
+            zone.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
+                .unwrap()
+                .timestamp_millis()
+        };
+        for (i, (label, all, failed)) in bars.iter().enumerate() {
+            let day = today - Duration::days(6 - i as i64);
+            assert_eq!(label, &day.to_string(), "{name}: bars are the zone's days");
+            let (from, to) = (start(day), start(day + Duration::days(1)));
+            let count = |status: &str| {
+                api.n(&format!(
+                    "SELECT COUNT(*) AS n FROM messages WHERE provider = 'netease' \
+                     AND requested_at >= {from} AND requested_at < {to}{status}"
+                ))
+            };
+            assert_eq!(*all, count(""), "{name} {day}: requests");
+            assert_eq!(*failed, count(" AND status = 3"), "{name} {day}: failures");
+        }
+        let total: i64 = bars.iter().map(|b| b.1).sum();
+        assert!(total > 20, "{name}: the week holds mail ({total})");
+    }
+});
+
+both_backends!(an_owners_mapping_refiles_the_mail_already_stored, |db| {
+    let mut api = api(db);
+    let t = now_ms() - 3 * HOUR;
+    let mut via_exmail = event("deliver", "b3", t + 2_000);
+    via_exmail["mx"] = "mxbiz1.qq.com".into();
+    api.events(&[
+        request("b1", "ann@bigcorp.cn", t),
+        event("deliver", "b1", t + 1_000),
+        event("open", "b1", t + 5_000),
+        request("b2", "ben@BigCorp.cn", t + HOUR),
+        failure("invalid", "b2", t + HOUR + 1_000, "550 no such user"),
+        request("b3", "cat@bigcorp.cn", t),
+        via_exmail,
+        event("click", "b3", t + 9_000),
+        request("o1", "dan@other.cn", t),
+    ]);
+    let filed = |api: &Api, p: &str| {
+        api.n(&format!(
+            "SELECT COUNT(*) AS n FROM messages WHERE email_id LIKE 'b%' AND provider = '{p}'"
+        ))
+    };
+    assert_eq!(filed(&api, "bigcorp.cn"), 2);
+    assert_eq!(
+        filed(&api, "exmail"),
+        1,
+        "an unlisted domain on Exmail is Exmail's"
+    );
+    api.assert_rollup_matches();
+
+    let mut owner = api.owner();
+    let token = owner.token();
+    let saved = owner.post_form(
+        "/providers/domains",
+        &[
+            ("csrf_token", &token),
+            ("domain", "bigcorp.cn"),
+            ("provider", "bigcorp"),
+        ],
+    );
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert_eq!(filed(&api, "bigcorp"), 3, "the domain's stored mail moved");
+    assert_eq!(
+        api.n("SELECT COUNT(*) AS n FROM messages WHERE email_id = 'o1' AND provider = 'other.cn'"),
+        1,
+        "other domains stay"
+    );
+    api.assert_rollup_matches();
+    let page = owner.get("/providers?days=7");
+    assert_eq!(
+        row_attr(&page.body, "bigcorp", "data-requests").as_deref(),
+        Some("3")
+    );
+    assert_eq!(row_attr(&page.body, "bigcorp.cn", "data-requests"), None);
+
+    // Removed, the mapping gives the mail back to the domain, or to the MX's provider.
+    let token = owner.token();
+    let removed = owner.post_form(
+        "/providers/domains/delete",
+        &[("csrf_token", &token), ("domain", "bigcorp.cn")],
+    );
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert_eq!(filed(&api, "bigcorp"), 0);
+    assert_eq!(filed(&api, "bigcorp.cn"), 2);
+    assert_eq!(filed(&api, "exmail"), 1);
+    api.assert_rollup_matches();
+});
+
+both_backends!(an_open_before_the_mx_moves_with_the_message, |db| {
+    let mut api = api(db);
+    let t = now_ms() - 4 * HOUR;
+    let with_mx = |id: &str, at: i64| {
+        let mut e = event("deliver", id, at);
+        e["mx"] = "mxbiz2.qq.com".into();
+        e
+    };
+    // Across batches: opened and clicked, then the delivery names Exmail's MX.
+    api.events(&[
+        request("x1", "amy@hosted-a.cn", t),
+        event("open", "x1", t + 5_000),
+        event("click", "x1", t + 6_000),
+    ]);
+    api.assert_rollup_matches();
+    api.events(&[with_mx("x1", t + 1_000)]);
+    // In one batch, out of order: the open comes before the request and the delivery.
+    api.events(&[
+        event("open", "x2", t + 7_000),
+        request("x2", "bo@hosted-b.cn", t),
+        with_mx("x2", t + 1_000),
+    ]);
+    for id in ["x1", "x2"] {
+        assert_eq!(
+            api.n(&format!(
+                "SELECT COUNT(*) AS n FROM messages WHERE email_id = '{id}' AND provider = 'exmail'"
+            )),
+            1,
+            "{id} is Exmail's"
+        );
+    }
+    let engaged = |p: &str, status: i16| {
+        api.n(&format!(
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM provider_rollup \
+             WHERE provider = '{p}' AND status = {status}"
+        ))
+    };
+    assert_eq!(engaged("exmail", 100), 2, "both opens moved to Exmail");
+    assert_eq!(engaged("exmail", 101), 1, "the click too");
+    assert_eq!(engaged("hosted-a.cn", 100), 0);
+    assert_eq!(engaged("hosted-a.cn", 101), 0);
+    api.assert_rollup_matches();
+});

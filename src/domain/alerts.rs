@@ -225,8 +225,14 @@ pub struct RuleForm<'a> {
 }
 
 impl RuleForm<'_> {
-    /// Checks every field; the first problem found is returned with its field.
+    /// Checks every field against the list's providers alone.
     pub fn check(&self) -> Result<RuleSpec, RuleError> {
+        self.check_with(&super::providers::ProviderMap::builtin())
+    }
+
+    /// Checks every field; a typed domain becomes its provider by `map` (the account's own
+    /// domains, then the list). The first problem found is returned with its field.
+    pub fn check_with(&self, map: &super::providers::ProviderMap) -> Result<RuleSpec, RuleError> {
         let metric = Metric::from_code(self.metric.trim())
             .ok_or_else(|| refuse("metric", "alerts.error.metric"))?;
         let reason = match (metric, self.reason.trim()) {
@@ -240,8 +246,9 @@ impl RuleForm<'_> {
         let provider = if provider.is_empty() || provider == "all" {
             None
         } else if provider.contains('.') && super::providers::is_domain(&provider) {
-            // A domain of a listed provider means that provider (163.com is NetEase's).
-            Some(super::providers::provider_of(&provider))
+            // A domain of a listed provider means that provider (163.com is NetEase's), as
+            // does a domain the account maps to a provider of its own.
+            Some(map.provider_of(&provider))
         } else if provider_id_is_valid(&provider) {
             Some(provider)
         } else {

@@ -138,8 +138,9 @@ struct Batch<'a> {
     providers: crate::domain::providers::ProviderMap,
     /// (emailId, is a click) of the messages already opened or clicked.
     engaged: HashSet<(String, bool)>,
-    /// First opens and clicks this batch records, in their message's provider bucket.
-    engagement: Vec<ProviderBucket>,
+    /// First opens and clicks this batch records, (emailId, is a click): they count in their
+    /// message's provider bucket as the batch leaves it.
+    engagement: Vec<(String, bool)>,
     log: Vec<NewMessageEvent>,
     attach: Vec<(String, Vec<i64>)>,
     tracking: Vec<NewTrackingEvent>,
@@ -484,11 +485,10 @@ impl<'a> Batch<'a> {
             }
             return;
         }
-        let engaged = ProviderBucket::of(message);
         match step.kind {
             EventKind::Open | EventKind::Click => {
                 let click = step.kind == EventKind::Click;
-                self.track(email_id, click, engaged, recipient, api_user, tag, &step);
+                self.track(email_id, click, recipient, api_user, tag, &step);
             }
             EventKind::Unsubscribe | EventKind::ReportSpam => {
                 self.list_effects(&recipient, Some(email_id), Some(api_user), tag, &step);
@@ -504,18 +504,13 @@ impl<'a> Batch<'a> {
         &mut self,
         email_id: &str,
         click: bool,
-        engaged: ProviderBucket,
         recipient: String,
         api_user: String,
         tag: Option<String>,
         step: &Step,
     ) {
         if self.engaged.insert((email_id.to_string(), click)) {
-            self.engagement.push(ProviderBucket {
-                status: provider_rollup::engagement_status(click),
-                reason: 0,
-                ..engaged
-            });
+            self.engagement.push((email_id.to_string(), click));
         }
         self.tracking.push(NewTrackingEvent {
             account_id: self.scope.account_id(),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod events;
 pub mod exports;
 pub mod feeds;
+pub mod lease;
 pub mod lists;
 pub mod messages;
 pub mod models;

@@ -2,7 +2,7 @@
 //! status changes, tracking rows, contents and send logs, list entries, the rollups, and the
 //! requests that entries added by the batch now cover.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{bucket, Batch};
 use crate::db::DbConn;
@@ -10,7 +10,9 @@ use crate::domain::Millis;
 use crate::store::events::{self as store, NewMessage};
 use crate::store::lists;
 use crate::store::models::{Message, MessageTag};
-use crate::store::providers::ProviderDeltas;
+use crate::store::providers::{
+    engaged, engagement_status, move_engagement, ProviderBucket, ProviderDeltas,
+};
 use crate::store::rollup::{self, BucketKey};
 use crate::store::StoreResult;
 
@@ -29,15 +31,50 @@ impl Batch<'_> {
         let (deltas, tag_deltas) = self.rollup_deltas();
         rollup::apply(conn, &scope, &deltas)?;
         rollup::apply_tags(conn, &scope, &tag_deltas)?;
-        let mut provider_deltas = ProviderDeltas::default();
-        for t in self.messages.values().filter(|t| t.changed) {
-            provider_deltas.moved(t.provider_before.as_ref(), &t.message);
-        }
-        for bucket in self.engagement.drain(..) {
-            provider_deltas.add(bucket, 1);
-        }
-        provider_deltas.write(conn, &scope)?;
+        self.write_provider_deltas(conn)?;
         self.catch_up(conn)
+    }
+
+    /// The provider rollup's changes: each changed message's move, the batch's first opens and
+    /// clicks in their message's bucket as the batch leaves it, and the earlier ones of a
+    /// message the batch re-filed (its MX named another provider) moved along with it.
+    fn write_provider_deltas(&mut self, conn: &mut DbConn) -> StoreResult<()> {
+        let scope = self.scope;
+        let mut deltas = ProviderDeltas::default();
+        let mut refiled: Vec<&str> = Vec::new();
+        for t in self.messages.values().filter(|t| t.changed) {
+            deltas.moved(t.provider_before.as_ref(), &t.message);
+            if t.provider_before
+                .as_ref()
+                .is_some_and(|b| b.provider != t.message.provider)
+            {
+                refiled.push(&t.message.email_id);
+            }
+        }
+        let fresh: HashSet<(String, bool)> = self.engagement.drain(..).collect();
+        for (email_id, click) in &fresh {
+            if let Some(t) = self.messages.get(email_id) {
+                let bucket = ProviderBucket::of(&t.message);
+                deltas.add(
+                    ProviderBucket {
+                        status: engagement_status(*click),
+                        reason: 0,
+                        ..bucket
+                    },
+                    1,
+                );
+            }
+        }
+        for (email_id, click) in engaged(conn, &scope, &refiled)? {
+            let t = &self.messages[&email_id];
+            if let (false, Some(before)) = (
+                fresh.contains(&(email_id.clone(), click)),
+                &t.provider_before,
+            ) {
+                move_engagement(&mut deltas, before, &t.message, click);
+            }
+        }
+        deltas.write(conn, &scope)
     }
 
     /// The new messages (learning their ids) and their tag rows.

@@ -1,28 +1,23 @@
 //! Notification deliveries: claimed under a lease, attempted, retried with backoff.
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 
 use crate::db::schema::{alert_deliveries, alert_delivery_attempts};
-use crate::db::{db_run, DbConn};
+use crate::db::DbConn;
 use crate::domain::alerts::{retry_backoff_ms, MAX_DELIVERY_ATTEMPTS};
 use crate::domain::Millis;
+use crate::store::lease::{Bind, Claim};
 use crate::store::{AccountScope, StoreResult};
 
 use super::*;
 
 /// `$1` the lease's end, `$2` now.
-const CLAIM_DELIVERY_SQLITE: &str = "UPDATE alert_deliveries SET state = 'running', \
-     attempts = attempts + 1, lease_until = $1 \
-     WHERE id = (SELECT id FROM alert_deliveries WHERE (state = 'queued' AND run_after <= $2) \
-       OR (state = 'running' AND lease_until < $2) ORDER BY run_after, id LIMIT 1) \
-     AND (state = 'queued' OR (state = 'running' AND lease_until < $2)) RETURNING id";
-const CLAIM_DELIVERY_POSTGRES: &str = "UPDATE alert_deliveries SET state = 'running', \
-     attempts = attempts + 1, lease_until = $1 \
-     WHERE id = (SELECT id FROM alert_deliveries WHERE (state = 'queued' AND run_after <= $2) \
-       OR (state = 'running' AND lease_until < $2) ORDER BY run_after, id LIMIT 1 \
-       FOR UPDATE SKIP LOCKED) \
-     AND (state = 'queued' OR (state = 'running' AND lease_until < $2)) RETURNING id";
+const CLAIM_DELIVERY: Claim = Claim {
+    table: "alert_deliveries",
+    set: "state = 'running', attempts = attempts + 1, lease_until = $1",
+    due: "(state = 'queued' AND run_after <= $2) OR (state = 'running' AND lease_until < $2)",
+    order: "run_after, id",
+};
 
 /// Takes the oldest due notification: a queued one whose backoff has passed, or a running one
 /// whose sender's lease ran out (its server died mid-attempt; the attempt counts).
@@ -31,17 +26,11 @@ pub fn claim_delivery(
     now: Millis,
     lease_ms: i64,
 ) -> StoreResult<Option<Delivery>> {
-    let sql =
-        db_run!(&*conn, sqlite: |_| CLAIM_DELIVERY_SQLITE, postgres: |_| CLAIM_DELIVERY_POSTGRES);
-    let claimed: Option<Claimed> = diesel::sql_query(sql)
-        .bind::<BigInt, _>(now + lease_ms)
-        .bind::<BigInt, _>(now)
-        .get_result(conn)
-        .optional()?;
+    let claimed = CLAIM_DELIVERY.claim(conn, &[Bind::Int(now + lease_ms), Bind::Int(now)])?;
     match claimed {
         None => Ok(None),
-        Some(c) => alert_deliveries::table
-            .find(c.id)
+        Some(id) => alert_deliveries::table
+            .find(id)
             .select(Delivery::as_select())
             .first(conn)
             .optional(),

@@ -5,26 +5,21 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, SmallInt, Text};
 
 use crate::db::schema::{alert_deliveries, alert_rules, alerts};
-use crate::db::{db_run, DbConn};
+use crate::db::DbConn;
 use crate::domain::alerts::{AlertState, Metric, Transition, WindowCounts};
 use crate::domain::{Millis, Status};
+use crate::store::lease::{Bind, Claim};
 use crate::store::StoreResult;
 
 use super::*;
 
-/// `$1` the claimant's token, `$2` the lease's end, `$3` now. (SQLite numbers `$N` markers
-/// in the order they first appear, so they appear in order.)
-const CLAIM_RULE_SQLITE: &str = "UPDATE alert_rules SET lease_token = $1, lease_until = $2 \
-     WHERE id = (SELECT id FROM alert_rules WHERE enabled = TRUE AND next_eval_at <= $3 \
-       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_eval_at, id LIMIT 1) \
-     AND enabled = TRUE AND next_eval_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-     RETURNING id";
-const CLAIM_RULE_POSTGRES: &str = "UPDATE alert_rules SET lease_token = $1, lease_until = $2 \
-     WHERE id = (SELECT id FROM alert_rules WHERE enabled = TRUE AND next_eval_at <= $3 \
-       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_eval_at, id LIMIT 1 \
-       FOR UPDATE SKIP LOCKED) \
-     AND enabled = TRUE AND next_eval_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-     RETURNING id";
+/// `$1` the claimant's token, `$2` the lease's end, `$3` now.
+const CLAIM_RULE: Claim = Claim {
+    table: "alert_rules",
+    set: "lease_token = $1, lease_until = $2",
+    due: "enabled = TRUE AND next_eval_at <= $3 AND (lease_until IS NULL OR lease_until < $3)",
+    order: "next_eval_at, id",
+};
 
 /// Takes the rule most overdue for evaluation, for `lease_ms`, under `token`; none when no
 /// rule is due or every due one is held by another evaluator whose lease still runs.
@@ -34,17 +29,14 @@ pub fn claim_rule(
     lease_ms: i64,
     token: &str,
 ) -> StoreResult<Option<AlertRule>> {
-    let sql = db_run!(&*conn, sqlite: |_| CLAIM_RULE_SQLITE, postgres: |_| CLAIM_RULE_POSTGRES);
-    let claimed: Option<Claimed> = diesel::sql_query(sql)
-        .bind::<Text, _>(token)
-        .bind::<BigInt, _>(now + lease_ms)
-        .bind::<BigInt, _>(now)
-        .get_result(conn)
-        .optional()?;
+    let claimed = CLAIM_RULE.claim(
+        conn,
+        &[Bind::Text(token), Bind::Int(now + lease_ms), Bind::Int(now)],
+    )?;
     match claimed {
         None => Ok(None),
-        Some(c) => alert_rules::table
-            .find(c.id)
+        Some(id) => alert_rules::table
+            .find(id)
             .select(AlertRule::as_select())
             .first(conn)
             .optional(),

@@ -5,7 +5,6 @@
 //! a crossing is recorded, and notified, once however many servers evaluate.
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 
 use super::{AccountScope, StoreResult};
 use crate::db::schema::{
@@ -350,13 +349,6 @@ pub fn webhook_secret(conn: &mut DbConn, account_id: i64) -> StoreResult<Option<
         .select(alert_targets::webhook_secret)
         .first(conn)
         .optional()
-}
-
-/// The id of a row claimed by an `UPDATE ... RETURNING id`.
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
 }
 
 mod deliveries;

@@ -7,15 +7,15 @@ mod rows;
 pub use rows::Presenter;
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use serde::{Deserialize, Serialize};
 
+use super::lease::{Bind, Claim};
 use super::lists::ListFilter;
 use super::status::StatusFilter;
 use super::tracking::TrackingFilter;
 use super::{AccountScope, StoreResult};
 use crate::db::schema::export_jobs;
-use crate::db::{db_run, DbConn};
+use crate::db::DbConn;
 use crate::domain::Millis;
 
 pub const MAX_ATTEMPTS: i32 = 3;
@@ -115,28 +115,16 @@ pub fn get(conn: &mut DbConn, scope: &AccountScope, id: i64) -> StoreResult<Opti
         .optional()
 }
 
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-/// The claim of [`claim`], on each backend: PostgreSQL skips the rows another worker holds.
-/// `$1` is now, `$2` the oldest heartbeat a running job may have and stay its worker's.
-const CLAIM_SQLITE: &str = "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, \
-     started_at = $1, heartbeat_at = $1, error = NULL \
-     WHERE id = (SELECT id FROM export_jobs WHERE (state = 'queued' AND run_after <= $1) \
-       OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2)) \
-       ORDER BY run_after, id LIMIT 1) \
-     AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2))) \
-     RETURNING id";
-const CLAIM_POSTGRES: &str = "UPDATE export_jobs SET state = 'running', attempts = attempts + 1, \
-     started_at = $1, heartbeat_at = $1, error = NULL \
-     WHERE id = (SELECT id FROM export_jobs WHERE (state = 'queued' AND run_after <= $1) \
-       OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2)) \
-       ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2))) \
-     RETURNING id";
+/// The export queue's claim: `$1` is now, `$2` the oldest heartbeat a running job may have
+/// and stay its worker's.
+const CLAIM: Claim = Claim {
+    table: "export_jobs",
+    set: "state = 'running', attempts = attempts + 1, started_at = $1, heartbeat_at = $1, \
+          error = NULL",
+    due: "(state = 'queued' AND run_after <= $1) \
+          OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $2))",
+    order: "run_after, id",
+};
 
 /// Takes the oldest due job for this worker, or none: a queued one, or a running one whose
 /// lease is older than `lease_ms` (its server died or hangs; its file was never renamed into
@@ -145,20 +133,11 @@ const CLAIM_POSTGRES: &str = "UPDATE export_jobs SET state = 'running', attempts
 /// holds and re-checks a locked row's lease; SQLite serialises writers and the update
 /// re-checks the state.
 pub fn claim(conn: &mut DbConn, now: Millis, lease_ms: i64) -> StoreResult<Option<ExportJob>> {
-    let sql = db_run!(
-        &*conn,
-        sqlite: |_| CLAIM_SQLITE,
-        postgres: |_| CLAIM_POSTGRES
-    );
-    let claimed: Option<Claimed> = diesel::sql_query(sql)
-        .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(now - lease_ms)
-        .get_result(conn)
-        .optional()?;
+    let claimed = CLAIM.claim(conn, &[Bind::Int(now), Bind::Int(now - lease_ms)])?;
     match claimed {
         None => Ok(None),
-        Some(c) => export_jobs::table
-            .find(c.id)
+        Some(id) => export_jobs::table
+            .find(id)
             .select(ExportJob::as_select())
             .first(conn)
             .optional(),

@@ -60,40 +60,49 @@ pub(super) struct ListPage {
     pub(super) error: Option<String>,
 }
 
-/// The rows of `/providers` for the period, each with its change against the period before.
+/// The rows of `/providers` for the period, each with its change against the period before:
+/// the `max` providers with the most requests (only those rows are built), and how many
+/// providers and requests the rest hold.
 pub(super) fn provider_rows(
     window: &Window,
     current: &[store::ProviderCount],
     previous: &[store::ProviderCount],
     account: &str,
+    max: usize,
     lang: crate::web::lang::Lang,
-) -> Vec<ProviderRow> {
-    let figures = figures_by_provider(current);
-    let mut points: HashMap<String, HashMap<i64, (i64, i64)>> = HashMap::new();
-    for r in current.iter().filter(|r| (0..4).contains(&r.status)) {
-        let p = points.entry(r.provider.clone()).or_default();
-        add_to_bucket(p.entry(r.time).or_default(), r);
-    }
-    let before = figures_by_provider(previous);
-    let empty = Figures::default();
-    figures
-        .iter()
+) -> (Vec<ProviderRow>, usize, i64) {
+    let mut figures: Vec<(String, Figures)> = figures_by_provider(current)
+        .into_iter()
         .filter(|(_, f)| f.requests() > 0)
-        .map(|(id, f)| {
-            let b = before.get(id).unwrap_or(&empty);
-            let series: Vec<(i64, i64)> = window
-                .buckets()
-                .map(|t| {
-                    points
-                        .get(id)
-                        .and_then(|p| p.get(&t))
-                        .copied()
-                        .unwrap_or((0, 0))
-                })
-                .collect();
-            provider_row(window, id, f, b, &series, account, lang)
+        .collect();
+    // The biggest first; the sort asked for applies over them.
+    figures.sort_by(|a, b| b.1.requests().cmp(&a.1.requests()).then(a.0.cmp(&b.0)));
+    let hidden = figures.split_off(figures.len().min(max));
+    let shown: HashMap<&str, usize> = figures
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+    let buckets = window.buckets().count();
+    let mut points = vec![vec![(0i64, 0i64); buckets]; figures.len()];
+    for r in current.iter().filter(|r| (0..4).contains(&r.status)) {
+        if let (Some(&i), Ok(t)) = (shown.get(r.provider.as_str()), usize::try_from(r.time)) {
+            if let Some(point) = points[i].get_mut(t) {
+                add_to_bucket(point, r);
+            }
+        }
+    }
+    let mut before = figures_by_provider(previous);
+    let rows = figures
+        .iter()
+        .zip(&points)
+        .map(|((id, f), series)| {
+            let b = before.remove(id).unwrap_or_default();
+            provider_row(window, id, f, &b, series, account, lang)
         })
-        .collect()
+        .collect();
+    let hidden_requests = hidden.iter().map(|(_, f)| f.requests()).sum();
+    (rows, hidden.len(), hidden_requests)
 }
 
 /// Sorts the rows as asked; the sort key and whether it ascends.

@@ -19,7 +19,7 @@ use crate::domain::providers::{
     is_domain, is_provider_id, is_provider_name, known_provider, normalize_domain, provider_name,
 };
 use crate::domain::{day_start, format_in_zone, now_ms, Reason, Status};
-use crate::store::providers::{self as store, CLICKED, HOURS_PER_DAY, OPENED};
+use crate::store::providers::{self as store, CLICKED, OPENED};
 use crate::store::rollup::HOUR_MS;
 
 mod list_view;
@@ -80,33 +80,25 @@ async fn render_list(
     let lang = viewer.lang;
     let window = Window::of(viewer, days_of(query));
     let scope = viewer.scope();
-    let (from_hour, to_hour, before_hour, by_day) = (
-        window.from_hour,
-        window.to_hour,
-        window.before_hour,
-        window.by_day(),
-    );
+    let (from_hour, before_hour, bounds) =
+        (window.from_hour, window.before_hour, window.bounds.clone());
     let (current, previous, domains) = with_db(viewer.state(), move |conn| {
         Ok((
-            store::series(conn, &scope, from_hour, to_hour, by_day, None)?,
+            // The sparklines' days may be UTC days' worth: read ~24 times fewer rows.
+            store::series(conn, &scope, &bounds, false, None)?,
             store::totals(conn, &scope, before_hour, from_hour, None)?,
             store::account_domains(conn, &scope)?,
         ))
     })
     .await?;
     let account = account_query(viewer);
-    let mut rows = provider_rows(&window, &current, &previous, &account, lang);
-    // The biggest first, then the sort asked for over them.
-    rows.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.id.cmp(&b.id)));
-    let hidden: Vec<ProviderRow> = rows.split_off(rows.len().min(MAX_ROWS));
+    let (mut rows, hidden, hidden_requests) =
+        provider_rows(&window, &current, &previous, &account, MAX_ROWS, lang);
     let (sort, ascending) = sort_rows(&mut rows, query);
-    let others = (!hidden.is_empty()).then(|| {
+    let others = (hidden > 0).then(|| {
         lang.t("providers.others")
-            .replace("{n}", &grouped(hidden.len() as i64))
-            .replace(
-                "{messages}",
-                &grouped(hidden.iter().map(|r| r.requests).sum()),
-            )
+            .replace("{n}", &grouped(hidden as i64))
+            .replace("{messages}", &grouped(hidden_requests))
     });
     let extra = with_account(&account, "&");
     let columns = sort_columns(sort, ascending, window.days, &extra, lang);
@@ -155,8 +147,12 @@ pub async fn add_domain(viewer: Viewer, form: web::Form<DomainForm>) -> AppResul
     }
     let scope = viewer.scope();
     let (d, p) = (domain.clone(), provider.clone());
+    // The mail already stored of the domain moves to the new provider with its counts.
     with_db(viewer.state(), move |conn| {
-        Ok(store::set_account_domain(conn, &scope, &d, &p, now_ms())?)
+        let old = mapping_of(conn, &scope, &d)?;
+        store::set_account_domain(conn, &scope, &d, &p, now_ms())?;
+        let mapped: Vec<&str> = old.iter().map(String::as_str).chain([p.as_str()]).collect();
+        Ok(store::refile_domain(conn, &scope, &d, &mapped)?)
     })
     .await?;
     viewer
@@ -181,7 +177,12 @@ pub async fn remove_domain(viewer: Viewer, form: web::Form<DomainForm>) -> AppRe
     let scope = viewer.scope();
     let d = domain.clone();
     with_db(viewer.state(), move |conn| {
-        Ok(store::remove_account_domain(conn, &scope, &d)?)
+        let old = mapping_of(conn, &scope, &d)?;
+        if store::remove_account_domain(conn, &scope, &d)? {
+            let mapped: Vec<&str> = old.iter().map(String::as_str).collect();
+            store::refile_domain(conn, &scope, &d, &mapped)?;
+        }
+        Ok(())
     })
     .await?;
     viewer.audit("providers.domain_remove", domain).await?;
@@ -192,6 +193,18 @@ pub async fn remove_domain(viewer: Viewer, form: web::Form<DomainForm>) -> AppRe
         None,
     )
     .await
+}
+
+/// The provider the account maps `domain` to, if it does.
+fn mapping_of(
+    conn: &mut crate::db::DbConn,
+    scope: &crate::store::AccountScope,
+    domain: &str,
+) -> crate::store::StoreResult<Option<String>> {
+    Ok(store::account_domains(conn, scope)?
+        .into_iter()
+        .find(|(d, _)| d == domain)
+        .map(|(_, p)| p))
 }
 
 /// `GET /providers/{id}`.
@@ -210,11 +223,12 @@ pub async fn page(
     let scope = viewer.scope();
     let from_ms = window.from_hour * HOUR_MS;
     let to_ms = window.to_hour * HOUR_MS;
-    let (from_hour, to_hour, by_day) = (window.from_hour, window.to_hour, window.by_day());
+    let (bounds, by_day) = (window.bounds.clone(), window.by_day());
     let pid = id.clone();
     let (series, failures) = with_db(viewer.state(), move |conn| {
         Ok((
-            store::series(conn, &scope, from_hour, to_hour, by_day, Some(&pid))?,
+            // The trend counts the zone's own days exactly, from the provider's hours.
+            store::series(conn, &scope, &bounds, true, Some(&pid))?,
             store::recent_failures(conn, &scope, &pid, from_ms, to_ms, REPLY_SAMPLE)?,
         ))
     })

@@ -74,6 +74,9 @@ pub(super) struct Window {
     pub(super) from_hour: i64,
     pub(super) to_hour: i64,
     pub(super) before_hour: i64,
+    /// The buckets of the trend and the sparklines: bucket `i` holds the hours
+    /// `[bounds[i], bounds[i + 1])`, an hour of a one-day period or a day of the zone.
+    pub(super) bounds: Vec<i64>,
 }
 
 impl Window {
@@ -85,6 +88,15 @@ impl Window {
         let to_ms = day_start(&zone, to + Duration::days(1));
         let from_hour = from_ms.div_euclid(HOUR_MS);
         let to_hour = (to_ms + HOUR_MS - 1).div_euclid(HOUR_MS);
+        let bounds = if days > 1 {
+            let mut b: Vec<i64> = (0..days)
+                .map(|i| day_start(&zone, from + Duration::days(i)).div_euclid(HOUR_MS))
+                .collect();
+            b.push(to_hour);
+            b
+        } else {
+            (from_hour..=to_hour).collect()
+        };
         Window {
             days,
             from,
@@ -92,6 +104,7 @@ impl Window {
             from_hour,
             to_hour,
             before_hour: from_hour - (to_hour - from_hour),
+            bounds,
         }
     }
 
@@ -99,14 +112,9 @@ impl Window {
         self.days > 1
     }
 
-    /// The sparkline's buckets: hours of the day, or the UTC days the period touches.
+    /// The buckets' indices: hours of the day, or days of the zone.
     pub(super) fn buckets(&self) -> std::ops::Range<i64> {
-        if self.by_day() {
-            self.from_hour.div_euclid(HOURS_PER_DAY)
-                ..(self.to_hour - 1).div_euclid(HOURS_PER_DAY) + 1
-        } else {
-            self.from_hour..self.to_hour
-        }
+        0..self.bounds.len().saturating_sub(1) as i64
     }
 
     /// A link into `/status` for this period, narrowed.
@@ -273,10 +281,14 @@ pub(super) fn add_to_bucket(bucket: &mut (i64, i64), r: &store::ProviderCount) {
 pub(super) fn figures_by_provider(rows: &[store::ProviderCount]) -> HashMap<String, Figures> {
     let mut figures: HashMap<String, Figures> = HashMap::new();
     for r in rows {
-        figures
-            .entry(r.provider.clone())
-            .or_default()
-            .add(r.status, r.reason, r.count);
+        match figures.get_mut(&r.provider) {
+            Some(f) => f.add(r.status, r.reason, r.count),
+            None => {
+                let mut f = Figures::default();
+                f.add(r.status, r.reason, r.count);
+                figures.insert(r.provider.clone(), f);
+            }
+        }
     }
     figures
 }

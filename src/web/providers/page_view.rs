@@ -12,6 +12,11 @@ pub struct TrendBar {
     pub fail_h: String,
     pub title: String,
     pub label: Option<String>,
+    /// The bucket's start as the page names it (a day, or a day and an hour), and its counts,
+    /// for scripts reading the page.
+    pub start: String,
+    pub all: i64,
+    pub failed: i64,
 }
 
 pub struct ReasonRow {
@@ -97,16 +102,11 @@ pub(super) fn trend_bars(
             let ok = all - failed;
             let ok_h = ok as f64 / max * TREND_H;
             let fail_h = failed as f64 / max * TREND_H;
-            let start_ms = if window.by_day() {
-                b * HOURS_PER_DAY * HOUR_MS
-            } else {
-                b * HOUR_MS
-            };
-            let when = format_in_zone(start_ms, zone);
             let when = if window.by_day() {
-                when.chars().take(10).collect::<String>()
+                (window.from + Duration::days(i as i64)).to_string()
             } else {
-                when.chars().take(16).collect::<String>()
+                let start_ms = window.bounds[i] * HOUR_MS;
+                format_in_zone(start_ms, zone).chars().take(16).collect()
             };
             TrendBar {
                 x: format!("{:.1}", i as f64 * w),
@@ -127,6 +127,9 @@ pub(super) fn trend_bars(
                         when.chars().skip(11).take(5).collect()
                     }
                 }),
+                start: when,
+                all,
+                failed,
             }
         })
         .collect()
