@@ -2,8 +2,10 @@
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a guarded update on SQLite), run outside the
 //! claiming transaction, retried with backoff.
 
+mod copy;
 mod rows;
 
+pub use copy::status_rows as copy_status_rows;
 pub use rows::Presenter;
 
 use diesel::prelude::*;

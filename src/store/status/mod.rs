@@ -48,7 +48,7 @@ impl StatusFilter {
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// `%part%` for LIKE, lower-cased, with LIKE's own wildcards in `part` taken literally.
-fn contains_pattern(part: &str) -> String {
+pub(in crate::store) fn contains_pattern(part: &str) -> String {
     let mut out = String::from("%");
     for c in part.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -1,7 +1,10 @@
-//! The offline export worker: claims a job, streams its rows by keyset cursor into a
-//! temporary file (CSV with BOM, optionally gzip, or XLSX; see `sink`), renames it when
-//! complete, and reports progress as it goes. Memory stays flat however many rows; a crash leaves no partial file
-//! under the final name, and the job is queued again at the next start.
+//! The offline export worker: claims a job, streams its rows (by keyset cursor, or through
+//! PostgreSQL's COPY for the status table; see `walk`) into a temporary file (CSV with BOM,
+//! optionally gzip, or XLSX; see `sink`), renames it when complete, and reports progress as
+//! it goes. Memory stays flat however many rows; a crash leaves no partial file under the
+//! final name, and the job is queued again at the next start.
+
+mod walk;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -11,15 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::sink::Sink;
-use crate::db::{DbConn, Pool};
-use crate::domain::{now_ms, ExportFormat, ListEntry, ListKind};
-use crate::store::exports::{self, ExportJob, ExportSpec, JobFilter, Presenter};
-use crate::store::lists;
-use crate::store::models::StatusRow;
-use crate::store::status::{self, Direction, StatusFilter};
-use crate::store::tracking::{self, TrackingRow};
+use crate::db::{DatabaseUrl, DbConn, Pool};
+use crate::domain::{now_ms, ExportFormat};
+use crate::store::exports::{self, ExportJob, JobFilter, Presenter};
 use crate::store::{accounts, AccountScope};
 use crate::Settings;
+use walk::{estimate, walk, write_behind, Progress};
 
 /// Files are kept this long after a job succeeds.
 pub const KEEP_MS: i64 = 7 * 24 * 3_600_000;
@@ -50,6 +50,10 @@ pub struct WorkerSettings {
     /// Cancelled when the server stops: a running job is put back in the queue for the next
     /// server, and the worker ends.
     pub shutdown: CancellationToken,
+    /// The PostgreSQL database's URL: status exports stream through the server's COPY, on a
+    /// connection of their own. `None` (SQLite, or to read by keyset cursor as every other
+    /// export does): step by step on the job's connection.
+    pub copy_from: Option<String>,
 }
 
 impl WorkerSettings {
@@ -59,6 +63,10 @@ impl WorkerSettings {
             poll: Duration::from_millis(settings.export_poll_ms),
             progress_every: Duration::from_millis(settings.export_progress_ms),
             shutdown: CancellationToken::new(),
+            copy_from: match DatabaseUrl::parse(&settings.database_url) {
+                Ok(DatabaseUrl::Postgres(url)) => Some(url),
+                _ => None,
+            },
         }
     }
 }
@@ -297,14 +305,7 @@ pub fn run(
     let walked = conn
         .with_small_cache(|conn| {
             write_behind(sink, &presenter, |write| {
-                let mut progress = Progress {
-                    id: job.id,
-                    every: settings.progress_every,
-                    shutdown: &settings.shutdown,
-                    rows: &mut rows,
-                    reported: Instant::now(),
-                    figures: &mut figures,
-                };
+                let mut progress = Progress::new(job.id, settings, &mut rows, &mut figures);
                 walk(conn, &scope, &desc.spec, &presenter, &mut progress, write)
             })
         })
@@ -357,209 +358,4 @@ fn explain_full(e: anyhow::Error, dir: &Path) -> anyhow::Error {
     } else {
         e
     }
-}
-
-/// One keyset step's rows, on their way from the reading side to the writing side.
-enum Batch {
-    Header(Vec<String>),
-    Status(Vec<StatusRow>),
-    List(ListKind, Vec<ListEntry>),
-    Tracking(Vec<TrackingRow>),
-}
-
-impl Batch {
-    fn write(self, presenter: &Presenter, sink: &mut Sink) -> anyhow::Result<()> {
-        match self {
-            Batch::Header(names) => sink.header(names),
-            Batch::Status(rows) => rows
-                .iter()
-                .try_for_each(|m| sink.record(&presenter.status_record(m))),
-            Batch::List(list, entries) => entries
-                .iter()
-                .try_for_each(|e| sink.record(&presenter.list_record(list, e))),
-            Batch::Tracking(rows) => rows
-                .iter()
-                .try_for_each(|r| sink.record(&presenter.tracking_record(r))),
-        }
-    }
-}
-
-/// Runs `read` while a thread of its own presents and writes what it reads, so that writing
-/// one step overlaps reading the next (on PostgreSQL, the server's work for it). At most two
-/// steps wait in between, so memory stays flat. Answers what `read` answered and the sink,
-/// or the first error of either side.
-fn write_behind(
-    mut sink: Sink,
-    presenter: &Presenter,
-    read: impl FnOnce(&mut dyn FnMut(Batch) -> anyhow::Result<()>) -> anyhow::Result<bool>,
-) -> anyhow::Result<(bool, Sink)> {
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
-        let writer = scope.spawn(move || -> anyhow::Result<Sink> {
-            for batch in rx {
-                batch.write(presenter, &mut sink)?;
-            }
-            Ok(sink)
-        });
-        let read_outcome = read(&mut |batch| {
-            tx.send(batch)
-                .map_err(|_| anyhow::anyhow!("the export writer stopped"))
-        });
-        drop(tx);
-        // The writer's own error says more than the reader's failed hand-over.
-        let sink = writer
-            .join()
-            .map_err(|_| anyhow::anyhow!("the export writer stopped unexpectedly"))??;
-        Ok((read_outcome?, sink))
-    })
-}
-
-/// The rows a job has done, written to the job now and then.
-struct Progress<'a> {
-    id: i64,
-    every: Duration,
-    shutdown: &'a CancellationToken,
-    rows: &'a mut i64,
-    reported: Instant,
-    figures: &'a mut crate::web::metrics::ExportRun,
-}
-
-impl Progress<'_> {
-    /// Counts a step's rows and writes the count when it is time; false once the job is no
-    /// longer running (cancelled).
-    fn step(&mut self, conn: &mut DbConn, rows: usize) -> anyhow::Result<bool> {
-        *self.rows += rows as i64;
-        self.figures.rows(*self.rows);
-        #[cfg(debug_assertions)]
-        self.drill_hold(conn)?;
-        if self.shutdown.is_cancelled() {
-            return Ok(false);
-        }
-        if self.reported.elapsed() < self.every {
-            return Ok(true);
-        }
-        self.reported = Instant::now();
-        Ok(exports::progress(conn, self.id, *self.rows, now_ms())?)
-    }
-
-    /// See [`DRILL_HOLD_ENV`]: writes the progress, then waits while the hold file exists
-    /// (or until the server stops).
-    #[cfg(debug_assertions)]
-    fn drill_hold(&mut self, conn: &mut DbConn) -> anyhow::Result<()> {
-        let Some(hold) = std::env::var_os(DRILL_HOLD_ENV).map(PathBuf::from) else {
-            return Ok(());
-        };
-        if !hold.exists() {
-            return Ok(());
-        }
-        exports::progress(conn, self.id, *self.rows, now_ms())?;
-        log::info!(
-            "export {}: held by the drill at {} rows",
-            self.id,
-            self.rows
-        );
-        while hold.exists() && !self.shutdown.is_cancelled() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
-    }
-}
-
-/// Reads the spec's rows step by step by keyset cursor and hands each step to `write`.
-/// Between steps it counts progress and notices a cancel; `Ok(false)` when cancelled.
-fn walk(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    spec: &ExportSpec,
-    presenter: &Presenter,
-    progress: &mut Progress,
-    write: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
-) -> anyhow::Result<bool> {
-    let mut checkpoint = |conn: &mut DbConn, step: usize| progress.step(conn, step);
-    match spec {
-        ExportSpec::Status { filter } => {
-            write(Batch::Header(presenter.status_header()))?;
-            let mut from = None;
-            loop {
-                let page = status::page(conn, scope, filter, from, STEP)?;
-                let step = page.rows.len();
-                write(Batch::Status(page.rows))?;
-                if !checkpoint(conn, step)? {
-                    return Ok(false);
-                }
-                match page.older {
-                    Some(p) => from = Some((p, Direction::Older)),
-                    None => return Ok(true),
-                }
-            }
-        }
-        ExportSpec::List { list, filter } => {
-            let list =
-                ListKind::from_code(list).ok_or_else(|| anyhow::anyhow!("unknown list {list}"))?;
-            write(Batch::Header(presenter.list_header(list)))?;
-            let now = now_ms();
-            let mut after = None;
-            loop {
-                let page = lists::page(conn, scope, list, filter, after, STEP, now)?;
-                let step = page.len();
-                after = page.last().map(lists::position);
-                write(Batch::List(list, page))?;
-                if !checkpoint(conn, step)? {
-                    return Ok(false);
-                }
-                if step < STEP as usize {
-                    return Ok(true);
-                }
-            }
-        }
-        ExportSpec::OpensClicks { filter } => {
-            write(Batch::Header(presenter.tracking_header()))?;
-            let mut after = None;
-            loop {
-                let page = tracking::page(conn, scope, filter, after, STEP)?;
-                let step = page.len();
-                after = page.last().map(|r| (r.occurred_at, r.id));
-                write(Batch::Tracking(page))?;
-                if !checkpoint(conn, step)? {
-                    return Ok(false);
-                }
-                if step < STEP as usize {
-                    return Ok(true);
-                }
-            }
-        }
-    }
-}
-
-/// How many rows the export will have, when that is cheap to know: the rollup for the status
-/// table, a count for the lists; opens and clicks are not counted ahead.
-fn estimate(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    spec: &ExportSpec,
-) -> anyhow::Result<Option<i64>> {
-    Ok(match spec {
-        ExportSpec::Status { filter } => {
-            let counts = status::counts(
-                conn,
-                scope,
-                &StatusFilter {
-                    status: None,
-                    reason: None,
-                    ..filter.clone()
-                },
-            )?;
-            let total = counts
-                .iter()
-                .filter(|(s, r, _)| filter.status.is_none_or(|f| f == *s) && *r == filter.reason)
-                .map(|(_, _, c)| c.n)
-                .sum();
-            Some(total)
-        }
-        ExportSpec::List { list, filter } => match ListKind::from_code(list) {
-            Some(list) => Some(lists::count(conn, scope, list, filter, now_ms())?),
-            None => None,
-        },
-        ExportSpec::OpensClicks { .. } => None,
-    })
 }
