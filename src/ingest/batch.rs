@@ -19,7 +19,7 @@ use crate::domain::{suppression_among, ListEntry, TrackKind};
 use crate::store::events as store;
 use crate::store::lists::{BounceHit, SpamHit, UnsubscribeHit};
 use crate::store::models::{Message, MessageEvent, NewMessageEvent, NewTrackingEvent};
-use crate::store::providers::{self as provider_rollup, ProviderBucket};
+use crate::store::providers::ProviderBucket;
 use crate::store::rollup::{BucketKey, HOUR_MS};
 use crate::store::{AccountScope, StoreResult};
 
