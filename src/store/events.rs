@@ -125,6 +125,37 @@ pub fn messages_by_email_ids(
     Ok(found)
 }
 
+/// The same, for a batch about to change them: on PostgreSQL the rows are locked until the
+/// batch's transaction ends (in id order, so that two batches meet in the same order), so
+/// that a concurrent batch waits and then reads what this one wrote, instead of changing a
+/// message from a state it no longer has. SQLite lets one writer in at a time anyway.
+pub fn messages_to_change(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    email_ids: &[&str],
+) -> StoreResult<Vec<Message>> {
+    let mut found = Vec::with_capacity(email_ids.len());
+    for chunk in email_ids.chunks(CHUNK) {
+        let rows: Vec<Message> = db_run!(
+            &mut *conn,
+            sqlite: |c| messages::table
+                .filter(messages::account_id.eq(scope.account_id()))
+                .filter(messages::email_id.eq_any(chunk))
+                .select(Message::as_select())
+                .load(c)?,
+            postgres: |c| messages::table
+                .filter(messages::account_id.eq(scope.account_id()))
+                .filter(messages::email_id.eq_any(chunk))
+                .order(messages::id)
+                .select(Message::as_select())
+                .for_update()
+                .load(c)?,
+        );
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// The newest message sent to `recipient`, for a bounce that names nothing else.
 pub fn latest_message_to(
     conn: &mut DbConn,

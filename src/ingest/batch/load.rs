@@ -95,7 +95,7 @@ fn load_messages<'e>(
     let mut email_ids: Vec<&str> = events.filter_map(|e| non_empty(&e.email_id)).collect();
     email_ids.sort_unstable();
     email_ids.dedup();
-    Ok(store::messages_by_email_ids(conn, scope, &email_ids)?
+    Ok(store::messages_to_change(conn, scope, &email_ids)?
         .into_iter()
         .map(|m| {
             let tracked = Tracked {

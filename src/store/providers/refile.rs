@@ -97,10 +97,14 @@ fn refile_batch(
     let next = (rows.len() as i64 == REFILE_BATCH)
         .then(|| rows.last().map(|r| (r.requested_at, r.id)))
         .flatten();
-    let ours: Vec<Message> = rows
-        .into_iter()
+    let ids: Vec<&str> = rows
+        .iter()
         .filter(|r| domain_of(&r.recipient) == domain)
+        .map(|r| r.email_id.as_str())
         .collect();
+    // Read again, locked, as ingestion reads what it changes: a batch changing one of them
+    // meanwhile is waited for, and its status is the one moved between buckets.
+    let ours = crate::store::events::messages_to_change(conn, scope, &ids)?;
     if ours.is_empty() {
         return Ok((0, next));
     }
