@@ -171,7 +171,7 @@ fn statement(scope: &AccountScope, f: &StatusFilter) -> (String, Vec<(&'static s
             )
         }
     };
-    let nulls = vec!["NULL"; WIDTH].join(", ");
+    let nulls = ["NULL"; WIDTH].join(", ");
     (
         format!(
             "((SELECT {COLUMNS} FROM messages m{join} WHERE {} ORDER BY {order}) \
@@ -272,7 +272,7 @@ mod tests {
             .unwrap();
         assert_eq!((row.id, row.email_id.as_str(), row.reason), (7, "e1", None));
         assert_eq!((row.tags.as_str(), row.smtp_reply), ("", None));
-        let end = vec!["\\N"; WIDTH].join("\t") + "\n";
+        let end = ["\\N"; WIDTH].join("\t") + "\n";
         assert!(parse_row(end.as_bytes()).unwrap().is_none());
         assert!(parse_row(b"1\t2\n").is_err());
     }
