@@ -82,7 +82,7 @@ fn existing_bounces(
     type Existing = (String, i32, i64, String, Option<String>, Option<i64>);
     let existing: Vec<Existing> =
         by_address_chunks(hits.iter().map(|h| h.address.clone()), |chunk| {
-            Ok(bounces::table
+            bounces::table
                 .filter(bounces::account_id.eq(scope.account_id()))
                 .filter(bounces::address.eq_any(chunk))
                 .select((
@@ -93,7 +93,7 @@ fn existing_bounces(
                     bounces::email_id,
                     bounces::first_bounced_at,
                 ))
-                .load(conn)?)
+                .load(conn)
         })?;
     let mut merged = HashMap::new();
     for (address, count, at, reason_text, email_id, first) in existing {
@@ -187,7 +187,7 @@ pub fn record_spam_reports(
     type Existing = (String, Option<String>, Option<String>, i64, i64);
     let existing: Vec<Existing> =
         by_address_chunks(hits.iter().map(|h| h.address.clone()), |chunk| {
-            Ok(spam_reports::table
+            spam_reports::table
                 .filter(spam_reports::account_id.eq(scope.account_id()))
                 .filter(spam_reports::address.eq_any(chunk))
                 .select((
@@ -197,7 +197,7 @@ pub fn record_spam_reports(
                     spam_reports::reported_at,
                     spam_reports::expires_at,
                 ))
-                .load(conn)?)
+                .load(conn)
         })?;
     let mut merged: HashMap<String, (SpamHit, Millis)> = HashMap::new();
     for (address, email_id, api_user, at, expires) in existing {

@@ -200,7 +200,7 @@ fn rows_by_time(
         Direction::Older => q.order((messages::requested_at.desc(), messages::id.desc())),
         Direction::Newer => q.order((messages::requested_at.asc(), messages::id.asc())),
     };
-    Ok(q.limit(limit).load(conn)?)
+    q.limit(limit).load(conn)
 }
 
 /// Up to `limit` rows of one tag from `from` on: the tag's own index leads; the message row
@@ -250,7 +250,7 @@ fn rows_by_tag(
             message_tags::message_id.asc(),
         )),
     };
-    Ok(conn.with_index_order(|conn| q.limit(limit).load(conn))?)
+    conn.with_index_order(|conn| q.limit(limit).load(conn))
 }
 
 /// The page of `rows` (read with one extra, which says there is more) newest first, with
