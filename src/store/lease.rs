@@ -56,7 +56,7 @@ impl Claim {
     /// Claims the first due row; answers its id, or none when no row is due or every due one
     /// is held by another worker.
     pub fn claim(&self, conn: &mut DbConn, binds: &[Bind]) -> StoreResult<Option<i64>> {
-        let sql = self.sql(!matches!(conn, DbConn::Sqlite(_)));
+        let sql = self.sql(db_run!(&*conn, sqlite: |_| false, postgres: |_| true));
         let claimed: Option<Claimed> = db_run!(conn, |c| {
             let mut q = diesel::sql_query(sql.as_str()).into_boxed();
             for b in binds {
