@@ -166,6 +166,9 @@ pub fn normalize_address(input: &str) -> String {
 /// `alice@example.com` → `al***@example.com`; short local parts keep one character.
 pub fn mask_address(address: &str) -> String {
     match address.rsplit_once('@') {
+        // Already masked (an export masks its cells after the rows were presented masked):
+        // masking again would turn `a***` into `a****`.
+        Some((local, _)) if local.ends_with("***") => address.to_string(),
         Some((local, domain)) => {
             let keep: String = local
                 .chars()
@@ -198,6 +201,10 @@ mod tests {
         assert!(EmailAddress::parse("a@例子.中国").is_some());
         assert_eq!(mask_address("alice@example.com"), "al***@example.com");
         assert_eq!(mask_address("al@example.com"), "a***@example.com");
+        for address in ["alice@example.com", "al@example.com", "a@example.com"] {
+            let once = mask_address(address);
+            assert_eq!(mask_address(&once), once, "masking {address} twice");
+        }
         assert_eq!(mask_address("张三丰@例子.中国"), "张三***@例子.中国");
     }
 }
