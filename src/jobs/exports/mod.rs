@@ -323,12 +323,21 @@ pub fn run(
             let name = final_name(job, format);
             std::fs::rename(&part, dir.join(&name))?;
             let size = std::fs::metadata(dir.join(&name))?.len() as i64;
-            if !exports::succeed(conn, job.id, rows, &name, size, now_ms(), KEEP_MS)? {
+            match exports::succeed(conn, job.id, rows, &name, size, now_ms(), KEEP_MS) {
+                Ok(true) => Ok(Some(rows)),
                 // Cancelled at the last moment: the file goes too.
-                let _ = std::fs::remove_file(dir.join(&name));
-                return Ok(None);
+                Ok(false) => {
+                    let _ = std::fs::remove_file(dir.join(&name));
+                    Ok(None)
+                }
+                // The database went away after the last row (a COPY stream can be read to
+                // its end from the socket's buffers): no job owns the file, and the attempt is
+                // made again, so no finished-looking file stays behind.
+                Err(e) => {
+                    let _ = std::fs::remove_file(dir.join(&name));
+                    Err(e.into())
+                }
             }
-            Ok(Some(rows))
         }
         Ok(false) => {
             let _ = std::fs::remove_file(&part);
