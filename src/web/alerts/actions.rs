@@ -22,17 +22,47 @@ pub(super) fn saved(what: &str) -> HttpResponse {
     redirect(&format!("/alerts?saved={what}"))
 }
 
+/// A rule form's refusal, shown beside the form it came from (`new` or the rule's id).
+fn problem(viewer: &Viewer, form: String, e: RuleError) -> Problem {
+    Problem {
+        form,
+        field: e.field.into(),
+        message: viewer.lang.t(e.key),
+    }
+}
+
+/// One change of rule `id` of the viewer's account, audited as `action`; `change` answers
+/// whether the account has that rule (another account's id is a 404 like a missing one).
+async fn change_rule<F>(
+    viewer: &Viewer,
+    id: i64,
+    action: &str,
+    change: F,
+) -> AppResult<HttpResponse>
+where
+    F: FnOnce(
+            &mut crate::db::DbConn,
+            &crate::store::AccountScope,
+        ) -> crate::store::StoreResult<bool>
+        + Send
+        + 'static,
+{
+    let scope = viewer.scope();
+    let found = with_db(viewer.state(), move |conn| Ok(change(conn, &scope)?)).await?;
+    if !found {
+        return Err(AppError::NotFound);
+    }
+    viewer.audit(action, id.to_string()).await?;
+    Ok(saved("rule"))
+}
+
 pub async fn create_rule(viewer: Viewer, form: web::Form<RuleFields>) -> AppResult<HttpResponse> {
     require_owner(&viewer)?;
     let fields = form.into_inner();
     let spec = match check_rule(&viewer, &fields).await? {
         Ok(spec) => spec,
         Err(e) => {
-            let problem = Problem {
-                form: "new".into(),
-                field: e.field.into(),
-                message: viewer.lang.t(e.key),
-            };
+            let problem = problem(&viewer, "new".into(), e);
             return render(&viewer, fields, None, Some(problem), None).await;
         }
     };
@@ -56,24 +86,14 @@ pub async fn update_rule(
     let spec = match check_rule(&viewer, &fields).await? {
         Ok(spec) => spec,
         Err(e) => {
-            let problem = Problem {
-                form: id.to_string(),
-                field: e.field.into(),
-                message: viewer.lang.t(e.key),
-            };
+            let problem = problem(&viewer, id.to_string(), e);
             return render(&viewer, RuleFields::default(), None, Some(problem), None).await;
         }
     };
-    let scope = viewer.scope();
-    let found = with_db(viewer.state(), move |conn| {
-        Ok(store::update_rule(conn, &scope, id, &spec, now_ms())?)
+    change_rule(&viewer, id, "alerts.rule_change", move |conn, scope| {
+        store::update_rule(conn, scope, id, &spec, now_ms())
     })
-    .await?;
-    if !found {
-        return Err(AppError::NotFound);
-    }
-    viewer.audit("alerts.rule_change", id.to_string()).await?;
-    Ok(saved("rule"))
+    .await
 }
 
 #[derive(Deserialize)]
@@ -93,40 +113,24 @@ pub async fn switch_rule(
         "off" => false,
         _ => return Err(AppError::bad_request(viewer.lang.t("alerts.error.switch"))),
     };
-    let scope = viewer.scope();
-    let found = with_db(viewer.state(), move |conn| {
-        Ok(store::set_enabled(conn, &scope, id, enabled, now_ms())?)
+    let action = if enabled {
+        "alerts.rule_on"
+    } else {
+        "alerts.rule_off"
+    };
+    change_rule(&viewer, id, action, move |conn, scope| {
+        store::set_enabled(conn, scope, id, enabled, now_ms())
     })
-    .await?;
-    if !found {
-        return Err(AppError::NotFound);
-    }
-    viewer
-        .audit(
-            if enabled {
-                "alerts.rule_on"
-            } else {
-                "alerts.rule_off"
-            },
-            id.to_string(),
-        )
-        .await?;
-    Ok(saved("rule"))
+    .await
 }
 
 pub async fn delete_rule(viewer: Viewer, path: web::Path<i64>) -> AppResult<HttpResponse> {
     require_owner(&viewer)?;
     let id = path.into_inner();
-    let scope = viewer.scope();
-    let found = with_db(viewer.state(), move |conn| {
-        Ok(store::delete_rule(conn, &scope, id)?)
+    change_rule(&viewer, id, "alerts.rule_delete", move |conn, scope| {
+        store::delete_rule(conn, scope, id)
     })
-    .await?;
-    if !found {
-        return Err(AppError::NotFound);
-    }
-    viewer.audit("alerts.rule_delete", id.to_string()).await?;
-    Ok(saved("rule"))
+    .await
 }
 
 #[derive(Deserialize)]
