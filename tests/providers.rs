@@ -446,7 +446,22 @@ both_backends!(pages_agree_with_the_messages, |db| {
         netease.body.contains("DT:SPM"),
         "the bad hour's replies are shown"
     );
-    assert!(netease.body.contains("id=\"failures\""));
+    // Its recent failures are the provider's newest soft bounces and invalid messages of the
+    // period, newest first, and nothing else.
+    let section = &netease.body[netease.body.find("id=\"failures\"").unwrap()..];
+    let listed: Vec<i64> = section
+        .match_indices("<tr data-id=\"")
+        .map(|(at, m)| {
+            let rest = &section[at + m.len()..];
+            rest[..rest.find('"').unwrap()].parse().unwrap()
+        })
+        .collect();
+    let newest = api.app.numbers(&format!(
+        "SELECT id AS n FROM messages WHERE provider = 'netease' AND status IN (2, 3) \
+         AND requested_at >= {start} ORDER BY requested_at DESC, id DESC LIMIT 20"
+    ));
+    assert!(newest.len() >= 2, "the generated mail has NetEase failures");
+    assert_eq!(listed, newest, "the newest failures, newest first");
     assert_eq!(client.get("/providers/bad%20id").status, 404);
     // Sorting and the other periods answer.
     for q in [

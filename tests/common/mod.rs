@@ -220,6 +220,23 @@ impl TestApp {
             .expect("count query")
             .n
     }
+
+    /// The column `n` of every row a query answers.
+    pub fn numbers(&self, sql: &str) -> Vec<i64> {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.conn();
+        let conn: &mut DbConn = &mut conn;
+        diesel::sql_query(sql)
+            .load::<N>(conn)
+            .expect("numbers query")
+            .into_iter()
+            .map(|r| r.n)
+            .collect()
+    }
 }
 
 impl Drop for TestApp {

@@ -2,7 +2,6 @@
 //! PostgreSQL's COPY) on the job's side, presented and written on a thread of their own, with
 //! progress and cancel noticed between steps.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -126,7 +125,7 @@ impl<'a> Progress<'a> {
     /// (or until the server stops).
     #[cfg(debug_assertions)]
     fn drill_hold(&mut self, conn: &mut DbConn) -> anyhow::Result<()> {
-        let Some(hold) = std::env::var_os(DRILL_HOLD_ENV).map(PathBuf::from) else {
+        let Some(hold) = std::env::var_os(DRILL_HOLD_ENV).map(std::path::PathBuf::from) else {
             return Ok(());
         };
         if !hold.exists() {

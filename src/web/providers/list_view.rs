@@ -63,15 +63,22 @@ pub(super) struct ListPage {
 /// The rows of `/providers` for the period, each with its change against the period before:
 /// the `max` providers with the most requests (only those rows are built), and how many
 /// providers and requests the rest hold.
+/// What `/providers` reads for a period: its totals per provider, status and reason, its
+/// requests per provider, bucket and status, and the totals of the period before it.
+pub(super) struct PeriodCounts<'a> {
+    pub(super) current: &'a [store::ProviderCount],
+    pub(super) spark: &'a [store::ProviderCount],
+    pub(super) previous: &'a [store::ProviderCount],
+}
+
 pub(super) fn provider_rows(
     window: &Window,
-    current: &[store::ProviderCount],
-    previous: &[store::ProviderCount],
+    counts: &PeriodCounts<'_>,
     account: &str,
     max: usize,
     lang: crate::web::lang::Lang,
 ) -> (Vec<ProviderRow>, usize, i64) {
-    let mut figures: Vec<(String, Figures)> = figures_by_provider(current)
+    let mut figures: Vec<(String, Figures)> = figures_by_provider(counts.current)
         .into_iter()
         .filter(|(_, f)| f.requests() > 0)
         .collect();
@@ -85,14 +92,14 @@ pub(super) fn provider_rows(
         .collect();
     let buckets = window.buckets().count();
     let mut points = vec![vec![(0i64, 0i64); buckets]; figures.len()];
-    for r in current.iter().filter(|r| (0..4).contains(&r.status)) {
+    for r in counts.spark.iter().filter(|r| (0..4).contains(&r.status)) {
         if let (Some(&i), Ok(t)) = (shown.get(r.provider.as_str()), usize::try_from(r.time)) {
             if let Some(point) = points[i].get_mut(t) {
                 add_to_bucket(point, r);
             }
         }
     }
-    let mut before = figures_by_provider(previous);
+    let mut before = figures_by_provider(counts.previous);
     let rows = figures
         .iter()
         .zip(&points)

@@ -80,10 +80,15 @@ async fn render_list(
     let lang = viewer.lang;
     let window = Window::of(viewer, days_of(query));
     let scope = viewer.scope();
-    let (from_hour, before_hour, bounds) =
-        (window.from_hour, window.before_hour, window.bounds.clone());
-    let (current, previous, domains) = with_db(viewer.state(), move |conn| {
+    let (from_hour, to_hour, before_hour, bounds) = (
+        window.from_hour,
+        window.to_hour,
+        window.before_hour,
+        window.bounds.clone(),
+    );
+    let (current, spark, previous, domains) = with_db(viewer.state(), move |conn| {
         Ok((
+            store::totals(conn, &scope, from_hour, to_hour, None)?,
             // The sparklines' days may be UTC days' worth: read ~24 times fewer rows.
             store::series(conn, &scope, &bounds, false, None)?,
             store::totals(conn, &scope, before_hour, from_hour, None)?,
@@ -92,8 +97,13 @@ async fn render_list(
     })
     .await?;
     let account = account_query(viewer);
+    let counts = PeriodCounts {
+        current: &current,
+        spark: &spark,
+        previous: &previous,
+    };
     let (mut rows, hidden, hidden_requests) =
-        provider_rows(&window, &current, &previous, &account, MAX_ROWS, lang);
+        provider_rows(&window, &counts, &account, MAX_ROWS, lang);
     let (sort, ascending) = sort_rows(&mut rows, query);
     let others = (hidden > 0).then(|| {
         lang.t("providers.others")
@@ -225,8 +235,10 @@ pub async fn page(
     let to_ms = window.to_hour * HOUR_MS;
     let (bounds, by_day) = (window.bounds.clone(), window.by_day());
     let pid = id.clone();
-    let (series, failures) = with_db(viewer.state(), move |conn| {
+    let (from_hour, to_hour) = (window.from_hour, window.to_hour);
+    let (totals, series, failures) = with_db(viewer.state(), move |conn| {
         Ok((
+            store::totals(conn, &scope, from_hour, to_hour, Some(&pid))?,
             // The trend counts the zone's own days exactly, from the provider's hours.
             store::series(conn, &scope, &bounds, true, Some(&pid))?,
             store::recent_failures(conn, &scope, &pid, from_ms, to_ms, REPLY_SAMPLE)?,
@@ -238,11 +250,11 @@ pub async fn page(
     let extra = with_account(&account, "&");
     let mut f = Figures::default();
     let mut per_bucket: HashMap<i64, (i64, i64)> = HashMap::new();
-    for r in &series {
+    for r in &totals {
         f.add(r.status, r.reason, r.count);
-        if (0..4).contains(&r.status) {
-            add_to_bucket(per_bucket.entry(r.time).or_default(), r);
-        }
+    }
+    for r in &series {
+        add_to_bucket(per_bucket.entry(r.time).or_default(), r);
     }
     let href = |s: Option<Status>, r: Option<Reason>| window.status_href(&id, s, r, &account);
     let kpis = kpis(&f, &href, lang);

@@ -1,0 +1,3 @@
+DROP INDEX messages_provider_failures;
+DROP INDEX provider_rollup_daily_by_provider;
+DROP INDEX provider_rollup_by_provider;
