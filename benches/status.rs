@@ -282,14 +282,12 @@ fn rollup_reads(
     };
     Ok(match provider {
         Some(id) => {
-            p::totals(conn, scope, from_hour, to_hour, Some(id))?.len()
-                + p::series(conn, scope, &bounds, true, Some(id))?.len()
+            p::series(conn, scope, &bounds, Some(id))?.len()
                 + p::recent_failures(conn, scope, id, from_hour * HOUR, to_hour * HOUR, 500)?.len()
         }
         None => {
             let before_hour = from_hour - (to_hour - from_hour);
-            p::totals(conn, scope, from_hour, to_hour, None)?.len()
-                + p::series(conn, scope, &bounds, false, None)?.len()
+            p::series(conn, scope, &bounds, None)?.len()
                 + p::totals(conn, scope, before_hour, from_hour, None)?.len()
                 + p::account_domains(conn, scope)?.len()
         }

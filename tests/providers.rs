@@ -124,14 +124,25 @@ impl Api {
               AND COALESCE(m.reason, 0) = r.reason)",
         );
         assert_eq!(extra, 0, "rollup buckets without their messages");
-        let misplaced = self.n(
+        // The daily rows are days of the zone the account's rollup names (the tests' zones
+        // keep one offset all year).
+        let offset = self.rollup_offset_hours();
+        let misplaced = self.n(&format!(
             "SELECT COUNT(*) AS n FROM provider_rollup_daily d WHERE d.count <> \
              (SELECT COALESCE(SUM(h.count), 0) FROM provider_rollup h \
-              WHERE h.account_id = d.account_id AND h.hour >= d.day * 24 \
-              AND h.hour < d.day * 24 + 24 AND h.provider = d.provider \
+              WHERE h.account_id = d.account_id AND h.hour >= d.day * 24 - {offset} \
+              AND h.hour < d.day * 24 + 24 - {offset} AND h.provider = d.provider \
               AND h.status = d.status AND h.reason = d.reason)",
-        );
+        ));
         assert_eq!(misplaced, 0, "daily buckets that disagree with their hours");
+        let unsummed = self.n(&format!(
+            "SELECT COUNT(*) AS n FROM (SELECT provider, (hour + {offset}) / 24 AS day, status, \
+             reason, SUM(count) AS c FROM provider_rollup GROUP BY provider, (hour + {offset}) / 24, \
+             status, reason) h WHERE h.c <> 0 AND h.c <> (SELECT COALESCE(SUM(d.count), 0) \
+             FROM provider_rollup_daily d WHERE d.provider = h.provider AND d.day = h.day \
+             AND d.status = h.status AND d.reason = h.reason)",
+        ));
+        assert_eq!(unsummed, 0, "hours missing from their days");
         for (code, kind) in [(100, 1), (101, 2)] {
             let engaged = self.n(&format!(
                 "SELECT COUNT(*) AS n FROM (SELECT DISTINCT email_id FROM tracking_events \
@@ -156,6 +167,31 @@ impl Api {
             ));
             assert_eq!(misfiled, 0, "first engagements of kind {kind} by provider");
         }
+    }
+
+    /// The offset in hours of the zone the account's daily rollup rows are days of.
+    fn rollup_offset_hours(&self) -> i64 {
+        use chrono::Offset;
+        #[derive(diesel::QueryableByName)]
+        struct Z {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            zone: String,
+        }
+        use diesel::RunQueryDsl;
+        let zone: Vec<Z> = diesel::sql_query(format!(
+            "SELECT zone FROM provider_rollup_zone WHERE account_id = {}",
+            self.account.id
+        ))
+        .load(&mut *self.app.conn())
+        .expect("rollup zone");
+        let Some(z) = zone.first() else { return 0 };
+        let tz: chrono_tz::Tz = z.zone.parse().expect("a zone");
+        let seconds = chrono::Utc::now()
+            .with_timezone(&tz)
+            .offset()
+            .fix()
+            .local_minus_utc();
+        i64::from(seconds / 3600)
     }
 
     /// Sets the account's time zone.
@@ -520,18 +556,34 @@ both_backends!(the_trend_counts_the_days_of_the_accounts_zone, |db| {
     }
     api.events(&events);
     let mut owner = api.owner();
-    for name in ["Asia/Shanghai", "America/Sao_Paulo", "UTC"] {
+    // Each zone twice: just set (the daily rows still count the days of the zone before: the
+    // pages read the hours), then with the daily rows summed again as the zone's days, as a
+    // change in settings or a server start does.
+    let zones = ["Asia/Shanghai", "America/Sao_Paulo", "UTC", "Asia/Kolkata"];
+    for (name, realigned) in zones.iter().flat_map(|z| [(*z, false), (*z, true)]) {
         api.set_zone(name);
         let zone: chrono_tz::Tz = name.parse().unwrap();
+        if realigned {
+            let scope = mailtrail::store::AccountScope::new(api.account.id);
+            let mut conn = api.app.conn();
+            mailtrail::store::providers::realign_days(&mut conn, &scope, &zone).unwrap();
+            drop(conn);
+            if zone.name() != "Asia/Kolkata" {
+                api.assert_rollup_matches();
+            }
+        }
         let page = owner.get("/providers/netease?days=7");
         assert_eq!(page.status, 200);
         let bars = trend(&page.body);
         assert_eq!(bars.len(), 7, "{name}: one bar per day of the zone");
         let today = Utc::now().with_timezone(&zone).date_naive();
+        // A day starts with the hour its midnight falls in (Kolkata's at half past).
         let start = |d: chrono::NaiveDate| {
             zone.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
                 .unwrap()
                 .timestamp_millis()
+                .div_euclid(HOUR)
+                * HOUR
         };
         for (i, (label, all, failed)) in bars.iter().enumerate() {
             let day = today - Duration::days(6 - i as i64);
@@ -549,6 +601,15 @@ both_backends!(the_trend_counts_the_days_of_the_accounts_zone, |db| {
         let total: i64 = bars.iter().map(|b| b.1).sum();
         assert!(total > 20, "{name}: the week holds mail ({total})");
     }
+    // An owner's change of zone in settings sums the daily rows again as the new zone's days.
+    let token = owner.token();
+    let saved = owner.post_form(
+        "/settings/account",
+        &[("csrf_token", &token), ("time_zone", "America/Sao_Paulo")],
+    );
+    assert_eq!(saved.status, 303);
+    assert_eq!(api.rollup_offset_hours(), -3, "the daily rows are São Paulo's days");
+    api.assert_rollup_matches();
 });
 
 both_backends!(an_owners_mapping_refiles_the_mail_already_stored, |db| {

@@ -387,6 +387,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    provider_rollup_zone (account_id) {
+        account_id -> BigInt,
+        zone -> Text,
+    }
+}
+
+diesel::table! {
     provider_domains (account_id, domain) {
         account_id -> BigInt,
         domain -> Text,
@@ -426,5 +433,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_delivery_attempts,
     provider_rollup,
     provider_rollup_daily,
+    provider_rollup_zone,
     provider_domains,
 );

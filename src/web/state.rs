@@ -31,6 +31,8 @@ impl AppState {
         let mut conn = pool.get()?;
         db::migrate(&mut conn)?;
         crate::store::partitions::ensure_ahead(&mut conn, crate::domain::now_ms())?;
+        // The daily provider rollup counts the days of each account's zone.
+        crate::store::providers::realign_all(&mut conn)?;
         drop(conn);
         let login_limiter = Arc::new(super::auth::LoginLimiter::new(&settings));
         let apiv2_limiter = Arc::new(super::sendcloud_api::CallLimiter::new(&settings));

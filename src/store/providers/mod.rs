@@ -1,7 +1,7 @@
 //! The provider rollup: message counts per account, mailbox provider, UTC hour of request,
 //! status and reason, kept current by every change of a message's status or provider (the
-//! same discipline as `status_rollup`), summed per UTC day beside it; and an account's own
-//! provider domains.
+//! same discipline as `status_rollup`), summed per day of the account's zone beside it; and an
+//! account's own provider domains.
 
 use std::collections::HashMap;
 
@@ -89,13 +89,21 @@ impl ProviderDeltas {
         *self.0.entry(bucket).or_default() += delta;
     }
 
-    /// Writes the changes into the hourly table and the daily one that sums it.
+    /// Writes the changes into the hourly table and the daily one that sums it by the days
+    /// of the zone `provider_rollup_zone` names.
     pub fn write(self, conn: &mut DbConn, scope: &AccountScope) -> StoreResult<()> {
+        if self.0.values().all(|d| *d == 0) {
+            return Ok(());
+        }
+        let zone = zone::writing_zone(conn, scope)?;
+        let mut days: HashMap<i64, i64> = HashMap::new();
         let mut daily: HashMap<ProviderBucket, i64> = HashMap::new();
         let mut hourly: Vec<(ProviderBucket, i64)> = Vec::with_capacity(self.0.len());
         for (key, delta) in self.0.into_iter().filter(|(_, d)| *d != 0) {
             let day = ProviderBucket {
-                hour: key.hour.div_euclid(HOURS_PER_DAY),
+                hour: *days
+                    .entry(key.hour)
+                    .or_insert_with(|| zone::zone_day(&zone, key.hour)),
                 ..key.clone()
             };
             *daily.entry(day).or_default() += delta;
@@ -185,10 +193,14 @@ pub fn trim(conn: &mut DbConn, scope: &AccountScope, before_hour: i64) -> StoreR
             .filter(provider_rollup::hour.lt(before_hour)),
     )
     .execute(conn)?;
+    let before_day = match zone::rollup_zone(conn, scope)? {
+        Some(zone) => zone::zone_day(&zone, before_hour),
+        None => before_hour.div_euclid(HOURS_PER_DAY),
+    };
     let daily = diesel::delete(
         provider_rollup_daily::table
             .filter(provider_rollup_daily::account_id.eq(scope.account_id()))
-            .filter(provider_rollup_daily::day.lt(before_hour.div_euclid(HOURS_PER_DAY))),
+            .filter(provider_rollup_daily::day.lt(before_day)),
     )
     .execute(conn)?;
     Ok(hourly + daily)
@@ -233,6 +245,8 @@ pub fn engaged(
 
 mod read;
 mod refile;
+pub mod zone;
 
 pub use read::*;
 pub use refile::*;
+pub use zone::{realign_all, realign_days};

@@ -1,30 +1,27 @@
 //! Reading the provider rollup: counts per provider over a period, per bucket of a period
-//! (hours, or days of the account's zone), and a provider's recent failures. The database adds
-//! the rows up (whole UTC days from the daily table, the ragged hours at a period's ends from
-//! the hourly one), so a page receives its sums, not every bucket's row.
+//! (hours, or days of the account's zone), and a provider's recent failures. The daily table
+//! holds days of the zone `provider_rollup_zone` names (the account's, unless it has just
+//! changed), so a period of whole days there reads the daily table alone; the hours at a
+//! period's ends that are not a whole day come from the hourly table.
 
 use std::collections::HashMap;
 
+use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, SmallInt, Text};
 
-use super::HOURS_PER_DAY;
+use super::zone::{rollup_zone, zone_day, zone_day_start};
+use crate::db::schema::{provider_rollup, provider_rollup_daily};
 use crate::db::DbConn;
 use crate::store::{AccountScope, StoreResult};
 
-/// Counts of one provider (or of every provider): per status and reason over a period
-/// (`time` 0), or per bucket and status (`reason` 0), as the reading says.
-#[derive(Debug, Clone, QueryableByName)]
+/// Counts of one provider (or of every provider) per status and reason: over a period (`time`
+/// 0), or per bucket of it (`time` the bucket's index).
+#[derive(Debug, Clone, Queryable)]
 pub struct ProviderCount {
-    #[diesel(sql_type = Text)]
     pub provider: String,
-    #[diesel(sql_type = BigInt)]
     pub time: i64,
-    #[diesel(sql_type = SmallInt)]
     pub status: i16,
-    #[diesel(sql_type = SmallInt)]
     pub reason: i16,
-    #[diesel(sql_type = BigInt)]
     pub count: i64,
 }
 
@@ -35,60 +32,55 @@ enum Grain {
     Day,
 }
 
-/// The hours `[from_hour, to_hour)` as spans of the two tables: the whole UTC days inside
-/// from the daily one, the ragged edges from the hourly one; empty spans left out.
-fn spans(from_hour: i64, to_hour: i64) -> Vec<(Grain, i64, i64)> {
-    let first_day = (from_hour + HOURS_PER_DAY - 1).div_euclid(HOURS_PER_DAY);
-    let end_day = to_hour.div_euclid(HOURS_PER_DAY);
-    let spans = if first_day < end_day {
-        vec![
-            (Grain::Hour, from_hour, first_day * HOURS_PER_DAY),
-            (Grain::Day, first_day, end_day),
-            (Grain::Hour, end_day * HOURS_PER_DAY, to_hour),
-        ]
-    } else {
-        vec![(Grain::Hour, from_hour, to_hour)]
-    };
-    spans.into_iter().filter(|(_, f, t)| f < t).collect()
-}
-
-/// One `SELECT` per span, joined by `UNION ALL`: each row's provider, its hour (a day's row
-/// stands at the day's middle hour), status, reason and count. Only numbers the code made
-/// are written into the text; the provider is the statement's one parameter, `$1`.
-fn spans_sql(
+/// The rows of one table over buckets `[from, to)` of its grain, of one provider or all:
+/// `time` is the row's hour or zone day.
+fn read(
+    conn: &mut DbConn,
     scope: &AccountScope,
-    spans: &[(Grain, i64, i64)],
-    provider: bool,
-    statuses: &str,
-) -> String {
-    let account = scope.account_id();
-    let narrowed = if provider { " AND provider = $1" } else { "" };
-    spans
-        .iter()
-        .map(|(grain, from, to)| {
-            let (table, column, hour) = match grain {
-                Grain::Hour => ("provider_rollup", "hour", "hour".to_string()),
-                Grain::Day => (
-                    "provider_rollup_daily",
-                    "day",
-                    format!("day * {HOURS_PER_DAY} + {}", HOURS_PER_DAY / 2),
-                ),
-            };
-            format!(
-                "SELECT provider, {hour} AS time, status, reason, count FROM {table} \
-                 WHERE account_id = {account} AND {column} >= {from} AND {column} < {to}\
-                 {narrowed}{statuses}"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ")
+    grain: Grain,
+    (from, to): (i64, i64),
+    provider: Option<&str>,
+) -> StoreResult<Vec<ProviderCount>> {
+    macro_rules! read {
+        ($t:ident, $bucket:ident) => {{
+            // Provider first when narrowed to one (the `…_by_provider` index), else the key.
+            let mut q = $t::table
+                .filter($t::account_id.eq(scope.account_id()))
+                .filter($t::$bucket.ge(from))
+                .filter($t::$bucket.lt(to))
+                .filter($t::count.ne(0))
+                .select(($t::provider, $t::$bucket, $t::status, $t::reason, $t::count))
+                .into_boxed();
+            if let Some(p) = provider {
+                q = q.filter($t::provider.eq(p));
+            }
+            q.load::<ProviderCount>(conn)
+        }};
+    }
+    match grain {
+        Grain::Hour => read!(provider_rollup, hour),
+        Grain::Day => read!(provider_rollup_daily, day),
+    }
 }
 
-fn load(conn: &mut DbConn, sql: String, provider: Option<&str>) -> StoreResult<Vec<ProviderCount>> {
-    match provider {
-        Some(p) => diesel::sql_query(sql).bind::<Text, _>(p).load(conn),
-        None => diesel::sql_query(sql).load(conn),
+/// The hours `[from_hour, to_hour)` as spans of the two tables: the whole days of `zone`
+/// (the daily rows' zone) inside from the daily one, the hours before and after them from
+/// the hourly one; empty spans left out. Without a zone, the hourly table alone.
+fn spans(zone: Option<&Tz>, from_hour: i64, to_hour: i64) -> Vec<(Grain, i64, i64)> {
+    let mut spans = vec![(Grain::Hour, from_hour, to_hour)];
+    if let Some(zone) = zone.filter(|_| from_hour < to_hour) {
+        let first = zone_day(zone, from_hour);
+        let first = first + i64::from(zone_day_start(zone, first) != from_hour);
+        let end = zone_day(zone, to_hour);
+        if first < end {
+            spans = vec![
+                (Grain::Hour, from_hour, zone_day_start(zone, first)),
+                (Grain::Day, first, end),
+                (Grain::Hour, zone_day_start(zone, end), to_hour),
+            ];
+        }
     }
+    spans.into_iter().filter(|(_, f, t)| f < t).collect()
 }
 
 /// Counts per provider, status and reason over hours `[from_hour, to_hour)`, of one provider
@@ -100,69 +92,77 @@ pub fn totals(
     to_hour: i64,
     provider: Option<&str>,
 ) -> StoreResult<Vec<ProviderCount>> {
-    let spans = spans(from_hour, to_hour);
-    if spans.is_empty() {
-        return Ok(Vec::new());
+    let zone = rollup_zone(conn, scope)?;
+    let mut sums: HashMap<(String, i16, i16), i64> = HashMap::new();
+    for (grain, from, to) in spans(zone.as_ref(), from_hour, to_hour) {
+        for r in read(conn, scope, grain, (from, to), provider)? {
+            *sums.entry((r.provider, r.status, r.reason)).or_default() += r.count;
+        }
     }
-    let sql = format!(
-        "SELECT provider, CAST(0 AS BIGINT) AS time, status, reason, \
-         CAST(SUM(count) AS BIGINT) AS count FROM ({}) AS spans \
-         GROUP BY provider, status, reason HAVING SUM(count) <> 0 \
-         ORDER BY provider, status, reason",
-        spans_sql(scope, &spans, provider.is_some(), "")
-    );
-    load(conn, sql, provider)
+    let mut rows: Vec<ProviderCount> = sums
+        .into_iter()
+        .filter(|(_, c)| *c != 0)
+        .map(|((provider, status, reason), count)| ProviderCount {
+            provider,
+            time: 0,
+            status,
+            reason,
+            count,
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.provider, a.status, a.reason).cmp(&(&b.provider, b.status, b.reason)));
+    Ok(rows)
 }
 
-/// Requests per provider, bucket and status (0–3; `reason` 0), where bucket `i` holds the
-/// hours `[bounds[i], bounds[i + 1])` (the hours of a day, or the days of the account's zone)
-/// and `time` is `i`. A period of whole UTC days (a zone at UTC) is read from the daily table
-/// with its ragged edges from the hourly one. Otherwise the hours are read and each is counted
-/// in its bucket, unless `exact` is false: then a whole UTC day of the daily table counts in the
-/// bucket that holds its middle (a sparkline's shape, read from ~24 times fewer rows), and only
-/// the edges are read by the hour.
+/// Counts per provider, bucket, status and reason, where bucket `i` holds the hours
+/// `[bounds[i], bounds[i + 1])` (the hours of a day, or the days of the account's zone) and
+/// `time` is `i`. When every bound begins a day of the daily rows' zone (the account's zone,
+/// as it is unless it has just changed), the whole days come from the daily table; else
+/// every hour is read from the hourly one. Either way each count lands in its own bucket.
 pub fn series(
     conn: &mut DbConn,
     scope: &AccountScope,
     bounds: &[i64],
-    exact: bool,
     provider: Option<&str>,
 ) -> StoreResult<Vec<ProviderCount>> {
     let (Some(&from), Some(&to)) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
     };
-    let whole_days = bounds.windows(2).all(|w| w[1] - w[0] >= HOURS_PER_DAY);
-    let aligned = bounds.iter().all(|b| b.rem_euclid(HOURS_PER_DAY) == 0);
-    let spans = if whole_days && (aligned || !exact) {
-        spans(from, to)
-    } else {
-        vec![(Grain::Hour, from, to)]
-    };
-    if spans.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT provider, CAST(time AS BIGINT) AS time, status, CAST(0 AS SMALLINT) AS reason, \
-         CAST(SUM(count) AS BIGINT) AS count FROM ({}) AS spans \
-         GROUP BY provider, time, status HAVING SUM(count) <> 0",
-        spans_sql(scope, &spans, provider.is_some(), " AND status < 4")
-    );
+    let zone = rollup_zone(conn, scope)?.filter(|z| {
+        bounds
+            .iter()
+            .all(|b| zone_day_start(z, zone_day(z, *b)) == *b)
+    });
     let last = bounds.len().saturating_sub(2);
-    let mut sums: HashMap<(String, i64, i16), i64> = HashMap::new();
-    for r in load(conn, sql, provider)? {
-        let bucket = bounds
-            .partition_point(|b| *b <= r.time)
+    let bucket_of = |hour: i64| {
+        bounds
+            .partition_point(|b| *b <= hour)
             .saturating_sub(1)
-            .min(last) as i64;
-        *sums.entry((r.provider, bucket, r.status)).or_default() += r.count;
+            .min(last) as i64
+    };
+    let mut day_buckets: HashMap<i64, i64> = HashMap::new();
+    let mut sums: HashMap<(String, i64, i16, i16), i64> = HashMap::new();
+    for (grain, from, to) in spans(zone.as_ref(), from, to) {
+        for r in read(conn, scope, grain, (from, to), provider)? {
+            let time = match (grain, &zone) {
+                (Grain::Day, Some(z)) => *day_buckets
+                    .entry(r.time)
+                    .or_insert_with(|| bucket_of(zone_day_start(z, r.time))),
+                _ => bucket_of(r.time),
+            };
+            *sums
+                .entry((r.provider, time, r.status, r.reason))
+                .or_default() += r.count;
+        }
     }
     Ok(sums
         .into_iter()
-        .map(|((provider, time, status), count)| ProviderCount {
+        .filter(|(_, c)| *c != 0)
+        .map(|((provider, time, status, reason), count)| ProviderCount {
             provider,
             time,
             status,
-            reason: 0,
+            reason,
             count,
         })
         .collect())
@@ -227,5 +227,40 @@ mod tests {
             super::FAILED,
             format!("status IN ({}, {})", codes.0, codes.1)
         );
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn start(zone: &Tz, date: &str) -> i64 {
+        let d: NaiveDate = date.parse().unwrap();
+        crate::domain::day_start(zone, d).div_euclid(crate::store::rollup::HOUR_MS)
+    }
+
+    #[test]
+    fn whole_days_of_the_rollups_zone_read_the_daily_table_alone() {
+        let zone = chrono_tz::Asia::Shanghai;
+        let (from, to) = (start(&zone, "2026-11-25"), start(&zone, "2026-12-02"));
+        let days = spans(Some(&zone), from, to);
+        assert_eq!(days.len(), 1, "{days:?}");
+        assert_eq!(days[0].0, Grain::Day);
+        assert_eq!(days[0].2 - days[0].1, 7);
+        // Half a day on each side: the hours there, the whole days between from the daily rows.
+        let ragged = spans(Some(&zone), from - 5, to + 3);
+        let grains: Vec<Grain> = ragged.iter().map(|s| s.0).collect();
+        assert_eq!(grains, [Grain::Hour, Grain::Day, Grain::Hour]);
+        assert_eq!((ragged[0].1, ragged[0].2), (from - 5, from));
+        assert_eq!((ragged[2].1, ragged[2].2), (to, to + 3));
+        // The same period over days of another zone: its inner days, the rest by the hour.
+        let utc = spans(Some(&chrono_tz::UTC), from, to);
+        let covered: i64 = utc
+            .iter()
+            .map(|(g, f, t)| (t - f) * if *g == Grain::Day { 24 } else { 1 })
+            .sum();
+        assert_eq!(covered, to - from);
+        assert_eq!(spans(None, from, to), [(Grain::Hour, from, to)]);
     }
 }

@@ -63,11 +63,10 @@ pub(super) struct ListPage {
 /// The rows of `/providers` for the period, each with its change against the period before:
 /// the `max` providers with the most requests (only those rows are built), and how many
 /// providers and requests the rest hold.
-/// What `/providers` reads for a period: its totals per provider, status and reason, its
-/// requests per provider, bucket and status, and the totals of the period before it.
+/// What `/providers` reads: the period's counts per provider, bucket, status and reason, and
+/// the totals of the period before it.
 pub(super) struct PeriodCounts<'a> {
     pub(super) current: &'a [store::ProviderCount],
-    pub(super) spark: &'a [store::ProviderCount],
     pub(super) previous: &'a [store::ProviderCount],
 }
 
@@ -92,7 +91,7 @@ pub(super) fn provider_rows(
         .collect();
     let buckets = window.buckets().count();
     let mut points = vec![vec![(0i64, 0i64); buckets]; figures.len()];
-    for r in counts.spark.iter().filter(|r| (0..4).contains(&r.status)) {
+    for r in counts.current.iter().filter(|r| (0..4).contains(&r.status)) {
         if let (Some(&i), Ok(t)) = (shown.get(r.provider.as_str()), usize::try_from(r.time)) {
             if let Some(point) = points[i].get_mut(t) {
                 add_to_bucket(point, r);

@@ -80,17 +80,11 @@ async fn render_list(
     let lang = viewer.lang;
     let window = Window::of(viewer, days_of(query));
     let scope = viewer.scope();
-    let (from_hour, to_hour, before_hour, bounds) = (
-        window.from_hour,
-        window.to_hour,
-        window.before_hour,
-        window.bounds.clone(),
-    );
-    let (current, spark, previous, domains) = with_db(viewer.state(), move |conn| {
+    let (from_hour, before_hour, bounds) =
+        (window.from_hour, window.before_hour, window.bounds.clone());
+    let (current, previous, domains) = with_db(viewer.state(), move |conn| {
         Ok((
-            store::totals(conn, &scope, from_hour, to_hour, None)?,
-            // The sparklines' days may be UTC days' worth: read ~24 times fewer rows.
-            store::series(conn, &scope, &bounds, false, None)?,
+            store::series(conn, &scope, &bounds, None)?,
             store::totals(conn, &scope, before_hour, from_hour, None)?,
             store::account_domains(conn, &scope)?,
         ))
@@ -99,7 +93,6 @@ async fn render_list(
     let account = account_query(viewer);
     let counts = PeriodCounts {
         current: &current,
-        spark: &spark,
         previous: &previous,
     };
     let (mut rows, hidden, hidden_requests) =
@@ -235,12 +228,9 @@ pub async fn page(
     let to_ms = window.to_hour * HOUR_MS;
     let (bounds, by_day) = (window.bounds.clone(), window.by_day());
     let pid = id.clone();
-    let (from_hour, to_hour) = (window.from_hour, window.to_hour);
-    let (totals, series, failures) = with_db(viewer.state(), move |conn| {
+    let (series, failures) = with_db(viewer.state(), move |conn| {
         Ok((
-            store::totals(conn, &scope, from_hour, to_hour, Some(&pid))?,
-            // The trend counts the zone's own days exactly, from the provider's hours.
-            store::series(conn, &scope, &bounds, true, Some(&pid))?,
+            store::series(conn, &scope, &bounds, Some(&pid))?,
             store::recent_failures(conn, &scope, &pid, from_ms, to_ms, REPLY_SAMPLE)?,
         ))
     })
@@ -250,11 +240,11 @@ pub async fn page(
     let extra = with_account(&account, "&");
     let mut f = Figures::default();
     let mut per_bucket: HashMap<i64, (i64, i64)> = HashMap::new();
-    for r in &totals {
-        f.add(r.status, r.reason, r.count);
-    }
     for r in &series {
-        add_to_bucket(per_bucket.entry(r.time).or_default(), r);
+        f.add(r.status, r.reason, r.count);
+        if (0..4).contains(&r.status) {
+            add_to_bucket(per_bucket.entry(r.time).or_default(), r);
+        }
     }
     let href = |s: Option<Status>, r: Option<Reason>| window.status_href(&id, s, r, &account);
     let kpis = kpis(&f, &href, lang);

@@ -48,7 +48,12 @@ pub async fn save_account(viewer: Viewer, form: web::Form<AccountForm>) -> AppRe
             },
         )?;
         let name = Some(shown.as_str()).filter(|n| !n.is_empty());
-        Ok(accounts::set_display_name(conn, &scope, name)?)
+        accounts::set_display_name(conn, &scope, name)?;
+        // The daily provider counts follow the zone's days.
+        if let Some(zone) = parse_zone(&zone) {
+            crate::store::providers::realign_days(conn, &scope, &zone)?;
+        }
+        Ok(())
     })
     .await?;
     viewer
