@@ -282,12 +282,16 @@ fn rollup_reads(
     };
     Ok(match provider {
         Some(id) => {
-            p::series(conn, scope, &bounds, Some(id))?.len()
+            let period = p::period(conn, scope, &bounds, Some(id))?;
+            period.totals.len()
+                + period.buckets.len()
                 + p::recent_failures(conn, scope, id, from_hour * HOUR, to_hour * HOUR, 500)?.len()
         }
         None => {
             let before_hour = from_hour - (to_hour - from_hour);
-            p::series(conn, scope, &bounds, None)?.len()
+            let period = p::period(conn, scope, &bounds, None)?;
+            period.totals.len()
+                + period.buckets.len()
                 + p::totals(conn, scope, before_hour, from_hour, None)?.len()
                 + p::account_domains(conn, scope)?.len()
         }

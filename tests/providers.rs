@@ -608,7 +608,11 @@ both_backends!(the_trend_counts_the_days_of_the_accounts_zone, |db| {
         &[("csrf_token", &token), ("time_zone", "America/Sao_Paulo")],
     );
     assert_eq!(saved.status, 303);
-    assert_eq!(api.rollup_offset_hours(), -3, "the daily rows are São Paulo's days");
+    assert_eq!(
+        api.rollup_offset_hours(),
+        -3,
+        "the daily rows are São Paulo's days"
+    );
     api.assert_rollup_matches();
 });
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use chrono_tz::Tz;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, SmallInt, Text};
 
 use super::zone::{rollup_zone, zone_day, zone_day_start};
 use crate::db::schema::{provider_rollup, provider_rollup_daily};
@@ -83,6 +84,86 @@ fn spans(zone: Option<&Tz>, from_hour: i64, to_hour: i64) -> Vec<(Grain, i64, i6
     spans.into_iter().filter(|(_, f, t)| f < t).collect()
 }
 
+/// A row the database summed: `grain` 0 for an hour, 1 for a zone day in `time`.
+#[derive(Debug, QueryableByName)]
+struct Summed {
+    #[diesel(sql_type = Text)]
+    provider: String,
+    #[diesel(sql_type = SmallInt)]
+    grain: i16,
+    #[diesel(sql_type = BigInt)]
+    time: i64,
+    #[diesel(sql_type = SmallInt)]
+    status: i16,
+    #[diesel(sql_type = SmallInt)]
+    reason: i16,
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// PostgreSQL sums a period's rows itself, a few hundred rows answered instead of thousands
+/// (decoding them was most of a page's time there); SQLite, where a `GROUP BY` sorts in a
+/// temporary tree, hands the rows over and they are added up here in one pass.
+fn sums_in_database(conn: &mut DbConn) -> bool {
+    crate::db::db_run!(conn, sqlite: |_| false, postgres: |_| true)
+}
+
+/// The spans' rows summed by PostgreSQL: per provider, status and reason (`by_bucket` false),
+/// or per provider, hour or day and status for the statuses 0–3.
+fn summed(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    spans: &[(Grain, i64, i64)],
+    provider: Option<&str>,
+    by_bucket: bool,
+) -> StoreResult<Vec<Summed>> {
+    let account = scope.account_id();
+    let narrowed = if provider.is_some() {
+        " AND provider = $1"
+    } else {
+        ""
+    };
+    let parts: Vec<String> = spans
+        .iter()
+        .map(|(grain, from, to)| {
+            let (table, column, code) = match grain {
+                Grain::Hour => ("provider_rollup", "hour", 0),
+                Grain::Day => ("provider_rollup_daily", "day", 1),
+            };
+            format!(
+                "SELECT provider, CAST({code} AS SMALLINT) AS grain, {column} AS time, status, \
+                 reason, count FROM {table} WHERE account_id = {account} AND {column} >= {from} \
+                 AND {column} < {to} AND count <> 0{narrowed}"
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (keys, outer, only) = if by_bucket {
+        (
+            "provider, grain, time, status",
+            "provider, grain, time, status, CAST(0 AS SMALLINT) AS reason",
+            " WHERE status < 4",
+        )
+    } else {
+        (
+            "provider, status, reason",
+            "provider, CAST(0 AS SMALLINT) AS grain, CAST(0 AS BIGINT) AS time, status, reason",
+            "",
+        )
+    };
+    let sql = format!(
+        "SELECT {outer}, CAST(SUM(count) AS BIGINT) AS count FROM ({}) AS spans{only} \
+         GROUP BY {keys} HAVING SUM(count) <> 0",
+        parts.join(" UNION ALL ")
+    );
+    match provider {
+        Some(p) => diesel::sql_query(sql).bind::<Text, _>(p).load(conn),
+        None => diesel::sql_query(sql).load(conn),
+    }
+}
+
 /// Counts per provider, status and reason over hours `[from_hour, to_hour)`, of one provider
 /// or all, in provider, status and reason order. `time` is 0.
 pub fn totals(
@@ -93,40 +174,92 @@ pub fn totals(
     provider: Option<&str>,
 ) -> StoreResult<Vec<ProviderCount>> {
     let zone = rollup_zone(conn, scope)?;
-    let mut sums: HashMap<(String, i16, i16), i64> = HashMap::new();
-    for (grain, from, to) in spans(zone.as_ref(), from_hour, to_hour) {
-        for r in read(conn, scope, grain, (from, to), provider)? {
-            *sums.entry((r.provider, r.status, r.reason)).or_default() += r.count;
+    let spans = spans(zone.as_ref(), from_hour, to_hour);
+    let mut sums = Sums::default();
+    if sums_in_database(conn) {
+        for r in summed(conn, scope, &spans, provider, false)? {
+            sums.add_total(r.provider, r.status, r.reason, r.count);
+        }
+    } else {
+        for &(grain, from, to) in &spans {
+            for r in read(conn, scope, grain, (from, to), provider)? {
+                sums.add_total(r.provider, r.status, r.reason, r.count);
+            }
         }
     }
-    let mut rows: Vec<ProviderCount> = sums
-        .into_iter()
-        .filter(|(_, c)| *c != 0)
-        .map(|((provider, status, reason), count)| ProviderCount {
-            provider,
-            time: 0,
-            status,
-            reason,
-            count,
-        })
-        .collect();
-    rows.sort_by(|a, b| (&a.provider, a.status, a.reason).cmp(&(&b.provider, b.status, b.reason)));
-    Ok(rows)
+    Ok(sums.into_period().totals)
 }
 
-/// Counts per provider, bucket, status and reason, where bucket `i` holds the hours
-/// `[bounds[i], bounds[i + 1])` (the hours of a day, or the days of the account's zone) and
-/// `time` is `i`. When every bound begins a day of the daily rows' zone (the account's zone,
-/// as it is unless it has just changed), the whole days come from the daily table; else
-/// every hour is read from the hourly one. Either way each count lands in its own bucket.
-pub fn series(
+/// A period's counts: `totals` per provider, status and reason (`time` 0), and `buckets` per
+/// provider, bucket and status 0–3 (`time` the bucket's index, `reason` 0).
+#[derive(Debug, Default)]
+pub struct Period {
+    pub totals: Vec<ProviderCount>,
+    pub buckets: Vec<ProviderCount>,
+}
+
+#[derive(Default)]
+struct Sums {
+    totals: HashMap<(String, i16, i16), i64>,
+    buckets: HashMap<(String, i64, i16), i64>,
+}
+
+impl Sums {
+    fn add_total(&mut self, provider: String, status: i16, reason: i16, count: i64) {
+        *self.totals.entry((provider, status, reason)).or_default() += count;
+    }
+
+    fn add_bucket(&mut self, provider: String, bucket: i64, status: i16, count: i64) {
+        if (0..4).contains(&status) {
+            *self.buckets.entry((provider, bucket, status)).or_default() += count;
+        }
+    }
+
+    fn into_period(self) -> Period {
+        let mut totals: Vec<ProviderCount> = self
+            .totals
+            .into_iter()
+            .filter(|(_, c)| *c != 0)
+            .map(|((provider, status, reason), count)| ProviderCount {
+                provider,
+                time: 0,
+                status,
+                reason,
+                count,
+            })
+            .collect();
+        totals.sort_by(|a, b| {
+            (&a.provider, a.status, a.reason).cmp(&(&b.provider, b.status, b.reason))
+        });
+        let buckets = self
+            .buckets
+            .into_iter()
+            .filter(|(_, c)| *c != 0)
+            .map(|((provider, time, status), count)| ProviderCount {
+                provider,
+                time,
+                status,
+                reason: 0,
+                count,
+            })
+            .collect();
+        Period { totals, buckets }
+    }
+}
+
+/// A period's counts, where bucket `i` holds the hours `[bounds[i], bounds[i + 1])` (the hours
+/// of a day, or the days of the account's zone), of one provider or all. When every bound
+/// begins a day of the daily rows' zone (the account's zone, as it is unless it has just
+/// changed), the whole days come from the daily table; else every hour is read from the
+/// hourly one. Either way each count lands in its own bucket.
+pub fn period(
     conn: &mut DbConn,
     scope: &AccountScope,
     bounds: &[i64],
     provider: Option<&str>,
-) -> StoreResult<Vec<ProviderCount>> {
+) -> StoreResult<Period> {
     let (Some(&from), Some(&to)) = (bounds.first(), bounds.last()) else {
-        return Ok(Vec::new());
+        return Ok(Period::default());
     };
     let zone = rollup_zone(conn, scope)?.filter(|z| {
         bounds
@@ -141,31 +274,35 @@ pub fn series(
             .min(last) as i64
     };
     let mut day_buckets: HashMap<i64, i64> = HashMap::new();
-    let mut sums: HashMap<(String, i64, i16, i16), i64> = HashMap::new();
-    for (grain, from, to) in spans(zone.as_ref(), from, to) {
-        for r in read(conn, scope, grain, (from, to), provider)? {
-            let time = match (grain, &zone) {
-                (Grain::Day, Some(z)) => *day_buckets
-                    .entry(r.time)
-                    .or_insert_with(|| bucket_of(zone_day_start(z, r.time))),
-                _ => bucket_of(r.time),
+    let mut bucket = |grain: Grain, time: i64| match (grain, &zone) {
+        (Grain::Day, Some(z)) => *day_buckets
+            .entry(time)
+            .or_insert_with(|| bucket_of(zone_day_start(z, time))),
+        _ => bucket_of(time),
+    };
+    let spans = spans(zone.as_ref(), from, to);
+    let mut sums = Sums::default();
+    if sums_in_database(conn) {
+        for r in summed(conn, scope, &spans, provider, false)? {
+            sums.add_total(r.provider, r.status, r.reason, r.count);
+        }
+        for r in summed(conn, scope, &spans, provider, true)? {
+            let grain = if r.grain == 1 {
+                Grain::Day
+            } else {
+                Grain::Hour
             };
-            *sums
-                .entry((r.provider, time, r.status, r.reason))
-                .or_default() += r.count;
+            sums.add_bucket(r.provider, bucket(grain, r.time), r.status, r.count);
+        }
+    } else {
+        for &(grain, from, to) in &spans {
+            for r in read(conn, scope, grain, (from, to), provider)? {
+                sums.add_bucket(r.provider.clone(), bucket(grain, r.time), r.status, r.count);
+                sums.add_total(r.provider, r.status, r.reason, r.count);
+            }
         }
     }
-    Ok(sums
-        .into_iter()
-        .filter(|(_, c)| *c != 0)
-        .map(|((provider, time, status, reason), count)| ProviderCount {
-            provider,
-            time,
-            status,
-            reason,
-            count,
-        })
-        .collect())
+    Ok(sums.into_period())
 }
 
 /// A failed message of a provider, as its page lists it.

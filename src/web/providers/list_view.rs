@@ -63,10 +63,9 @@ pub(super) struct ListPage {
 /// The rows of `/providers` for the period, each with its change against the period before:
 /// the `max` providers with the most requests (only those rows are built), and how many
 /// providers and requests the rest hold.
-/// What `/providers` reads: the period's counts per provider, bucket, status and reason, and
-/// the totals of the period before it.
+/// What `/providers` reads: the period's counts, and the totals of the period before it.
 pub(super) struct PeriodCounts<'a> {
-    pub(super) current: &'a [store::ProviderCount],
+    pub(super) current: &'a store::Period,
     pub(super) previous: &'a [store::ProviderCount],
 }
 
@@ -77,7 +76,7 @@ pub(super) fn provider_rows(
     max: usize,
     lang: crate::web::lang::Lang,
 ) -> (Vec<ProviderRow>, usize, i64) {
-    let mut figures: Vec<(String, Figures)> = figures_by_provider(counts.current)
+    let mut figures: Vec<(String, Figures)> = figures_by_provider(&counts.current.totals)
         .into_iter()
         .filter(|(_, f)| f.requests() > 0)
         .collect();
@@ -91,7 +90,7 @@ pub(super) fn provider_rows(
         .collect();
     let buckets = window.buckets().count();
     let mut points = vec![vec![(0i64, 0i64); buckets]; figures.len()];
-    for r in counts.current.iter().filter(|r| (0..4).contains(&r.status)) {
+    for r in &counts.current.buckets {
         if let (Some(&i), Ok(t)) = (shown.get(r.provider.as_str()), usize::try_from(r.time)) {
             if let Some(point) = points[i].get_mut(t) {
                 add_to_bucket(point, r);

@@ -84,7 +84,7 @@ async fn render_list(
         (window.from_hour, window.before_hour, window.bounds.clone());
     let (current, previous, domains) = with_db(viewer.state(), move |conn| {
         Ok((
-            store::series(conn, &scope, &bounds, None)?,
+            store::period(conn, &scope, &bounds, None)?,
             store::totals(conn, &scope, before_hour, from_hour, None)?,
             store::account_domains(conn, &scope)?,
         ))
@@ -230,7 +230,7 @@ pub async fn page(
     let pid = id.clone();
     let (series, failures) = with_db(viewer.state(), move |conn| {
         Ok((
-            store::series(conn, &scope, &bounds, Some(&pid))?,
+            store::period(conn, &scope, &bounds, Some(&pid))?,
             store::recent_failures(conn, &scope, &pid, from_ms, to_ms, REPLY_SAMPLE)?,
         ))
     })
@@ -240,11 +240,11 @@ pub async fn page(
     let extra = with_account(&account, "&");
     let mut f = Figures::default();
     let mut per_bucket: HashMap<i64, (i64, i64)> = HashMap::new();
-    for r in &series {
+    for r in &series.totals {
         f.add(r.status, r.reason, r.count);
-        if (0..4).contains(&r.status) {
-            add_to_bucket(per_bucket.entry(r.time).or_default(), r);
-        }
+    }
+    for r in &series.buckets {
+        add_to_bucket(per_bucket.entry(r.time).or_default(), r);
     }
     let href = |s: Option<Status>, r: Option<Reason>| window.status_href(&id, s, r, &account);
     let kpis = kpis(&f, &href, lang);
