@@ -84,7 +84,8 @@ fn spans(zone: Option<&Tz>, from_hour: i64, to_hour: i64) -> Vec<(Grain, i64, i6
     spans.into_iter().filter(|(_, f, t)| f < t).collect()
 }
 
-/// A row the database summed: `grain` 0 for an hour, 1 for a zone day in `time`.
+/// A row the database summed: `grain` 0 for an hour, 1 for a zone day in `time`, -1 for a
+/// total of the whole period.
 #[derive(Debug, QueryableByName)]
 struct Summed {
     #[diesel(sql_type = Text)]
@@ -108,8 +109,8 @@ fn sums_in_database(conn: &mut DbConn) -> bool {
     crate::db::db_run!(conn, sqlite: |_| false, postgres: |_| true)
 }
 
-/// The spans' rows summed by PostgreSQL: per provider, status and reason (`by_bucket` false),
-/// or per provider, hour or day and status for the statuses 0–3.
+/// The spans' rows summed by PostgreSQL in one scan: per provider, status and reason (`grain`
+/// -1, `time` 0) and, with `by_bucket`, per provider, hour or day and status (`reason` 0) too.
 fn summed(
     conn: &mut DbConn,
     scope: &AccountScope,
@@ -140,22 +141,20 @@ fn summed(
     if parts.is_empty() {
         return Ok(Vec::new());
     }
-    let (keys, outer, only) = if by_bucket {
+    let (grain, sets) = if by_bucket {
         (
-            "provider, grain, time, status",
-            "provider, grain, time, status, CAST(0 AS SMALLINT) AS reason",
-            " WHERE status < 4",
+            "CASE WHEN GROUPING(grain) = 1 THEN -1 ELSE grain END",
+            "GROUPING SETS ((provider, status, reason), (provider, grain, time, status))",
         )
     } else {
-        (
-            "provider, status, reason",
-            "provider, CAST(0 AS SMALLINT) AS grain, CAST(0 AS BIGINT) AS time, status, reason",
-            "",
-        )
+        ("-1", "provider, status, reason")
     };
     let sql = format!(
-        "SELECT {outer}, CAST(SUM(count) AS BIGINT) AS count FROM ({}) AS spans{only} \
-         GROUP BY {keys} HAVING SUM(count) <> 0",
+        "SELECT provider, CAST({grain} AS SMALLINT) AS grain, \
+         CAST({} AS BIGINT) AS time, status, CAST(COALESCE(reason, 0) AS SMALLINT) AS reason, \
+         CAST(SUM(count) AS BIGINT) AS count FROM ({}) AS spans GROUP BY {sets} \
+         HAVING SUM(count) <> 0",
+        if by_bucket { "COALESCE(time, 0)" } else { "0" },
         parts.join(" UNION ALL ")
     );
     match provider {
@@ -283,16 +282,12 @@ pub fn period(
     let spans = spans(zone.as_ref(), from, to);
     let mut sums = Sums::default();
     if sums_in_database(conn) {
-        for r in summed(conn, scope, &spans, provider, false)? {
-            sums.add_total(r.provider, r.status, r.reason, r.count);
-        }
         for r in summed(conn, scope, &spans, provider, true)? {
-            let grain = if r.grain == 1 {
-                Grain::Day
-            } else {
-                Grain::Hour
-            };
-            sums.add_bucket(r.provider, bucket(grain, r.time), r.status, r.count);
+            match r.grain {
+                -1 => sums.add_total(r.provider, r.status, r.reason, r.count),
+                1 => sums.add_bucket(r.provider, bucket(Grain::Day, r.time), r.status, r.count),
+                _ => sums.add_bucket(r.provider, bucket(Grain::Hour, r.time), r.status, r.count),
+            }
         }
     } else {
         for &(grain, from, to) in &spans {
