@@ -3,16 +3,16 @@
 //! requests that entries added by the batch now cover.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use super::{bucket, Batch};
 use crate::db::DbConn;
 use crate::domain::Millis;
+use crate::ingest::phases::{add, timed, Phase};
 use crate::store::events::{self as store, NewMessage};
 use crate::store::lists;
 use crate::store::models::{Message, MessageTag};
-use crate::store::providers::{
-    engaged, engagement_status, move_engagement, ProviderBucket, ProviderDeltas,
-};
+use crate::store::providers::{engaged, engagement_status, ProviderBucket};
 use crate::store::rollup::{self, BucketKey};
 use crate::store::StoreResult;
 
@@ -22,17 +22,21 @@ type Deltas = (Vec<(BucketKey, i64)>, Vec<((BucketKey, String), i64)>);
 impl Batch<'_> {
     /// Writes everything the batch decided, in bulk.
     pub(super) fn write(&mut self, conn: &mut DbConn) -> StoreResult<()> {
-        self.write_messages(conn)?;
+        timed(Phase::Messages, || self.write_messages(conn))?;
         self.write_children(conn)?;
         let scope = self.scope;
-        lists::record_bounces(conn, &scope, &self.bounces)?;
-        lists::record_spam_reports(conn, &scope, &self.spam_reports)?;
-        lists::record_unsubscribes(conn, &scope, &self.unsubscribes)?;
-        let (deltas, tag_deltas) = self.rollup_deltas();
-        rollup::apply(conn, &scope, &deltas)?;
-        rollup::apply_tags(conn, &scope, &tag_deltas)?;
-        self.write_provider_deltas(conn)?;
-        self.catch_up(conn)
+        timed(Phase::Tracking, || -> StoreResult<()> {
+            lists::record_bounces(conn, &scope, &self.bounces)?;
+            lists::record_spam_reports(conn, &scope, &self.spam_reports)?;
+            lists::record_unsubscribes(conn, &scope, &self.unsubscribes)
+        })?;
+        timed(Phase::Rollup, || -> StoreResult<()> {
+            let (deltas, tag_deltas) = self.rollup_deltas();
+            rollup::apply(conn, &scope, &deltas)?;
+            rollup::apply_tags(conn, &scope, &tag_deltas)
+        })?;
+        timed(Phase::ProviderRollup, || self.write_provider_deltas(conn))?;
+        timed(Phase::CatchUp, || self.catch_up(conn))
     }
 
     /// The provider rollup's changes: each changed message's move, the batch's first opens and
@@ -40,29 +44,26 @@ impl Batch<'_> {
     /// message the batch re-filed (its MX named another provider) moved along with it.
     fn write_provider_deltas(&mut self, conn: &mut DbConn) -> StoreResult<()> {
         let scope = self.scope;
-        let mut deltas = ProviderDeltas::default();
+        let mut deltas: HashMap<ProviderBucket, i64> = HashMap::new();
         let mut refiled: Vec<&str> = Vec::new();
         for t in self.messages.values().filter(|t| t.changed) {
-            deltas.moved(t.provider_before.as_ref(), &t.message);
-            if t.provider_before
-                .as_ref()
-                .is_some_and(|b| b.provider != t.message.provider)
-            {
-                refiled.push(&t.message.email_id);
+            let now = ProviderBucket::of(&t.message);
+            if t.provider_before.as_ref() != Some(&now) {
+                if let Some(before) = &t.provider_before {
+                    *deltas.entry(before.clone()).or_default() -= 1;
+                    if before.provider != now.provider {
+                        refiled.push(&t.message.email_id);
+                    }
+                }
+                *deltas.entry(now).or_default() += 1;
             }
         }
         let fresh: HashSet<(String, bool)> = self.engagement.drain(..).collect();
         for (email_id, click) in &fresh {
             if let Some(t) = self.messages.get(email_id) {
-                let bucket = ProviderBucket::of(&t.message);
-                deltas.add(
-                    ProviderBucket {
-                        status: engagement_status(*click),
-                        reason: 0,
-                        ..bucket
-                    },
-                    1,
-                );
+                *deltas
+                    .entry(engagement_bucket(&t.message, *click))
+                    .or_default() += 1;
             }
         }
         for (email_id, click) in engaged(conn, &scope, &refiled)? {
@@ -71,10 +72,19 @@ impl Batch<'_> {
                 fresh.contains(&(email_id.clone(), click)),
                 &t.provider_before,
             ) {
-                move_engagement(&mut deltas, before, &t.message, click);
+                // The message's first open (or click) moves from its old bucket to its new one.
+                let from = ProviderBucket {
+                    status: engagement_status(click),
+                    reason: 0,
+                    ..before.clone()
+                };
+                *deltas.entry(from).or_default() -= 1;
+                *deltas
+                    .entry(engagement_bucket(&t.message, click))
+                    .or_default() += 1;
             }
         }
-        deltas.write(conn, &scope)
+        rollup::apply_providers(conn, &scope, &deltas)
     }
 
     /// The new messages (learning their ids) and their tag rows.
@@ -130,6 +140,7 @@ impl Batch<'_> {
     /// and send logs.
     fn write_children(&mut self, conn: &mut DbConn) -> StoreResult<()> {
         let scope = self.scope;
+        let events = Instant::now();
         for row in &mut self.log {
             row.message_id = self.messages.get(&row.email_id).map(|t| t.message.id);
         }
@@ -140,6 +151,8 @@ impl Batch<'_> {
                 store::attach_events(conn, &scope, message_id, ids)?;
             }
         }
+        add(Phase::Events, events.elapsed());
+        let statuses = Instant::now();
         let changed: Vec<&Message> = self
             .messages
             .values()
@@ -147,6 +160,8 @@ impl Batch<'_> {
             .map(|t| &t.message)
             .collect();
         store::update_statuses(conn, &scope, &changed)?;
+        add(Phase::Statuses, statuses.elapsed());
+        let tracking = Instant::now();
         for row in &mut self.tracking {
             row.message_id = self.messages.get(&row.email_id).map(|t| t.message.id);
         }
@@ -162,6 +177,7 @@ impl Batch<'_> {
                 store::append_send_log(conn, &scope, message_id, lines)?;
             }
         }
+        add(Phase::Tracking, tracking.elapsed());
         Ok(())
     }
 
@@ -212,5 +228,14 @@ impl Batch<'_> {
         }
         crate::ingest::suppress::catch_up(conn, &self.scope, &since, self.now)?;
         Ok(())
+    }
+}
+
+/// The provider bucket a message's first open (or click) counts in.
+fn engagement_bucket(m: &Message, click: bool) -> ProviderBucket {
+    ProviderBucket {
+        status: engagement_status(click),
+        reason: 0,
+        ..ProviderBucket::of(m)
     }
 }
