@@ -153,11 +153,14 @@ impl Batch<'_> {
         }
         add(Phase::Events, events.elapsed());
         let statuses = Instant::now();
-        let changed: Vec<&Message> = self
+        let changed: Vec<(&Message, bool)> = self
             .messages
             .values()
             .filter(|t| t.changed && !t.is_new)
-            .map(|t| &t.message)
+            .map(|t| {
+                let refiled = t.provider_before.as_ref().map(|b| &b.provider);
+                (&t.message, refiled != Some(&t.message.provider))
+            })
             .collect();
         store::update_statuses(conn, &scope, &changed)?;
         add(Phase::Statuses, statuses.elapsed());
