@@ -253,6 +253,7 @@ fn main() {
         w.join().unwrap();
     }
     let api_secs = started.elapsed().as_secs_f64();
+    let spent = mailtrail::ingest::phases::spent();
     actix_web::rt::System::new().block_on(handle.stop(true));
     server_thread.join().unwrap();
 
@@ -309,5 +310,38 @@ fn main() {
     println!(
         "  ratio API / bare insert:     {:>10.2}",
         api_rate / bare_rate
+    );
+    print_phases(&spent, api_secs, bare_secs, o.batch);
+}
+
+/// Where the API path's time went, per batch, beside the bare insert's time per batch.
+fn print_phases(
+    spent: &mailtrail::ingest::phases::Spent,
+    api_secs: f64,
+    bare_secs: f64,
+    size: usize,
+) {
+    let batches = spent.batches.max(1) as f64;
+    let per_batch = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / batches;
+    let total = per_batch(spent.total);
+    println!(
+        "  per batch of {size}: API {:.1} ms wall, of which {total:.1} ms in ingest; bare insert {:.1} ms",
+        api_secs * 1000.0 / batches,
+        bare_secs * 1000.0 / batches,
+    );
+    for (phase, d) in &spent.phases {
+        let ms = per_batch(*d);
+        println!(
+            "    {:<16} {ms:>7.2} ms  {:>4.0} %",
+            phase.name(),
+            100.0 * ms / total.max(f64::MIN_POSITIVE)
+        );
+    }
+    let phased: f64 = spent.phases.iter().map(|(_, d)| per_batch(*d)).sum();
+    println!(
+        "    {:<16} {:>7.2} ms  {:>4.0} %",
+        "unphased",
+        total - phased,
+        100.0 * (total - phased) / total.max(f64::MIN_POSITIVE)
     );
 }

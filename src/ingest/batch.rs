@@ -12,6 +12,7 @@ use diesel::Connection;
 
 use self::step::Step;
 use super::fold::{self, StatusStep};
+use super::phases::{self, Phase};
 use super::{Event, EventKind, Outcome, Sender};
 use crate::db::DbConn;
 use crate::domain::{normalize_address, Millis, Reason, Status};
@@ -33,6 +34,7 @@ pub fn ingest(
 ) -> StoreResult<Vec<Outcome>> {
     let started = std::time::Instant::now();
     let _writer = conn.sqlite_writer_turn();
+    let held = std::time::Instant::now();
     // PostgreSQL: the months these rows fall in must have their partitions; made outside the
     // batch's transaction so that no one waits on its locks. Usually they exist already.
     crate::store::partitions::ensure_months(
@@ -42,17 +44,27 @@ pub fn ingest(
             .map(|e| e.occurred_at)
             .filter(|at| Event::plausible_time(*at)),
     )?;
+    phases::add(Phase::Partitions, held.elapsed());
     let mut attempt = 1;
     loop {
+        let mut written = None;
         let applied = conn.transaction(|conn| {
-            store::begin_writing(conn)?;
-            let mut batch = Batch::load(conn, scope, sender, events)?;
-            for (index, event) in events.iter().enumerate() {
-                batch.take(index, event);
-            }
+            let mut batch = phases::timed(Phase::Load, || {
+                store::begin_writing(conn)?;
+                Batch::load(conn, scope, sender, events)
+            })?;
+            phases::timed(Phase::Fold, || {
+                for (index, event) in events.iter().enumerate() {
+                    batch.take(index, event);
+                }
+            });
             batch.write(conn)?;
+            written = Some(std::time::Instant::now());
             Ok(batch.outcomes)
         });
+        if let Some(written) = written {
+            phases::add(Phase::Commit, written.elapsed());
+        }
         match applied {
             // Concurrent batches on PostgreSQL may create the same message (one emailId from
             // two clients, or a client's retry racing its first try) or lock the same rows in
@@ -63,6 +75,7 @@ pub fn ingest(
                 attempt += 1;
             }
             Ok(outcomes) => {
+                phases::batch_done(held.elapsed());
                 count(events, &outcomes, started);
                 return Ok(outcomes);
             }

@@ -5,6 +5,7 @@
 mod batch;
 pub mod bounce;
 pub mod fold;
+pub mod phases;
 pub mod sendcloud;
 pub mod suppress;
 

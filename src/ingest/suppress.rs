@@ -94,7 +94,8 @@ pub fn catch_up(
     if changed.is_empty() {
         return Ok(0);
     }
-    let rows: Vec<&Message> = changed.iter().collect();
+    // Suppression changes a message's status, never its provider.
+    let rows: Vec<(&Message, bool)> = changed.iter().map(|m| (m, false)).collect();
     store::update_statuses(conn, scope, &rows)?;
     store::insert_events(conn, &log)?;
     let deltas: Vec<(BucketKey, i64)> = deltas.into_iter().filter(|(_, d)| *d != 0).collect();

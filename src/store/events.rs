@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Nullable, SmallInt, Text};
+use diesel::sqlite::Sqlite;
 
 use super::models::{Message, MessageEvent, MessageTag, NewMessageEvent, NewTrackingEvent};
 use super::{AccountScope, StoreResult};
@@ -276,40 +278,78 @@ pub fn attach_events(
     Ok(())
 }
 
-/// Writes the status columns of changed messages. SQLite runs one prepared statement per
-/// message (in process, a run costs less than parsing a fresh multi-row statement);
-/// PostgreSQL gets a multi-row UPDATE per chunk, since there every statement is a round trip;
-/// the request time lets it look in the one partition that holds each message.
+/// Writes the status columns of changed messages, each with whether its provider changed.
+/// SQLite runs one prepared statement per message (in process, a run costs less than parsing
+/// a fresh multi-row statement), leaving the provider column and its index alone where it did
+/// not change; PostgreSQL gets a multi-row UPDATE per chunk, since there every statement is a
+/// round trip; the request time lets it look in the one partition that holds each message.
 pub fn update_statuses(
     conn: &mut DbConn,
     scope: &AccountScope,
-    rows: &[&Message],
+    rows: &[(&Message, bool)],
 ) -> StoreResult<()> {
+    let account_id = scope.account_id();
     db_run!(
         conn,
         sqlite: |c| {
-            for m in rows {
-                // On SQLite's own connection, so that the statement is prepared once.
-                diesel::update(
-                    messages::table
-                        .filter(messages::id.eq(m.id))
-                        .filter(messages::account_id.eq(scope.account_id())),
-                )
-                .set((
-                    messages::status.eq(m.status),
-                    messages::reason.eq(m.reason),
-                    messages::smtp_reply.eq(m.smtp_reply.as_deref()),
-                    messages::rule.eq(m.rule.as_deref()),
-                    messages::updated_at.eq(m.updated_at),
-                    messages::provider.eq(&m.provider),
-                ))
-                .execute(c)?;
+            for (m, refiled) in rows {
+                if *refiled {
+                    SetStatus::<true> { m, account_id }.execute(c)?;
+                } else {
+                    SetStatus::<false> { m, account_id }.execute(c)?;
+                }
             }
             Ok(())
         },
-        postgres: |c| update_statuses_in_chunks(c, scope, rows),
+        postgres: |c| {
+            let rows: Vec<&Message> = rows.iter().map(|(m, _)| *m).collect();
+            update_statuses_in_chunks(c, scope, &rows)
+        },
     )
 }
+
+/// One message's status columns (and its provider when `PROVIDER`), as a statement SQLite
+/// prepares once per connection: diesel never caches the prepared statement of an UPDATE,
+/// and parsing it cost more than running it.
+struct SetStatus<'a, const PROVIDER: bool> {
+    m: &'a Message,
+    account_id: i64,
+}
+
+/// The query id of [`SetStatus`].
+pub struct SetStatusId<const PROVIDER: bool>;
+
+impl<const PROVIDER: bool> QueryId for SetStatus<'_, PROVIDER> {
+    type QueryId = SetStatusId<PROVIDER>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const PROVIDER: bool> QueryFragment<Sqlite> for SetStatus<'_, PROVIDER> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        let m = self.m;
+        out.push_sql("UPDATE messages SET status = ");
+        out.push_bind_param::<SmallInt, i16>(&m.status)?;
+        out.push_sql(", reason = ");
+        out.push_bind_param::<Nullable<SmallInt>, Option<i16>>(&m.reason)?;
+        out.push_sql(", smtp_reply = ");
+        out.push_bind_param::<Nullable<Text>, Option<String>>(&m.smtp_reply)?;
+        out.push_sql(", rule = ");
+        out.push_bind_param::<Nullable<Text>, Option<String>>(&m.rule)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<BigInt, i64>(&m.updated_at)?;
+        if PROVIDER {
+            out.push_sql(", provider = ");
+            out.push_bind_param::<Text, String>(&m.provider)?;
+        }
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<BigInt, i64>(&m.id)?;
+        out.push_sql(" AND account_id = ");
+        out.push_bind_param::<BigInt, i64>(&self.account_id)?;
+        Ok(())
+    }
+}
+
+impl<const PROVIDER: bool, Conn> RunQueryDsl<Conn> for SetStatus<'_, PROVIDER> {}
 
 fn update_statuses_in_chunks(
     conn: &mut PgConnection,

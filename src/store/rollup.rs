@@ -7,11 +7,14 @@ use std::collections::HashMap;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
-use diesel::upsert::excluded;
 
+use super::providers::ProviderBucket;
 use super::{AccountScope, StoreResult};
 use crate::db::schema::{status_rollup, status_rollup_daily, status_rollup_tags};
-use crate::db::{db_run, DbConn};
+use crate::db::DbConn;
+
+mod add;
+pub use add::{add_counts, CountTable, ProviderDay, ProviderHour, Value};
 
 pub const HOUR_MS: i64 = 3_600_000;
 const HOURS_PER_DAY: i64 = 24;
@@ -42,18 +45,10 @@ pub fn apply(
         };
         *daily.entry(day).or_default() += delta;
     }
-    upsert(
-        conn,
-        scope,
-        Grain::Hour,
-        changes.iter().map(|(k, d)| (k, "", *d)),
-    )?;
-    upsert(
-        conn,
-        scope,
-        Grain::Day,
-        daily.iter().map(|(k, d)| (k, "", *d)),
-    )
+    let hourly: Vec<(&BucketKey, &str, i64)> = changes.iter().map(|(k, d)| (k, "", *d)).collect();
+    let daily: Vec<(&BucketKey, &str, i64)> = daily.iter().map(|(k, d)| (k, "", *d)).collect();
+    add_counts::<add::StatusHour>(conn, &rows(scope, hourly, false))?;
+    add_counts::<add::StatusDay>(conn, &rows(scope, daily, false))
 }
 
 /// Adds `delta` to each tag's bucket: the same change as [`apply`] made once for each tag of
@@ -63,12 +58,90 @@ pub fn apply_tags(
     scope: &AccountScope,
     changes: &[((BucketKey, String), i64)],
 ) -> StoreResult<()> {
-    upsert(
-        conn,
-        scope,
-        Grain::TagHour,
-        changes.iter().map(|((k, tag), d)| (k, tag.as_str(), *d)),
-    )
+    let tagged = changes
+        .iter()
+        .map(|((k, tag), d)| (k, tag.as_str(), *d))
+        .collect();
+    add_counts::<add::StatusTagHour>(conn, &rows(scope, tagged, true))
+}
+
+/// Adds each provider bucket's delta to the provider rollup: `hourly` keyed by UTC hour,
+/// `daily` by zone day (see `ProviderDeltas::write`), in a handful of statements.
+pub fn apply_providers(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    hourly: &HashMap<ProviderBucket, i64>,
+    daily: &HashMap<ProviderBucket, i64>,
+) -> StoreResult<()> {
+    add_counts::<ProviderHour>(conn, &provider_rows(scope, hourly))?;
+    add_counts::<ProviderDay>(conn, &provider_rows(scope, daily))
+}
+
+/// The provider rollup's rows for `changes`, the zero ones left out, in key order.
+fn provider_rows<'k>(
+    scope: &AccountScope,
+    changes: &'k HashMap<ProviderBucket, i64>,
+) -> Vec<Value<'k>> {
+    let mut sorted: Vec<(&ProviderBucket, i64)> = changes
+        .iter()
+        .filter(|(_, d)| **d != 0)
+        .map(|(k, d)| (k, *d))
+        .collect();
+    sorted.sort_by(|(a, _), (b, _)| {
+        (a.hour, &a.provider, a.status, a.reason).cmp(&(b.hour, &b.provider, b.status, b.reason))
+    });
+    let mut values = Vec::with_capacity(sorted.len() * 6);
+    for (key, delta) in sorted {
+        values.extend([
+            Value::Big(scope.account_id()),
+            Value::Text(&key.provider),
+            Value::Big(key.hour),
+            Value::Small(key.status),
+            Value::Small(key.reason),
+            Value::Big(delta),
+        ]);
+    }
+    values
+}
+
+/// The rows of a rollup table for `changes` (bucket, tag, delta): the zero ones left out, in
+/// key order; `key.hour` holds the bucket in the table's unit (an hour or a day since the
+/// epoch), the tag counts only in the per-tag table.
+fn rows<'k>(
+    scope: &AccountScope,
+    mut changes: Vec<(&'k BucketKey, &'k str, i64)>,
+    tagged: bool,
+) -> Vec<Value<'k>> {
+    changes.retain(|(_, _, delta)| *delta != 0);
+    changes.sort_by(|(a, a_tag, _), (b, b_tag, _)| {
+        let key = |k: &'k BucketKey, tag: &'k str| {
+            (
+                tag,
+                k.hour,
+                k.status,
+                k.reason,
+                k.api_user.as_str(),
+                k.mail_type,
+            )
+        };
+        key(a, a_tag).cmp(&key(b, b_tag))
+    });
+    let mut values = Vec::with_capacity(changes.len() * 8);
+    for (key, tag, delta) in changes {
+        values.push(Value::Big(scope.account_id()));
+        if tagged {
+            values.push(Value::Text(tag));
+        }
+        values.extend([
+            Value::Big(key.hour),
+            Value::Small(key.status),
+            Value::Small(key.reason),
+            Value::Text(&key.api_user),
+            Value::Small(key.mail_type),
+            Value::Big(delta),
+        ]);
+    }
+    values
 }
 
 /// The tables of the rollup: the same count, bucketed by UTC hour or UTC day, or by tag and
@@ -78,73 +151,6 @@ enum Grain {
     Hour,
     Day,
     TagHour,
-}
-
-/// Adds a change to one bucket of rollup table `$t`, whose bucket column is `$bucket`; the
-/// key columns ahead of the bucket (the account, and the tag) are `$lead`.
-macro_rules! add_to_bucket {
-    ($conn:expr, $t:ident, $bucket:ident, ($($lead:ident = $lead_value:expr),+), $key:expr, $delta:expr) => {{
-        let key: &BucketKey = $key;
-        let row = (
-            $($t::$lead.eq($lead_value),)+
-            $t::$bucket.eq(key.hour),
-            $t::status.eq(key.status),
-            $t::reason.eq(key.reason),
-            $t::api_user.eq(&key.api_user),
-            $t::mail_type.eq(key.mail_type),
-            $t::count.eq($delta),
-        );
-        db_run!(&mut *$conn, |c| diesel::insert_into($t::table)
-            .values(row)
-            .on_conflict(($($t::$lead,)+ $t::$bucket, $t::status, $t::reason, $t::api_user, $t::mail_type))
-            .do_update()
-            .set($t::count.eq($t::count + excluded($t::count)))
-            .execute(c))
-    }};
-}
-
-/// `key.hour` holds the bucket in the grain's unit (an hour or a day since the epoch); the
-/// tag counts only in the per-tag table.
-fn upsert<'k>(
-    conn: &mut DbConn,
-    scope: &AccountScope,
-    grain: Grain,
-    changes: impl Iterator<Item = (&'k BucketKey, &'k str, i64)>,
-) -> StoreResult<()> {
-    let account = scope.account_id();
-    for (key, tag, delta) in changes.filter(|(_, _, delta)| *delta != 0) {
-        match grain {
-            Grain::Hour => {
-                add_to_bucket!(
-                    conn,
-                    status_rollup,
-                    hour,
-                    (account_id = account),
-                    key,
-                    delta
-                )
-            }
-            Grain::Day => {
-                add_to_bucket!(
-                    conn,
-                    status_rollup_daily,
-                    day,
-                    (account_id = account),
-                    key,
-                    delta
-                )
-            }
-            Grain::TagHour => add_to_bucket!(
-                conn,
-                status_rollup_tags,
-                hour,
-                (account_id = account, tag = tag),
-                key,
-                delta
-            ),
-        }?;
-    }
-    Ok(())
 }
 
 /// `SUM(count)` as a BIGINT on both backends (PostgreSQL's own sum of bigints is numeric).

@@ -3,10 +3,12 @@
 //! requests that entries added by the batch now cover.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use super::{bucket, Batch};
 use crate::db::DbConn;
 use crate::domain::Millis;
+use crate::ingest::phases::{add, timed, Phase};
 use crate::store::events::{self as store, NewMessage};
 use crate::store::lists;
 use crate::store::models::{Message, MessageTag};
@@ -22,17 +24,21 @@ type Deltas = (Vec<(BucketKey, i64)>, Vec<((BucketKey, String), i64)>);
 impl Batch<'_> {
     /// Writes everything the batch decided, in bulk.
     pub(super) fn write(&mut self, conn: &mut DbConn) -> StoreResult<()> {
-        self.write_messages(conn)?;
+        timed(Phase::Messages, || self.write_messages(conn))?;
         self.write_children(conn)?;
         let scope = self.scope;
-        lists::record_bounces(conn, &scope, &self.bounces)?;
-        lists::record_spam_reports(conn, &scope, &self.spam_reports)?;
-        lists::record_unsubscribes(conn, &scope, &self.unsubscribes)?;
-        let (deltas, tag_deltas) = self.rollup_deltas();
-        rollup::apply(conn, &scope, &deltas)?;
-        rollup::apply_tags(conn, &scope, &tag_deltas)?;
-        self.write_provider_deltas(conn)?;
-        self.catch_up(conn)
+        timed(Phase::Tracking, || -> StoreResult<()> {
+            lists::record_bounces(conn, &scope, &self.bounces)?;
+            lists::record_spam_reports(conn, &scope, &self.spam_reports)?;
+            lists::record_unsubscribes(conn, &scope, &self.unsubscribes)
+        })?;
+        timed(Phase::Rollup, || -> StoreResult<()> {
+            let (deltas, tag_deltas) = self.rollup_deltas();
+            rollup::apply(conn, &scope, &deltas)?;
+            rollup::apply_tags(conn, &scope, &tag_deltas)
+        })?;
+        timed(Phase::ProviderRollup, || self.write_provider_deltas(conn))?;
+        timed(Phase::CatchUp, || self.catch_up(conn))
     }
 
     /// The provider rollup's changes: each changed message's move, the batch's first opens and
@@ -130,6 +136,7 @@ impl Batch<'_> {
     /// and send logs.
     fn write_children(&mut self, conn: &mut DbConn) -> StoreResult<()> {
         let scope = self.scope;
+        let events = Instant::now();
         for row in &mut self.log {
             row.message_id = self.messages.get(&row.email_id).map(|t| t.message.id);
         }
@@ -140,13 +147,20 @@ impl Batch<'_> {
                 store::attach_events(conn, &scope, message_id, ids)?;
             }
         }
-        let changed: Vec<&Message> = self
+        add(Phase::Events, events.elapsed());
+        let statuses = Instant::now();
+        let changed: Vec<(&Message, bool)> = self
             .messages
             .values()
             .filter(|t| t.changed && !t.is_new)
-            .map(|t| &t.message)
+            .map(|t| {
+                let refiled = t.provider_before.as_ref().map(|b| &b.provider);
+                (&t.message, refiled != Some(&t.message.provider))
+            })
             .collect();
         store::update_statuses(conn, &scope, &changed)?;
+        add(Phase::Statuses, statuses.elapsed());
+        let tracking = Instant::now();
         for row in &mut self.tracking {
             row.message_id = self.messages.get(&row.email_id).map(|t| t.message.id);
         }
@@ -162,6 +176,7 @@ impl Batch<'_> {
                 store::append_send_log(conn, &scope, message_id, lines)?;
             }
         }
+        add(Phase::Tracking, tracking.elapsed());
         Ok(())
     }
 

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 
 use super::models::Message;
 use super::rollup::HOUR_MS;
@@ -17,33 +16,6 @@ use crate::domain::providers::ProviderMap;
 use crate::domain::Millis;
 
 pub const HOURS_PER_DAY: i64 = 24;
-
-/// Adds a change to one bucket of rollup table `$t`, whose time column is `$bucket`.
-macro_rules! add_to_bucket {
-    ($conn:expr, $t:ident, $bucket:ident, $account:expr, $key:expr, $delta:expr) => {{
-        let key: &ProviderBucket = $key;
-        let row = (
-            $t::account_id.eq($account),
-            $t::provider.eq(&key.provider),
-            $t::$bucket.eq(key.hour),
-            $t::status.eq(key.status),
-            $t::reason.eq(key.reason),
-            $t::count.eq($delta),
-        );
-        db_run!(&mut *$conn, |c| diesel::insert_into($t::table)
-            .values(row)
-            .on_conflict((
-                $t::account_id,
-                $t::$bucket,
-                $t::provider,
-                $t::status,
-                $t::reason
-            ))
-            .do_update()
-            .set($t::count.eq($t::count + excluded($t::count)))
-            .execute(c))
-    }};
-}
 
 /// The bucket of the provider rollup a message counts in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -90,7 +62,7 @@ impl ProviderDeltas {
     }
 
     /// Writes the changes into the hourly table and the daily one that sums it by the days
-    /// of the zone `provider_rollup_zone` names.
+    /// of the zone `provider_rollup_zone` names, in multi-row statements.
     pub fn write(self, conn: &mut DbConn, scope: &AccountScope) -> StoreResult<()> {
         if self.0.values().all(|d| *d == 0) {
             return Ok(());
@@ -98,8 +70,7 @@ impl ProviderDeltas {
         let zone = zone::writing_zone(conn, scope)?;
         let mut days: HashMap<i64, i64> = HashMap::new();
         let mut daily: HashMap<ProviderBucket, i64> = HashMap::new();
-        let mut hourly: Vec<(ProviderBucket, i64)> = Vec::with_capacity(self.0.len());
-        for (key, delta) in self.0.into_iter().filter(|(_, d)| *d != 0) {
+        for (key, delta) in self.0.iter().filter(|(_, d)| **d != 0) {
             let day = ProviderBucket {
                 hour: *days
                     .entry(key.hour)
@@ -107,21 +78,8 @@ impl ProviderDeltas {
                 ..key.clone()
             };
             *daily.entry(day).or_default() += delta;
-            hourly.push((key, delta));
         }
-        // A fixed order, so that two writers lock buckets in the same order.
-        hourly.sort_by(|a, b| (a.0.hour, &a.0.provider).cmp(&(b.0.hour, &b.0.provider)));
-        let mut daily: Vec<(ProviderBucket, i64)> =
-            daily.into_iter().filter(|(_, d)| *d != 0).collect();
-        daily.sort_by(|a, b| (a.0.hour, &a.0.provider).cmp(&(b.0.hour, &b.0.provider)));
-        let account = scope.account_id();
-        for (key, delta) in &hourly {
-            add_to_bucket!(conn, provider_rollup, hour, account, key, *delta)?;
-        }
-        for (key, delta) in &daily {
-            add_to_bucket!(conn, provider_rollup_daily, day, account, key, *delta)?;
-        }
-        Ok(())
+        super::rollup::apply_providers(conn, scope, &self.0, &daily)
     }
 }
 
