@@ -82,13 +82,19 @@ async fn render_list(
     let scope = viewer.scope();
     let (from_hour, before_hour, bounds) =
         (window.from_hour, window.before_hour, window.bounds.clone());
-    let (current, previous, domains) = with_db(viewer.state(), move |conn| {
-        Ok((
-            store::period(conn, &scope, &bounds, None)?,
-            store::totals(conn, &scope, before_hour, from_hour, None)?,
-            store::account_domains(conn, &scope)?,
-        ))
-    })
+    // The period and the one before it, read side by side on two connections.
+    let before_scope = scope.clone();
+    let (current, (previous, domains)) = futures_util::future::try_join(
+        with_db(viewer.state(), move |conn| {
+            Ok(store::period(conn, &scope, &bounds, None)?)
+        }),
+        with_db(viewer.state(), move |conn| {
+            Ok((
+                store::totals(conn, &before_scope, before_hour, from_hour, None)?,
+                store::account_domains(conn, &before_scope)?,
+            ))
+        }),
+    )
     .await?;
     let account = account_query(viewer);
     let counts = PeriodCounts {
@@ -228,12 +234,23 @@ pub async fn page(
     let to_ms = window.to_hour * HOUR_MS;
     let (bounds, by_day) = (window.bounds.clone(), window.by_day());
     let pid = id.clone();
-    let (series, failures) = with_db(viewer.state(), move |conn| {
-        Ok((
-            store::period(conn, &scope, &bounds, Some(&pid))?,
-            store::recent_failures(conn, &scope, &pid, from_ms, to_ms, REPLY_SAMPLE)?,
-        ))
-    })
+    // The counts and the newest failures, read side by side on two connections.
+    let (failures_scope, failures_id) = (scope.clone(), pid.clone());
+    let (series, failures) = futures_util::future::try_join(
+        with_db(viewer.state(), move |conn| {
+            Ok(store::period(conn, &scope, &bounds, Some(&pid))?)
+        }),
+        with_db(viewer.state(), move |conn| {
+            Ok(store::recent_failures(
+                conn,
+                &failures_scope,
+                &failures_id,
+                from_ms,
+                to_ms,
+                REPLY_SAMPLE,
+            )?)
+        }),
+    )
     .await?;
     let account = account_query(&viewer);
     let account_param = with_account(&account, "?");
