@@ -83,7 +83,7 @@ async fn render_list(
     let (from_hour, before_hour, bounds) =
         (window.from_hour, window.before_hour, window.bounds.clone());
     // The period and the one before it, read side by side on two connections.
-    let before_scope = scope.clone();
+    let before_scope = scope;
     let (current, (previous, domains)) = futures_util::future::try_join(
         with_db(viewer.state(), move |conn| {
             Ok(store::period(conn, &scope, &bounds, None)?)
@@ -235,7 +235,7 @@ pub async fn page(
     let (bounds, by_day) = (window.bounds.clone(), window.by_day());
     let pid = id.clone();
     // The counts and the newest failures, read side by side on two connections.
-    let (failures_scope, failures_id) = (scope.clone(), pid.clone());
+    let (failures_scope, failures_id) = (scope, pid.clone());
     let (series, failures) = futures_util::future::try_join(
         with_db(viewer.state(), move |conn| {
             Ok(store::period(conn, &scope, &bounds, Some(&pid))?)
