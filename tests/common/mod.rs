@@ -208,17 +208,10 @@ impl TestApp {
 
     /// One number from a SQL query that selects a single BIGINT column named `n`.
     pub fn count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let mut conn = self.conn();
-        let conn: &mut DbConn = &mut conn;
-        diesel::sql_query(sql)
-            .get_result::<N>(conn)
-            .expect("count query")
-            .n
+        *self
+            .numbers(sql)
+            .first()
+            .expect("count query answers a row")
     }
 
     /// The column `n` of every row a query answers.

@@ -37,8 +37,10 @@ pub trait CountTable: 'static {
     const CONFLICT: &'static str;
 }
 
+/// A rollup table of `columns` (the count follows them), which are also its key: an
+/// `ON CONFLICT` names the key's columns as a set, in any order.
 macro_rules! count_table {
-    ($marker:ident, $table:literal, [$($column:literal),+], [$($key:literal),+]) => {
+    ($marker:ident, $table:literal, [$($column:literal),+]) => {
         pub struct $marker;
         impl CountTable for $marker {
             const INSERT: &'static str =
@@ -46,7 +48,7 @@ macro_rules! count_table {
             const WIDTH: usize = [$($column),+].len() + 1;
             const CONFLICT: &'static str = concat!(
                 " ON CONFLICT (",
-                count_table!(@list $($key),+),
+                count_table!(@list $($column),+),
                 ") DO UPDATE SET count = ",
                 $table,
                 ".count + excluded.count"
@@ -66,27 +68,11 @@ count_table!(
         "reason",
         "api_user",
         "mail_type"
-    ],
-    [
-        "account_id",
-        "hour",
-        "status",
-        "reason",
-        "api_user",
-        "mail_type"
     ]
 );
 count_table!(
     StatusDay,
     "status_rollup_daily",
-    [
-        "account_id",
-        "day",
-        "status",
-        "reason",
-        "api_user",
-        "mail_type"
-    ],
     [
         "account_id",
         "day",
@@ -107,28 +93,17 @@ count_table!(
         "reason",
         "api_user",
         "mail_type"
-    ],
-    [
-        "account_id",
-        "tag",
-        "hour",
-        "status",
-        "reason",
-        "api_user",
-        "mail_type"
     ]
 );
 count_table!(
     ProviderHour,
     "provider_rollup",
-    ["account_id", "provider", "hour", "status", "reason"],
-    ["account_id", "hour", "provider", "status", "reason"]
+    ["account_id", "provider", "hour", "status", "reason"]
 );
 count_table!(
     ProviderDay,
     "provider_rollup_daily",
-    ["account_id", "provider", "day", "status", "reason"],
-    ["account_id", "day", "provider", "status", "reason"]
+    ["account_id", "provider", "day", "status", "reason"]
 );
 
 /// `N` rows of table `T`, as one statement.
