@@ -109,8 +109,8 @@ fn sums_in_database(conn: &mut DbConn) -> bool {
     crate::db::db_run!(conn, sqlite: |_| false, postgres: |_| true)
 }
 
-/// The spans' rows summed by PostgreSQL in one scan: per provider, status and reason (`grain`
-/// -1, `time` 0) and, with `by_bucket`, per provider, hour or day and status (`reason` 0) too.
+/// The spans' rows summed by PostgreSQL: per provider, status and reason (`by_bucket` false;
+/// `grain` -1, `time` 0), or per provider, hour or day and status 0–3 (`reason` 0).
 fn summed(
     conn: &mut DbConn,
     scope: &AccountScope,
@@ -141,20 +141,22 @@ fn summed(
     if parts.is_empty() {
         return Ok(Vec::new());
     }
-    let (grain, sets) = if by_bucket {
+    let (columns, only, keys) = if by_bucket {
         (
-            "CASE WHEN GROUPING(grain) = 1 THEN -1 ELSE grain END",
-            "GROUPING SETS ((provider, status, reason), (provider, grain, time, status))",
+            "grain, time, status, CAST(0 AS SMALLINT) AS reason",
+            " WHERE status < 4",
+            "provider, grain, time, status",
         )
     } else {
-        ("-1", "provider, status, reason")
+        (
+            "CAST(-1 AS SMALLINT) AS grain, CAST(0 AS BIGINT) AS time, status, reason",
+            "",
+            "provider, status, reason",
+        )
     };
     let sql = format!(
-        "SELECT provider, CAST({grain} AS SMALLINT) AS grain, \
-         CAST({} AS BIGINT) AS time, status, CAST(COALESCE(reason, 0) AS SMALLINT) AS reason, \
-         CAST(SUM(count) AS BIGINT) AS count FROM ({}) AS spans GROUP BY {sets} \
-         HAVING SUM(count) <> 0",
-        if by_bucket { "COALESCE(time, 0)" } else { "0" },
+        "SELECT provider, {columns}, CAST(SUM(count) AS BIGINT) AS count \
+         FROM ({}) AS spans{only} GROUP BY {keys} HAVING SUM(count) <> 0",
         parts.join(" UNION ALL ")
     );
     match provider {
@@ -203,6 +205,15 @@ struct Sums {
     buckets: HashMap<(String, i64, i16), i64>,
 }
 
+impl Period {
+    /// This period's counts and `other`'s together (two halves of one period).
+    pub fn merged(mut self, other: Period) -> Period {
+        self.totals.extend(other.totals);
+        self.buckets.extend(other.buckets);
+        self
+    }
+}
+
 impl Sums {
     fn add_total(&mut self, provider: String, status: i16, reason: i16, count: i64) {
         *self.totals.entry((provider, status, reason)).or_default() += count;
@@ -247,19 +258,45 @@ impl Sums {
 }
 
 /// A period's counts, where bucket `i` holds the hours `[bounds[i], bounds[i + 1])` (the hours
-/// of a day, or the days of the account's zone), of one provider or all. When every bound
-/// begins a day of the daily rows' zone (the account's zone, as it is unless it has just
-/// changed), the whole days come from the daily table; else every hour is read from the
-/// hourly one. Either way each count lands in its own bucket.
+/// of a day, or the days of the account's zone), of one provider or all: both halves of
+/// [`period_half`], one after the other.
 pub fn period(
     conn: &mut DbConn,
     scope: &AccountScope,
     bounds: &[i64],
     provider: Option<&str>,
 ) -> StoreResult<Period> {
+    let first = period_half(conn, scope, bounds, provider, Half::First)?;
+    Ok(first.merged(period_half(conn, scope, bounds, provider, Half::Second)?))
+}
+
+/// The two halves of a period's counts, which a page reads side by side on two connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    First,
+    Second,
+}
+
+/// Half of a period's counts (see [`period`]). On PostgreSQL, which sums the rows itself, the
+/// first half is the totals and the second the per-bucket counts, each one statement; on
+/// SQLite the first half is all of it, from one pass over the rows, and the second nothing.
+/// When every bound begins a day of the daily rows' zone (the account's zone, as it is unless
+/// it has just changed), the whole days come from the daily table; else every hour is read
+/// from the hourly one. Either way each count lands in its own bucket.
+pub fn period_half(
+    conn: &mut DbConn,
+    scope: &AccountScope,
+    bounds: &[i64],
+    provider: Option<&str>,
+    half: Half,
+) -> StoreResult<Period> {
+    let in_database = sums_in_database(conn);
     let (Some(&from), Some(&to)) = (bounds.first(), bounds.last()) else {
         return Ok(Period::default());
     };
+    if !in_database && half == Half::Second {
+        return Ok(Period::default());
+    }
     let zone = rollup_zone(conn, scope)?.filter(|z| {
         bounds
             .iter()
@@ -281,8 +318,8 @@ pub fn period(
     };
     let spans = spans(zone.as_ref(), from, to);
     let mut sums = Sums::default();
-    if sums_in_database(conn) {
-        for r in summed(conn, scope, &spans, provider, true)? {
+    if in_database {
+        for r in summed(conn, scope, &spans, provider, half == Half::Second)? {
             match r.grain {
                 -1 => sums.add_total(r.provider, r.status, r.reason, r.count),
                 1 => sums.add_bucket(r.provider, bucket(Grain::Day, r.time), r.status, r.count),

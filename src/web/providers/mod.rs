@@ -82,20 +82,19 @@ async fn render_list(
     let scope = viewer.scope();
     let (from_hour, before_hour, bounds) =
         (window.from_hour, window.before_hour, window.bounds.clone());
-    // The period and the one before it, read side by side on two connections.
-    let before_scope = scope;
-    let (current, (previous, domains)) = futures_util::future::try_join(
-        with_db(viewer.state(), move |conn| {
-            Ok(store::period(conn, &scope, &bounds, None)?)
-        }),
+    // The period's two halves and the period before it, read side by side.
+    let (first, second, (previous, domains)) = futures_util::future::try_join3(
+        half(viewer, scope, bounds.clone(), None, store::Half::First),
+        half(viewer, scope, bounds, None, store::Half::Second),
         with_db(viewer.state(), move |conn| {
             Ok((
-                store::totals(conn, &before_scope, before_hour, from_hour, None)?,
-                store::account_domains(conn, &before_scope)?,
+                store::totals(conn, &scope, before_hour, from_hour, None)?,
+                store::account_domains(conn, &scope)?,
             ))
         }),
     )
     .await?;
+    let current = first.merged(second);
     let account = account_query(viewer);
     let counts = PeriodCounts {
         current: &current,
@@ -216,6 +215,26 @@ fn mapping_of(
         .map(|(_, p)| p))
 }
 
+/// Half of a period's counts, on a connection of its own.
+async fn half(
+    viewer: &Viewer,
+    scope: crate::store::AccountScope,
+    bounds: Vec<i64>,
+    provider: Option<String>,
+    half: store::Half,
+) -> AppResult<store::Period> {
+    with_db(viewer.state(), move |conn| {
+        Ok(store::period_half(
+            conn,
+            &scope,
+            &bounds,
+            provider.as_deref(),
+            half,
+        )?)
+    })
+    .await
+}
+
 /// `GET /providers/{id}`.
 pub async fn page(
     viewer: Viewer,
@@ -234,17 +253,27 @@ pub async fn page(
     let to_ms = window.to_hour * HOUR_MS;
     let (bounds, by_day) = (window.bounds.clone(), window.by_day());
     let pid = id.clone();
-    // The counts and the newest failures, read side by side on two connections.
-    let (failures_scope, failures_id) = (scope, pid.clone());
-    let (series, failures) = futures_util::future::try_join(
-        with_db(viewer.state(), move |conn| {
-            Ok(store::period(conn, &scope, &bounds, Some(&pid))?)
-        }),
+    // The period's two halves and the newest failures, read side by side.
+    let (first, second, failures) = futures_util::future::try_join3(
+        half(
+            &viewer,
+            scope,
+            bounds.clone(),
+            Some(pid.clone()),
+            store::Half::First,
+        ),
+        half(
+            &viewer,
+            scope,
+            bounds,
+            Some(pid.clone()),
+            store::Half::Second,
+        ),
         with_db(viewer.state(), move |conn| {
             Ok(store::recent_failures(
                 conn,
-                &failures_scope,
-                &failures_id,
+                &scope,
+                &pid,
                 from_ms,
                 to_ms,
                 REPLY_SAMPLE,
@@ -252,6 +281,7 @@ pub async fn page(
         }),
     )
     .await?;
+    let series = first.merged(second);
     let account = account_query(&viewer);
     let account_param = with_account(&account, "?");
     let extra = with_account(&account, "&");
